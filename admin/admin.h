@@ -1,0 +1,32 @@
+/* admin: the subcommands of mailbeacon(1). Each returns the exit status:
+ * 0 ok, 1 usage or configuration error, 2 runtime error. */
+#ifndef MB_ADMIN_H
+#define MB_ADMIN_H
+
+#define EXIT_USAGE 1
+#define EXIT_RUNTIME 2
+
+struct config;
+struct keyring;
+struct policy;
+
+/* The configuration and what it names, loaded once for any subcommand. */
+struct admin_env {
+	const char *config_path;
+	struct config *cfg;
+	struct keyring *keys;
+	struct policy *policy;
+	char *footer_html;	/* template text or NULL (built-in) */
+	char *footer_text;
+};
+
+/* Loads config, keys, policy and footers; prints "mailbeacon: reason" and
+ * returns EXIT_USAGE on any error. */
+int admin_load(struct admin_env *env);
+void admin_free(struct admin_env *env);
+
+int cmd_preview(struct admin_env *env, int argc, char **argv);
+int cmd_token(struct admin_env *env, int argc, char **argv);
+int cmd_policy(struct admin_env *env, int argc, char **argv);
+
+#endif

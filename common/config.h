@@ -1,0 +1,57 @@
+/* config: mailbeacon.conf(5), Postfix-style "name = value" lines. One table of
+ * keys with types and defaults; any unknown key, bad value, duplicate or
+ * missing required key is an error naming the file and line. */
+#ifndef MB_CONFIG_H
+#define MB_CONFIG_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/socket.h>
+
+enum on_error { ON_ERROR_ACCEPT, ON_ERROR_TEMPFAIL };
+enum pixel_position { PIXEL_BOTTOM, PIXEL_TOP };
+enum store_link_urls { STORE_URLS_FULL, STORE_URLS_PATH, STORE_URLS_NONE };
+
+struct cidr {
+	int family;		/* AF_INET or AF_INET6 */
+	unsigned char addr[16];	/* network order; IPv4 uses the first 4 */
+	int prefix;
+};
+
+struct config {
+	char *path;
+	char *milter_socket;	/* unix:/path or inet:port@host */
+	char *database;
+	char *policy_file;
+	char *key_file;
+	char *beacon_url;	/* no trailing slash, http(s)://host[:port][/path] */
+	char *beacon_listen;	/* host:port */
+	char *footer_html;	/* template path, or NULL for the built-in one */
+	char *footer_text;
+	char *privacy_url;	/* default: beacon_url + "/privacy" */
+	struct cidr *internal_hosts;
+	size_t n_internal_hosts;
+	char *user;
+	enum on_error on_error;
+	size_t max_message_size;	/* bytes */
+	int retention_days;
+	enum pixel_position pixel_position;
+	enum store_link_urls store_link_urls;
+	bool store_subject;
+};
+
+/* Loads path into cfg (zeroed first). Returns 0, or -1 with a message of
+ * the form "FILE:LINE: reason" (or "FILE: reason") in err. */
+int config_load(const char *path, struct config *cfg, char *err, size_t errlen);
+void config_free(struct config *cfg);
+
+/* 0 when v is an http:// or https:// URL with a valid host and optional
+ * port, and no white space, control bytes, non-ASCII or user name; strict
+ * also refuses a query or fragment. Shared with the policy's notify=. */
+int config_check_url(const char *v, int strict);
+
+int cidr_parse(const char *s, struct cidr *out);
+/* True when sa (AF_INET or AF_INET6; IPv4-mapped IPv6 counts as IPv4) lies
+ * in one of the n networks. */
+bool cidr_match_any(const struct cidr *list, size_t n, const struct sockaddr *sa);
+
+#endif

@@ -1,0 +1,236 @@
+/* links: shared link rules and HTML5 attribute-value decoding. Named
+ * references come from libxml2's entity table; the HTML5 rule that keeps
+ * "&copy=2" literal inside attributes is ours, because libxml2 2.9 follows
+ * HTML 4 and would turn such query strings into different URLs. */
+#include <ctype.h>
+#include <string.h>
+#include <strings.h>
+#include <libxml/HTMLparser.h>
+#include "links.h"
+
+/* HTML5 maps these numeric references to windows-1252 characters. */
+static const unsigned short cp1252_c1[32] = {
+	0x20ac, 0x81, 0x201a, 0x0192, 0x201e, 0x2026, 0x2020, 0x2021,
+	0x02c6, 0x2030, 0x0160, 0x2039, 0x0152, 0x8d, 0x017d, 0x8f,
+	0x90, 0x2018, 0x2019, 0x201c, 0x201d, 0x2022, 0x2013, 0x2014,
+	0x02dc, 0x2122, 0x0161, 0x203a, 0x0153, 0x9d, 0x017e, 0x0178,
+};
+
+static int
+put_utf8(struct mbuf *out, unsigned long cp)
+{
+	char b[4];
+	size_t n;
+
+	if (cp == 0 || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		cp = 0xfffd;
+	else if (cp >= 0x80 && cp <= 0x9f)
+		cp = cp1252_c1[cp - 0x80];
+	if (cp < 0x80) {
+		b[0] = (char)cp;
+		n = 1;
+	} else if (cp < 0x800) {
+		b[0] = (char)(0xc0 | cp >> 6);
+		b[1] = (char)(0x80 | (cp & 0x3f));
+		n = 2;
+	} else if (cp < 0x10000) {
+		b[0] = (char)(0xe0 | cp >> 12);
+		b[1] = (char)(0x80 | (cp >> 6 & 0x3f));
+		b[2] = (char)(0x80 | (cp & 0x3f));
+		n = 3;
+	} else {
+		b[0] = (char)(0xf0 | cp >> 18);
+		b[1] = (char)(0x80 | (cp >> 12 & 0x3f));
+		b[2] = (char)(0x80 | (cp >> 6 & 0x3f));
+		b[3] = (char)(0x80 | (cp & 0x3f));
+		n = 4;
+	}
+	return mbuf_append(out, b, n);
+}
+
+/* Decodes the reference at raw[i] == '&'; returns the length consumed or 0
+ * when it stays literal. */
+static size_t
+decode_ref(const char *raw, size_t len, size_t i, struct mbuf *out, int *err)
+{
+	size_t j = i + 1;
+
+	if (j < len && raw[j] == '#') {
+		bool hex = j + 1 < len && (raw[j + 1] == 'x' || raw[j + 1] == 'X');
+		size_t k = j + 1 + hex, digits = 0;
+		unsigned long cp = 0;
+		while (k < len && (hex ? isxdigit((unsigned char)raw[k]) : isdigit((unsigned char)raw[k]))) {
+			int c = (unsigned char)raw[k];
+			int v = isdigit(c) ? c - '0' : (tolower(c) - 'a' + 10);
+			if (cp <= 0x10ffff)
+				cp = cp * (hex ? 16 : 10) + (unsigned long)v;
+			k++;
+			digits++;
+		}
+		if (digits == 0)
+			return 0;
+		if (k < len && raw[k] == ';')
+			k++;
+		if (put_utf8(out, cp) < 0)
+			*err = 1;
+		return k - i;
+	}
+	size_t k = j;
+	while (k < len && isalnum((unsigned char)raw[k]) && k - j < 32)
+		k++;
+	if (k == j)
+		return 0;
+	char name[33];
+	memcpy(name, raw + j, k - j);
+	name[k - j] = '\0';
+	const htmlEntityDesc *e = htmlEntityLookup((const xmlChar *)name);
+	if (e == NULL)
+		return 0;
+	if (k < len && raw[k] == ';') {
+		k++;
+	} else {
+		/* Without ';' only the legacy (Latin-1) names count, and in an
+		 * attribute not before '=' or an alphanumeric. */
+		if (e->value > 255)
+			return 0;
+		if (k < len && (raw[k] == '=' || isalnum((unsigned char)raw[k])))
+			return 0;
+	}
+	if (put_utf8(out, e->value) < 0)
+		*err = 1;
+	return k - i;
+}
+
+int
+html_attr_decode(const char *raw, size_t len, struct mbuf *out)
+{
+	size_t run = 0;
+	int err = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		if (raw[i] != '&')
+			continue;
+		struct mbuf tmp;
+		mbuf_init(&tmp);
+		size_t used = decode_ref(raw, len, i, &tmp, &err);
+		if (used > 0) {
+			mbuf_append(out, raw + run, i - run);
+			mbuf_append(out, tmp.data, tmp.len);
+			i += used - 1;
+			run = i + 1;
+		}
+		mbuf_free(&tmp);
+	}
+	mbuf_append(out, raw + run, len - run);
+	return (err || out->failed) ? -1 : 0;
+}
+
+int
+html_escape(const char *s, size_t len, struct mbuf *out)
+{
+	for (size_t i = 0; i < len; i++) {
+		switch (s[i]) {
+		case '&': mbuf_puts(out, "&amp;"); break;
+		case '<': mbuf_puts(out, "&lt;"); break;
+		case '>': mbuf_puts(out, "&gt;"); break;
+		case '"': mbuf_puts(out, "&quot;"); break;
+		case '\'': mbuf_puts(out, "&#39;"); break;
+		default: mbuf_putc(out, (unsigned char)s[i]); break;
+		}
+	}
+	return out->failed ? -1 : 0;
+}
+
+void
+url_browser_clean(struct mbuf *url)
+{
+	size_t o = 0, start = 0, end = url->len;
+
+	while (start < end && (unsigned char)url->data[start] <= ' ')
+		start++;
+	while (end > start && (unsigned char)url->data[end - 1] <= ' ')
+		end--;
+	for (size_t i = start; i < end; i++)
+		if (url->data[i] != '\t' && url->data[i] != '\n' && url->data[i] != '\r')
+			url->data[o++] = url->data[i];
+	url->len = o;
+	if (url->data)
+		url->data[o] = '\0';
+}
+
+bool
+url_has_scheme(const char *url, size_t len)
+{
+	if (len == 0 || !isalpha((unsigned char)url[0]))
+		return false;
+	for (size_t i = 1; i < len; i++) {
+		if (url[i] == ':')
+			return true;
+		if (!isalnum((unsigned char)url[i]) && url[i] != '+' && url[i] != '-' && url[i] != '.')
+			return false;
+	}
+	return false;
+}
+
+bool
+url_is_http(const char *url, size_t len)
+{
+	return (len > 7 && strncasecmp(url, "http://", 7) == 0) ||
+	    (len > 8 && strncasecmp(url, "https://", 8) == 0);
+}
+
+bool
+link_text_is_url(const char *text, size_t len)
+{
+	size_t s = 0, e = len;
+
+	while (s < e && isspace((unsigned char)text[s]))
+		s++;
+	while (e > s && isspace((unsigned char)text[e - 1]))
+		e--;
+	if (s == e)
+		return false;
+	text += s;
+	len = e - s;
+	if (url_has_scheme(text, len) || (len > 4 && strncasecmp(text, "www.", 4) == 0))
+		return true;
+	/* A bare domain such as "example.com/login": no blanks, a dot, and
+	 * an alphabetic top-level label before any path. */
+	size_t host_end = 0, dot = 0;
+	while (host_end < len && text[host_end] != '/' && text[host_end] != '?') {
+		char c = text[host_end];
+		if (c == '.')
+			dot = host_end;
+		else if (!isalnum((unsigned char)c) && c != '-' && (unsigned char)c < 0x80)
+			return false;
+		host_end++;
+	}
+	for (size_t i = host_end; i < len; i++)
+		if (isspace((unsigned char)text[i]))
+			return false;
+	if (dot == 0 || host_end - dot < 3)
+		return false;
+	for (size_t i = dot + 1; i < host_end; i++)
+		if (!isalpha((unsigned char)text[i]))
+			return false;
+	return true;
+}
+
+static const char *const unsubscribe_words[] = {
+	"unsubscribe", "unsub", "opt-out", "optout", "opt out",
+	"abmelden", "abbestellen", "desabonner", "d\xc3\xa9sabonner",
+	"desinscri", "d\xc3\xa9sinscri", "darse de baja", "cancelar suscripci",
+	"afmelden", "uitschrijven", "disiscriv", "avregistrer", "avsluta",
+};
+
+bool
+says_unsubscribe(const char *s, size_t len)
+{
+	for (size_t w = 0; w < sizeof(unsubscribe_words) / sizeof(*unsubscribe_words); w++) {
+		size_t wl = strlen(unsubscribe_words[w]);
+		for (size_t i = 0; i + wl <= len; i++)
+			if (strncasecmp(s + i, unsubscribe_words[w], wl) == 0)
+				return true;
+	}
+	return false;
+}
