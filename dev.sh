@@ -1,0 +1,110 @@
+#!/bin/sh
+# dev.sh: the README's two commands. "./dev.sh demo" runs the demo and
+# "./dev.sh test" runs every test (twice: plain, then under ASan+UBSan).
+# Both first install any missing Debian package and build what is stale, so
+# a fresh Debian 12 machine needs nothing else.
+set -eu
+
+top=$(cd "$(dirname "$0")" && pwd)
+cd "$top"
+
+# Build, test and demo dependencies, by Debian package name.
+DEPS="gcc make autoconf automake pkgconf libc6-dev
+libmilter-dev libxml2-dev libsqlite3-dev sqlite3 libcurl4-openssl-dev
+libsodium-dev libmicrohttpd-dev libcmocka-dev miltertest python3"
+
+say() { printf '==> %s\n' "$*"; }
+
+install_deps() {
+	missing=""
+	for p in $DEPS; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+			missing="$missing $p"
+	done
+	[ -z "$missing" ] && return 0
+	say "installing Debian packages:$missing"
+	if [ "$(id -u)" -eq 0 ]; then
+		sudo=""
+	elif command -v sudo >/dev/null 2>&1; then
+		sudo="sudo"
+	else
+		echo "dev.sh: missing packages:$missing; run as root or install sudo" >&2
+		exit 1
+	fi
+	$sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+	# shellcheck disable=SC2086
+	$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing
+}
+
+# build DIR [configure arguments...]: an out-of-tree build in DIR.
+build() {
+	dir=$1
+	shift
+	if [ ! -x configure ] || [ configure.ac -nt configure ]; then
+		say "generating configure"
+		./autogen.sh >/dev/null 2>&1 || ./autogen.sh
+	fi
+	mkdir -p "$dir"
+	if [ ! -f "$dir/Makefile" ]; then
+		say "configuring $dir"
+		(cd "$dir" && ../configure -q "$@")
+	fi
+	say "building $dir"
+	make -s -C "$dir" -j"$(nproc)" >/dev/null
+}
+
+passed=0
+failed=0
+
+# check DIR: runs the suite in DIR and adds to the totals.
+check() {
+	dir=$1
+	say "testing $dir"
+	rc=0
+	make -s -C "$dir" check >"$dir/check.out" 2>&1 || rc=$?
+	grep -E '^(PASS|FAIL|XFAIL|XPASS|ERROR|SKIP):' "$dir/check.out" || true
+	for log in "$dir"/tests/test-suite.log; do
+		[ -f "$log" ] || continue
+		p=$(sed -n 's/^# PASS: *//p' "$log" | head -1)
+		f=$(sed -n 's/^# FAIL: *//p' "$log" | head -1)
+		e=$(sed -n 's/^# ERROR: *//p' "$log" | head -1)
+		s=$(sed -n 's/^# SKIP: *//p' "$log" | head -1)
+		passed=$((passed + ${p:-0}))
+		failed=$((failed + ${f:-0} + ${e:-0}))
+		if [ "${s:-0}" -gt 0 ]; then
+			echo "WARNING: $s test(s) SKIPPED in $dir; see $log" >&2
+		fi
+	done
+	if [ "$rc" -ne 0 ]; then
+		echo "---- $dir failed; its logs follow ----"
+		cat "$dir/check.out"
+		cat "$dir"/tests/test-suite.log 2>/dev/null || true
+		if ! [ -f "$dir/tests/test-suite.log" ]; then
+			failed=$((failed + 1))
+		fi
+	fi
+}
+
+SAN_FLAGS="-g -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all"
+
+case "${1:-}" in
+demo)
+	install_deps
+	build build
+	exec sh contrib/demo/demo.sh "$top/build"
+	;;
+test)
+	install_deps
+	build build
+	check build
+	build build-asan CFLAGS="$SAN_FLAGS" LDFLAGS="-fsanitize=address,undefined"
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
+		check build-asan
+	echo "$passed passed, $failed failed"
+	[ "$failed" -eq 0 ]
+	;;
+*)
+	echo "usage: ./dev.sh demo | ./dev.sh test" >&2
+	exit 1
+	;;
+esac
