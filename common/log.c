@@ -1,0 +1,88 @@
+/* log: one logging front end for the daemons (syslog, mail facility, so the
+ * lines land next to Postfix's) and for commands and foreground runs
+ * (stderr, "progname: message"). */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <syslog.h>
+
+#include "log.h"
+
+static const char *log_progname = "mailbeacon";
+static int log_stderr = 1;
+static int log_debug_on;
+
+void
+log_init(const char *progname, int to_stderr)
+{
+	if (progname != NULL)
+		log_progname = progname;
+	log_stderr = to_stderr;
+	if (!log_stderr)
+		openlog(log_progname, LOG_PID | LOG_NDELAY, LOG_MAIL);
+}
+
+void
+log_set_debug(int on)
+{
+	log_debug_on = on;
+}
+
+static void
+log_vwrite(int pri, const char *fmt, va_list ap)
+{
+	char msg[2048];
+	int saved = errno;
+
+	/* Formatting once keeps a stderr line in one write. */
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (log_stderr)
+		fprintf(stderr, "%s: %s\n", log_progname, msg);
+	else
+		syslog(pri, "%s", msg);
+	errno = saved;
+}
+
+void
+log_info(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_vwrite(LOG_INFO, fmt, ap);
+	va_end(ap);
+}
+
+void
+log_warnx(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_vwrite(LOG_WARNING, fmt, ap);
+	va_end(ap);
+}
+
+void
+log_debug(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!log_debug_on)
+		return;
+	va_start(ap, fmt);
+	log_vwrite(LOG_DEBUG, fmt, ap);
+	va_end(ap);
+}
+
+void
+fatal(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_vwrite(LOG_CRIT, fmt, ap);
+	va_end(ap);
+	exit(2);
+}
