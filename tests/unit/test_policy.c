@@ -1,0 +1,258 @@
+/* Unit tests of policy.c: which rule applies to a sender (most specific
+ * wins, default off, bounces never tracked) and the error for each kind of
+ * mistake in a policy file, with its line. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "policy.h"
+
+static const char *rules =
+    "# sender policy\n"
+    "\n"
+    "alice@example.com      opens clicks footer\n"
+    "@sales.example.com     opens footer max_recipients=5\n"
+    "bob@example.com        off\n"
+    "@.example.com          footer\n"
+    "@.corp.example.com     clicks notify=https://hooks.example.com/mb?x=1\n"
+    "@EXAMPLE.org           receipt\n"
+    "  *                    text-clicks\n";
+
+static struct policy pol;
+
+static int
+setup(void **state)
+{
+	char err[256];
+
+	(void)state;
+	if (policy_parse("policy", rules, &pol, err, sizeof(err)) != 0) {
+		fprintf(stderr, "%s\n", err);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	(void)state;
+	policy_free(&pol);
+	return 0;
+}
+
+static const char *
+pattern_for(const char *addr)
+{
+	const struct policy_rule *r = policy_lookup(&pol, addr);
+
+	return r ? r->pattern : NULL;
+}
+
+static void
+test_parse(void **state)
+{
+	(void)state;
+	assert_int_equal(pol.n, 7);
+	assert_string_equal(pol.path, "policy");
+	assert_string_equal(pol.rules[0].pattern, "alice@example.com");
+	assert_int_equal(pol.rules[0].line, 3);
+	assert_int_equal(pol.rules[0].words,
+	    POLICY_OPENS | POLICY_CLICKS | POLICY_FOOTER);
+	assert_int_equal(pol.rules[1].max_recipients, 5);
+	assert_int_equal(pol.rules[2].words, 0);
+	assert_int_equal(pol.rules[3].words, POLICY_FOOTER);
+	/* tracking implies footer */
+	assert_int_equal(pol.rules[4].words, POLICY_CLICKS | POLICY_FOOTER);
+	assert_string_equal(pol.rules[4].notify, "https://hooks.example.com/mb?x=1");
+	assert_string_equal(pol.rules[5].pattern, "@example.org");
+	assert_int_equal(pol.rules[5].words, POLICY_RECEIPT | POLICY_FOOTER);
+	assert_int_equal(pol.rules[6].words, POLICY_TEXT_CLICKS | POLICY_FOOTER);
+	assert_int_equal(pol.rules[6].line, 9);
+}
+
+static void
+test_lookup(void **state)
+{
+	(void)state;
+	/* the address beats every domain rule */
+	assert_string_equal(pattern_for("alice@example.com"), "alice@example.com");
+	assert_string_equal(pattern_for("ALICE@Example.COM"), "alice@example.com");
+	assert_string_equal(pattern_for("<Alice@example.com>"), "alice@example.com");
+	assert_string_equal(pattern_for("bob@example.com"), "bob@example.com");
+	assert_int_equal(policy_lookup(&pol, "bob@example.com")->words, 0);
+	/* @domain beats @.parent */
+	assert_string_equal(pattern_for("x@sales.example.com"), "@sales.example.com");
+	/* @.parent matches the domain itself and every subdomain */
+	assert_string_equal(pattern_for("carol@example.com"), "@.example.com");
+	assert_string_equal(pattern_for("x@a.b.example.com"), "@.example.com");
+	assert_string_equal(pattern_for("x@eu.sales.example.com"), "@.example.com");
+	/* the longer parent wins */
+	assert_string_equal(pattern_for("x@corp.example.com"), "@.corp.example.com");
+	assert_string_equal(pattern_for("x@a.corp.example.com"), "@.corp.example.com");
+	/* not a suffix on a label boundary */
+	assert_string_equal(pattern_for("x@notexample.com"), "*");
+	assert_string_equal(pattern_for("x@example.org"), "@example.org");
+	assert_string_equal(pattern_for("x@sub.example.org"), "*");
+	assert_string_equal(pattern_for("root"), "*");
+}
+
+static void
+test_null_sender(void **state)
+{
+	(void)state;
+	assert_null(policy_lookup(&pol, ""));
+	assert_null(policy_lookup(&pol, "<>"));
+	assert_null(policy_lookup(&pol, NULL));
+}
+
+static void
+test_default_off(void **state)
+{
+	struct policy p;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(policy_parse("p", "# nothing\n\n", &p, err, sizeof(err)), 0);
+	assert_int_equal(p.n, 0);
+	assert_null(policy_lookup(&p, "alice@example.com"));
+	policy_free(&p);
+	assert_int_equal(policy_parse("p", "@example.com opens\n", &p, err,
+	    sizeof(err)), 0);
+	assert_null(policy_lookup(&p, "alice@example.net"));
+	assert_null(policy_lookup(&p, "alice@sub.example.com"));
+	assert_non_null(policy_lookup(&p, "alice@example.com"));
+	policy_free(&p);
+}
+
+static void
+expect_err(const char *text, const char *want)
+{
+	struct policy p;
+	char err[512];
+
+	memset(&p, 0xff, sizeof(p));
+	assert_int_equal(policy_parse("pol", text, &p, err, sizeof(err)), -1);
+	if (strcmp(err, want) != 0)
+		fail_msg("for '%s'\n got '%s'\nwant '%s'", text, err, want);
+	/* left empty */
+	assert_null(p.rules);
+	assert_int_equal(p.n, 0);
+	assert_null(p.path);
+}
+
+static void
+test_errors(void **state)
+{
+	(void)state;
+	expect_err("# x\nalice@example.com opens\nalice@example.com clicks\n",
+	    "pol:3: duplicate pattern 'alice@example.com' (first at line 2)");
+	expect_err("Alice@Example.com opens\n\nalice@example.com clicks\n",
+	    "pol:3: duplicate pattern 'alice@example.com' (first at line 1)");
+	expect_err("alice@example.com\n",
+	    "pol:1: missing words after 'alice@example.com'");
+	expect_err("\n\nalice@example.com   \t\n",
+	    "pol:3: missing words after 'alice@example.com'");
+	expect_err("* opens open\n", "pol:1: unknown word 'open'");
+	expect_err("* opens # comment\n", "pol:1: unknown word '#'");
+	expect_err("* off opens\n",
+	    "pol:1: 'off' cannot be combined with other words");
+	expect_err("* off max_recipients=3\n",
+	    "pol:1: 'off' cannot be combined with other words");
+	expect_err("* opens opens\n", "pol:1: duplicate word 'opens'");
+	expect_err("* max_recipients=2\n",
+	    "pol:1: no tracking word for '*': expected opens, clicks, "
+	    "text-clicks, footer, receipt or off");
+	expect_err("* opens max_recipients=0\n",
+	    "pol:1: bad value '0' for max_recipients: expected 1 to 100000");
+	expect_err("* opens max_recipients=100001\n",
+	    "pol:1: bad value '100001' for max_recipients: expected 1 to 100000");
+	expect_err("* opens max_recipients=05\n",
+	    "pol:1: bad value '05' for max_recipients: expected 1 to 100000");
+	expect_err("* opens max_recipients=\n",
+	    "pol:1: bad value '' for max_recipients: expected 1 to 100000");
+	expect_err("* opens notify=ftp://x\n",
+	    "pol:1: bad value 'ftp://x' for notify: expected an http:// or "
+	    "https:// URL");
+	expect_err("* opens notify=https://a notify=https://b\n",
+	    "pol:1: duplicate word 'notify'");
+	static const char *bad_patterns[] = {
+		"example.com", "@", "@.", "a@", "@@x", "a@b@c", "@example..com",
+		"@.example.com.", "**", "a@.example.com",
+		"<a@example.com>", "@ex/ample.com",
+	};
+	char text[128], want[256];
+	size_t i;
+
+	for (i = 0; i < sizeof(bad_patterns) / sizeof(bad_patterns[0]); i++) {
+		snprintf(text, sizeof(text), "# c\n%s opens\n", bad_patterns[i]);
+		snprintf(want, sizeof(want), "pol:2: bad pattern '%s': "
+		    "expected local@domain, @domain, @.domain or *",
+		    bad_patterns[i]);
+		expect_err(text, want);
+	}
+}
+
+static void
+test_words_str(void **state)
+{
+	char buf[128];
+
+	(void)state;
+	policy_words_str(0, buf, sizeof(buf));
+	assert_string_equal(buf, "off");
+	policy_words_str(POLICY_OPENS | POLICY_CLICKS | POLICY_FOOTER, buf,
+	    sizeof(buf));
+	assert_string_equal(buf, "opens clicks footer");
+	policy_words_str(POLICY_OPENS | POLICY_CLICKS | POLICY_TEXT_CLICKS |
+	    POLICY_FOOTER | POLICY_RECEIPT, buf, sizeof(buf));
+	assert_string_equal(buf, "opens clicks text-clicks footer receipt");
+	policy_words_str(POLICY_OPENS | POLICY_CLICKS, buf, 9);
+	assert_string_equal(buf, "opens cl");	/* truncated, terminated */
+}
+
+static void
+test_load(void **state)
+{
+	char path[] = "/tmp/mb-test-policy.XXXXXX", err[512], want[600];
+	struct policy p;
+	int fd;
+
+	(void)state;
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "@example.com opens\n", 19), 19);
+	close(fd);
+	assert_int_equal(policy_load(path, &p, err, sizeof(err)), 0);
+	assert_string_equal(p.path, path);
+	assert_int_equal(p.n, 1);
+	policy_free(&p);
+	unlink(path);
+	assert_int_equal(policy_load(path, &p, err, sizeof(err)), -1);
+	snprintf(want, sizeof(want), "%s: cannot open: No such file or directory",
+	    path);
+	assert_string_equal(err, want);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_parse),
+		cmocka_unit_test(test_lookup),
+		cmocka_unit_test(test_null_sender),
+		cmocka_unit_test(test_default_off),
+		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_words_str),
+		cmocka_unit_test(test_load),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
