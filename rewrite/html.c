@@ -17,6 +17,9 @@
 
 #define TAG_MAX_ATTRS 64
 #define LINK_TEXT_MAX 1024
+/* Candidate '<' positions tried per reported tag: a hostile tag full of
+ * "<a <a <a" inside an attribute cannot make locating quadratic. */
+#define LOCATE_MAX_TRIES 32
 
 struct attr {
 	size_t name, name_len;
@@ -181,7 +184,7 @@ locate_start_tag(struct html_state *st, const char *name, size_t pos,
 {
 	size_t p = st->last;
 
-	while (p < pos) {
+	for (int tries = 0; p < pos && tries < LOCATE_MAX_TRIES; tries++) {
 		const char *lt = memchr(st->text + p, '<', pos - p);
 		if (lt == NULL)
 			break;
@@ -337,9 +340,12 @@ sax_start(void *ctx, const xmlChar *xname, const xmlChar **atts)
 	if (st->failed)
 		return;
 	size_t s = locate_start_tag(st, name, pos, attrs, &nattrs);
+	/* Start events come at the tag's own '>' (implied tags at the start
+	 * of the text that implies them), so the next tag begins after pos
+	 * whether or not we could read this one. */
+	st->last = pos;
 	if (s == (size_t)-1)
 		return;		/* an implied or repaired tag: nothing to edit */
-	st->last = pos;
 	if (strcmp(name, "a") == 0 || strcmp(name, "area") == 0) {
 		finish_link(st);
 		start_link(st, name, attrs, nattrs, s);

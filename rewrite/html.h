@@ -10,7 +10,7 @@
 struct html_opts {
 	const char *pixel_html;		/* NULL: no pixel */
 	bool pixel_top;
-	const char *footer_html;	/* NULL: no footer; ASCII */
+	const char *footer_html;	/* NULL: no footer; ASCII, lines end in eol */
 	bool clicks;
 	link_sign_fn sign;
 	void *sign_arg;

@@ -391,18 +391,45 @@ struct edit_plan {
 	const char *footer_text;
 };
 
+/* The line break a part uses, or the message's when it has none. */
+static const char *
+part_eol(const struct mbuf *decoded, const char *msg_eol)
+{
+	const char *nl = decoded->data ? memchr(decoded->data, '\n', decoded->len) : NULL;
+
+	if (nl == NULL)
+		return msg_eol;
+	return (nl > decoded->data && nl[-1] == '\r') ? "\r\n" : "\n";
+}
+
+/* Copies text with every line break written as eol. */
+static int
+with_eol(const char *text, const char *eol, struct mbuf *out)
+{
+	for (const char *c = text; *c; c++) {
+		if (*c == '\r')
+			continue;
+		if (*c == '\n')
+			mbuf_puts(out, eol);
+		else
+			mbuf_putc(out, (unsigned char)*c);
+	}
+	return out->failed ? -1 : 0;
+}
+
 static int
 edit_part(struct rw *rw, const struct target *t, const struct edit_plan *plan,
 	  bool *pixel_added, unsigned *links)
 {
 	const struct mime_part *p = &rw->m.parts[t->idx];
 	unsigned words = rw->p->words;
-	struct mbuf decoded, edited;
+	struct mbuf decoded, edited, footer;
 	char err[160];
 	int rc = -1;
 
 	mbuf_init(&decoded);
 	mbuf_init(&edited);
+	mbuf_init(&footer);
 	if (decode_part(rw, p, &decoded) < 0)
 		goto out;
 	if (memmem(decoded.data ? decoded.data : "", decoded.len, "-----BEGIN PGP SIGNED MESSAGE-----", 34)) {
@@ -414,11 +441,14 @@ edit_part(struct rw *rw, const struct target *t, const struct edit_plan *plan,
 		goto out;
 	}
 	err[0] = '\0';
+	const char *eol = part_eol(&decoded, rw->m.eol);
+	if (with_eol(t->kind == PART_HTML ? plan->footer_html : plan->footer_text, eol, &footer) < 0)
+		goto out;
 	if (t->kind == PART_HTML) {
 		struct html_opts o = {
 			.pixel_html = *pixel_added ? NULL : plan->pixel_html,
 			.pixel_top = rw->p->cfg->pixel_position == PIXEL_TOP,
-			.footer_html = plan->footer_html,
+			.footer_html = footer.data ? footer.data : "",
 			.clicks = (words & POLICY_CLICKS) != 0,
 			.sign = sign_link,
 			.sign_arg = rw,
@@ -433,7 +463,8 @@ edit_part(struct rw *rw, const struct target *t, const struct edit_plan *plan,
 		*links += oc.links_rewritten;
 	} else {
 		struct text_opts o = {
-			.footer_text = plan->footer_text,
+			.footer_text = footer.data ? footer.data : "",
+			.eol = eol,
 			.clicks = (words & POLICY_TEXT_CLICKS) != 0,
 			.sign = sign_link,
 			.sign_arg = rw,
@@ -448,10 +479,11 @@ edit_part(struct rw *rw, const struct target *t, const struct edit_plan *plan,
 	}
 	rc = encode_part(rw, t->idx, &decoded, &edited);
 out:
-	if (decoded.failed || edited.failed)
+	if (decoded.failed || edited.failed || footer.failed)
 		rw->oom = true;
 	mbuf_free(&decoded);
 	mbuf_free(&edited);
+	mbuf_free(&footer);
 	return rc;
 }
 

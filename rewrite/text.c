@@ -29,27 +29,24 @@ text_url_at(const char *t, size_t len, size_t i)
 	else
 		return 0;
 	size_t host = p;
-	while (p < len && url_char((unsigned char)t[p]))
+	int depth = 0;		/* '(' minus ')' in the URL, counted once */
+	while (p < len && url_char((unsigned char)t[p])) {
+		depth += t[p] == '(' ? 1 : t[p] == ')' ? -1 : 0;
 		p++;
-	for (;;) {
-		if (p <= host)
-			return 0;
-		char c = t[p - 1];
-		if (strchr(".,;:!?>]", c)) {
-			p--;
-			continue;
-		}
-		if (c == ')') {
-			int depth = 0;
-			for (size_t k = i; k < p; k++)
-				depth += t[k] == '(' ? 1 : t[k] == ')' ? -1 : 0;
-			if (depth < 0) {
-				p--;
-				continue;
-			}
-		}
-		break;
 	}
+	while (p > host) {
+		char c = t[p - 1];
+		if (strchr(".,;:!?>]", c) != NULL) {
+			p--;
+		} else if (c == ')' && depth < 0) {
+			p--;
+			depth++;
+		} else {
+			break;
+		}
+	}
+	if (p <= host)
+		return 0;
 	return p - i;
 }
 
@@ -111,7 +108,7 @@ text_edit(const char *in, size_t len, const char *charset, const struct text_opt
 	}
 	mbuf_append(out, in + done_to, len - done_to);
 	if (o->footer_text != NULL) {
-		const char *eol = memmem(in, len, "\r\n", 2) ? "\r\n" : "\n";
+		const char *eol = o->eol;
 		struct mbuf footer, conv;
 		mbuf_init(&footer);
 		mbuf_init(&conv);

@@ -8,7 +8,8 @@
 #include "mbuf.h"
 
 struct text_opts {
-	const char *footer_text;	/* UTF-8, or NULL */
+	const char *footer_text;	/* UTF-8, or NULL; '\n' becomes eol */
+	const char *eol;		/* the part's line break */
 	bool clicks;
 	link_sign_fn sign;
 	void *sign_arg;
