@@ -18,6 +18,10 @@
 
 #define TRACKING_WORDS (POLICY_OPENS | POLICY_CLICKS | POLICY_TEXT_CLICKS | POLICY_RECEIPT)
 #define SMTP_LINE_MAX 998
+/* Each rewritten link costs a few hundred octets of memory and output: the
+ * cap keeps a hostile message within the bound the README states. Real
+ * newsletters have a few hundred links at most. */
+#define REWRITE_MAX_LINKS 2000
 
 enum part_kind { PART_HTML, PART_TEXT };
 
@@ -177,6 +181,8 @@ sign_link(void *arg, const char *url, size_t len, struct mbuf *out)
 	if (url_is_beacon(rw, url, len) || says_unsubscribe(url, len) ||
 	    url_in_list_unsubscribe(rw, url, len))
 		return 0;
+	if (rw->res->n_links >= REWRITE_MAX_LINKS)
+		return skip(rw, "links: more than %d links to rewrite", REWRITE_MAX_LINKS);
 	memcpy(t.msgid, rw->res->msgid, sizeof(t.msgid));
 	t.sent = (long long)rw->res->sent;
 	t.link = (unsigned)rw->res->n_links + 1;
