@@ -1,0 +1,841 @@
+/* store: the SQLite database shared by the milter, the beacon and the admin
+ * command. WAL mode, synchronous=FULL, foreign keys and secure_delete on; a
+ * schema versioned by PRAGMA user_version and brought forward by the
+ * migrations below; every statement with values is prepared and bound. */
+#include <sys/types.h>
+#include <sys/stat.h>
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sodium.h>
+#include <sqlite3.h>
+
+#include "b64url.h"
+#include "mbuf.h"
+#include "store.h"
+
+#define HASH_KEY_FILE_MAX	(64 * 1024)
+
+/*
+ * Migrations: migrations[i] brings the schema from version i to i + 1 and
+ * runs in one transaction with the user_version update. Never edit one that
+ * has shipped; append a new one.
+ */
+static const char *const migrations[] = {
+	/* 1: the initial schema */
+	"CREATE TABLE messages ("
+	"  id TEXT PRIMARY KEY,"
+	"  queue_id TEXT UNIQUE,"
+	"  message_id_header TEXT,"
+	"  sender TEXT NOT NULL,"
+	"  sasl_login TEXT,"
+	"  recipient_count INTEGER NOT NULL,"
+	"  sent INTEGER NOT NULL,"
+	"  words TEXT NOT NULL,"
+	"  link_count INTEGER NOT NULL,"
+	"  subject TEXT);"
+	"CREATE INDEX messages_sender_mid ON messages(sender, message_id_header);"
+	"CREATE INDEX messages_sent ON messages(sent);"
+	"CREATE TABLE message_recipients ("
+	"  message_id TEXT NOT NULL REFERENCES messages(id) ON DELETE CASCADE,"
+	"  recipient_hash BLOB NOT NULL,"
+	"  PRIMARY KEY (message_id, recipient_hash)) WITHOUT ROWID;"
+	"CREATE INDEX message_recipients_hash ON message_recipients(recipient_hash);"
+	"CREATE TABLE links ("
+	"  message_id TEXT NOT NULL REFERENCES messages(id) ON DELETE CASCADE,"
+	"  num INTEGER NOT NULL,"
+	"  url TEXT,"
+	"  PRIMARY KEY (message_id, num)) WITHOUT ROWID;"
+	"CREATE TABLE events ("
+	"  id INTEGER PRIMARY KEY,"
+	"  message_id TEXT NOT NULL,"
+	"  kind TEXT NOT NULL CHECK (kind IN ('open', 'click', 'optout')),"
+	"  link INTEGER,"
+	"  time INTEGER NOT NULL,"
+	"  ip_masked TEXT,"
+	"  client_class TEXT,"
+	"  verdict TEXT NOT NULL,"
+	"  dnt INTEGER NOT NULL DEFAULT 0);"
+	"CREATE INDEX events_message_time ON events(message_id, time);"
+	"CREATE TABLE optouts ("
+	"  recipient_hash BLOB PRIMARY KEY,"
+	"  time INTEGER NOT NULL,"
+	"  message_id TEXT) WITHOUT ROWID;"
+	"PRAGMA user_version = 1;",
+};
+
+#define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
+_Static_assert(sizeof(migrations) / sizeof(migrations[0]) == STORE_SCHEMA_VERSION,
+    "STORE_SCHEMA_VERSION must equal the number of migrations");
+
+/* Statements prepared once per handle, on first use. */
+enum stmt_id {
+	S_BEGIN, S_COMMIT, S_ROLLBACK,
+	S_FIND_QID, S_FIND_MID,
+	S_INS_MSG, S_INS_RCPT, S_INS_LINK,
+	S_OPTOUT_EXISTS, S_OPTOUT_ADD,
+	S_COUNT
+};
+
+static const char *const stmt_sql[S_COUNT] = {
+	[S_BEGIN] = "BEGIN IMMEDIATE",
+	[S_COMMIT] = "COMMIT",
+	[S_ROLLBACK] = "ROLLBACK",
+	[S_FIND_QID] = "SELECT id, sent FROM messages WHERE queue_id = ?1",
+	[S_FIND_MID] = "SELECT id, sent FROM messages"
+	    " WHERE sender = ?1 AND message_id_header = ?2"
+	    " ORDER BY sent DESC LIMIT 1",
+	[S_INS_MSG] = "INSERT INTO messages (id, queue_id, message_id_header,"
+	    " sender, sasl_login, recipient_count, sent, words, link_count,"
+	    " subject) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+	[S_INS_RCPT] = "INSERT OR IGNORE INTO message_recipients"
+	    " (message_id, recipient_hash) VALUES (?1, ?2)",
+	[S_INS_LINK] = "INSERT INTO links (message_id, num, url)"
+	    " VALUES (?1, ?2, ?3)",
+	[S_OPTOUT_EXISTS] = "SELECT 1 FROM optouts WHERE recipient_hash = ?1",
+	[S_OPTOUT_ADD] = "INSERT OR IGNORE INTO optouts"
+	    " (recipient_hash, time, message_id) VALUES (?1, ?2, ?3)",
+};
+
+struct store {
+	sqlite3 *db;
+	char *path;
+	sqlite3_stmt *stmt[S_COUNT];
+	char err[1024];
+};
+
+static const char no_handle[] = "database not open";
+
+static void
+store_seterr(struct store *st, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* "PATH: what: sqlite's message" (the caller passes sqlite's part). */
+static void
+store_seterr(struct store *st, const char *fmt, ...)
+{
+	char reason[768];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(reason, sizeof(reason), fmt, ap);
+	va_end(ap);
+	snprintf(st->err, sizeof(st->err), "%s: %s", st->path, reason);
+}
+
+static void
+store_dberr(struct store *st, const char *what)
+{
+	store_seterr(st, "%s: %s", what, sqlite3_errmsg(st->db));
+}
+
+static sqlite3_stmt *
+store_stmt(struct store *st, enum stmt_id id)
+{
+	if (st->stmt[id] == NULL &&
+	    sqlite3_prepare_v3(st->db, stmt_sql[id], -1,
+	    SQLITE_PREPARE_PERSISTENT, &st->stmt[id], NULL) != SQLITE_OK) {
+		store_dberr(st, "cannot prepare statement");
+		st->stmt[id] = NULL;
+	}
+	return st->stmt[id];
+}
+
+static void
+store_done(sqlite3_stmt *s)
+{
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+}
+
+/* Runs a statement without results (BEGIN, COMMIT, ROLLBACK). */
+static int
+store_run(struct store *st, enum stmt_id id, const char *what)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	if ((s = store_stmt(st, id)) == NULL)
+		return -1;
+	rc = sqlite3_step(s);
+	if (rc != SQLITE_DONE)
+		store_dberr(st, what);
+	store_done(s);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* Rolls back an open transaction, keeping the error already set. */
+static void
+store_rollback(struct store *st)
+{
+	char saved[sizeof(st->err)];
+
+	if (sqlite3_get_autocommit(st->db))
+		return;
+	memcpy(saved, st->err, sizeof(saved));
+	if (store_run(st, S_ROLLBACK, "rollback") == -1)
+		/* Leaves the connection usable: the next BEGIN fails loudly. */
+		(void)sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+	memcpy(st->err, saved, sizeof(saved));
+}
+
+static int
+bind_text(sqlite3_stmt *s, int i, const char *v)
+{
+	return v != NULL ? sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC) :
+	    sqlite3_bind_null(s, i);
+}
+
+/* Runs a pragma (constant text) that returns at most one row; *val gets its
+ * integer or text (when val/txt non-NULL). */
+static int
+store_pragma(struct store *st, const char *sql, long long *val, char *txt,
+	     size_t txtlen)
+{
+	sqlite3_stmt *s;
+	const unsigned char *t;
+	int rc;
+
+	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK) {
+		store_dberr(st, sql);
+		return -1;
+	}
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if (val != NULL)
+			*val = sqlite3_column_int64(s, 0);
+		if (txt != NULL && txtlen > 0) {
+			t = sqlite3_column_text(s, 0);
+			snprintf(txt, txtlen, "%s", t ? (const char *)t : "");
+		}
+	}
+	if (rc != SQLITE_DONE) {
+		store_dberr(st, sql);
+		sqlite3_finalize(s);
+		return -1;
+	}
+	sqlite3_finalize(s);
+	return 0;
+}
+
+static int
+store_migrate(struct store *st)
+{
+	long long v, tables;
+	int target;
+
+	if (store_pragma(st, "PRAGMA user_version", &v, NULL, 0) == -1)
+		return -1;
+	if (v > N_MIGRATIONS) {
+		store_seterr(st, "schema version %lld is newer than this program "
+		    "(%d)", v, N_MIGRATIONS);
+		return -1;
+	}
+	if (v < 0) {
+		store_seterr(st, "bad schema version %lld", v);
+		return -1;
+	}
+	for (target = (int)v + 1; target <= N_MIGRATIONS; target++) {
+		if (store_run(st, S_BEGIN, "cannot begin migration") == -1)
+			return -1;
+		/* Another process may have migrated while we waited. */
+		if (store_pragma(st, "PRAGMA user_version", &v, NULL, 0) == -1)
+			goto fail;
+		if (v >= target) {
+			if (store_run(st, S_COMMIT, "commit") == -1)
+				goto fail;
+			continue;
+		}
+		if (v == 0) {
+			/* Version 0: refuse a database that is someone else's. */
+			if (store_pragma(st, "SELECT count(*) FROM sqlite_master",
+			    &tables, NULL, 0) == -1)
+				goto fail;
+			if (tables > 0) {
+				store_seterr(st, "not a mailbeacon database "
+				    "(schema version 0, but it has tables)");
+				goto fail;
+			}
+		}
+		if (sqlite3_exec(st->db, migrations[target - 1], NULL, NULL,
+		    NULL) != SQLITE_OK) {
+			char what[64];
+
+			snprintf(what, sizeof(what), "migration to schema "
+			    "version %d", target);
+			store_dberr(st, what);
+			goto fail;
+		}
+		if (store_pragma(st, "PRAGMA user_version", &v, NULL, 0) == -1)
+			goto fail;
+		if (v != target) {
+			store_seterr(st, "migration to schema version %d left "
+			    "version %lld", target, v);
+			goto fail;
+		}
+		if (store_run(st, S_COMMIT, "commit of migration") == -1)
+			goto fail;
+	}
+	return 0;
+fail:
+	store_rollback(st);
+	return -1;
+}
+
+/* Creates the file with mode 0640 whatever the umask; an existing file is
+ * left as it is. */
+static int
+store_create_file(const char *path, char *err, size_t errlen)
+{
+	int fd, e;
+
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+	    0640);
+	if (fd == -1) {
+		if (errno == EEXIST)
+			return 0;
+		snprintf(err, errlen, "%s: cannot create: %s", path,
+		    strerror(errno));
+		return -1;
+	}
+	if (fchmod(fd, 0640) == -1) {
+		e = errno;
+		close(fd);
+		unlink(path);
+		snprintf(err, errlen, "%s: cannot chmod: %s", path, strerror(e));
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
+int
+store_open(const char *path, bool create, int busy_ms, struct store **out,
+	   char *err, size_t errlen)
+{
+	static const char *const pragmas[] = {
+		"PRAGMA synchronous = FULL",
+		"PRAGMA foreign_keys = ON",
+		"PRAGMA secure_delete = ON",
+	};
+	struct store *st;
+	char mode[16];
+	size_t i;
+	int rc, e;
+
+	if (out != NULL)
+		*out = NULL;
+	if (err != NULL && errlen > 0)
+		err[0] = '\0';
+	else {
+		err = mode;	/* scratch: the caller wants no message */
+		errlen = sizeof(mode);
+	}
+	if (path == NULL || *path == '\0' || out == NULL) {
+		snprintf(err, errlen, "database: no file name");
+		return -1;
+	}
+	if (create && store_create_file(path, err, errlen) == -1)
+		return -1;
+	if ((st = calloc(1, sizeof(*st))) == NULL ||
+	    (st->path = strdup(path)) == NULL) {
+		free(st);
+		snprintf(err, errlen, "%s: out of memory", path);
+		return -1;
+	}
+	rc = sqlite3_open_v2(path, &st->db,
+	    SQLITE_OPEN_READWRITE, NULL);
+	if (rc != SQLITE_OK) {
+		if (st->db == NULL)
+			snprintf(st->err, sizeof(st->err), "%s: cannot open: "
+			    "out of memory", path);
+		else if ((e = sqlite3_system_errno(st->db)) != 0)
+			store_seterr(st, "cannot open: %s (%s)",
+			    sqlite3_errmsg(st->db), strerror(e));
+		else
+			store_dberr(st, "cannot open");
+		goto fail;
+	}
+	if (sqlite3_db_readonly(st->db, "main") == 1) {
+		store_seterr(st, "cannot open for writing");
+		goto fail;
+	}
+	sqlite3_extended_result_codes(st->db, 1);
+	sqlite3_busy_timeout(st->db, busy_ms > 0 ? busy_ms : 0);
+	/* Also the first read of the file: "file is not a database" here. */
+	if (store_pragma(st, "PRAGMA journal_mode = WAL", NULL, mode,
+	    sizeof(mode)) == -1)
+		goto fail;
+	if (strcmp(mode, "wal") != 0) {
+		store_seterr(st, "cannot use WAL mode (journal mode is '%s')",
+		    mode);
+		goto fail;
+	}
+	for (i = 0; i < sizeof(pragmas) / sizeof(pragmas[0]); i++)
+		if (store_pragma(st, pragmas[i], NULL, NULL, 0) == -1)
+			goto fail;
+	if (store_migrate(st) == -1)
+		goto fail;
+	*out = st;
+	return 0;
+fail:
+	snprintf(err, errlen, "%s", st->err);
+	store_close(st);
+	return -1;
+}
+
+void
+store_close(struct store *st)
+{
+	size_t i;
+
+	if (st == NULL)
+		return;
+	for (i = 0; i < S_COUNT; i++)
+		sqlite3_finalize(st->stmt[i]);
+	/* All statements are finalized, so this closes the connection. */
+	sqlite3_close(st->db);
+	free(st->path);
+	free(st);
+}
+
+int
+store_schema_version(struct store *st)
+{
+	long long v;
+
+	if (st == NULL)
+		return -1;
+	if (store_pragma(st, "PRAGMA user_version", &v, NULL, 0) == -1)
+		return -1;
+	return (int)v;
+}
+
+const char *
+store_errmsg(struct store *st)
+{
+	return st == NULL ? no_handle : st->err;
+}
+
+/* ---- the hash key ---- */
+
+static int
+hk_error(char *err, size_t errlen, const char *name, int line,
+	 const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+static int
+hk_error(char *err, size_t errlen, const char *name, int line,
+	 const char *fmt, ...)
+{
+	char reason[512];
+	va_list ap;
+
+	if (err == NULL || errlen == 0)
+		return -1;
+	va_start(ap, fmt);
+	vsnprintf(reason, sizeof(reason), fmt, ap);
+	va_end(ap);
+	if (line > 0)
+		snprintf(err, errlen, "%s:%d: %s", name, line, reason);
+	else
+		snprintf(err, errlen, "%s: %s", name, reason);
+	return -1;
+}
+
+static int
+hk_parse(const char *name, const char *text, struct store_hash_key *k,
+	 char *err, size_t errlen)
+{
+	unsigned char raw[STORE_HASH_KEY_MAX + 3];
+	const char *p = text, *nl, *end, *s, *t;
+	int lineno = 0, keyline = 0;
+	long n;
+
+	while (*p != '\0') {
+		nl = strchr(p, '\n');
+		end = nl ? nl : p + strlen(p);
+		lineno++;
+		for (s = p; s < end && isspace((unsigned char)*s); s++)
+			;
+		p = nl ? nl + 1 : end;
+		if (s == end || *s == '#')
+			continue;
+		if (keyline != 0)
+			return hk_error(err, errlen, name, lineno, "a second key "
+			    "(the first is on line %d; the file holds one key)",
+			    keyline);
+		keyline = lineno;
+		for (t = s; t < end && !isspace((unsigned char)*t); t++)
+			;
+		n = (long)(t - s);
+		while (t < end && isspace((unsigned char)*t))
+			t++;
+		if (t != end)
+			return hk_error(err, errlen, name, lineno,
+			    "extra text after the key");
+		if (n > (STORE_HASH_KEY_MAX * 4 + 2) / 3)
+			return hk_error(err, errlen, name, lineno, "key is too "
+			    "long: expected %d to %d bytes", STORE_HASH_KEY_MIN,
+			    STORE_HASH_KEY_MAX);
+		if ((n = b64url_decode(s, (size_t)n, raw, sizeof(raw))) < 0)
+			return hk_error(err, errlen, name, lineno,
+			    "bad key: expected unpadded base64url");
+		if (n < STORE_HASH_KEY_MIN || n > STORE_HASH_KEY_MAX) {
+			sodium_memzero(raw, sizeof(raw));
+			return hk_error(err, errlen, name, lineno, "key is too "
+			    "%s: %ld bytes, expected %d to %d",
+			    n < STORE_HASH_KEY_MIN ? "short" : "long", n,
+			    STORE_HASH_KEY_MIN, STORE_HASH_KEY_MAX);
+		}
+		memcpy(k->key, raw, (size_t)n);
+		k->len = (size_t)n;
+		sodium_memzero(raw, sizeof(raw));
+	}
+	if (keyline == 0)
+		return hk_error(err, errlen, name, 0, "no key");
+	return 0;
+}
+
+int
+store_hash_key_load(const char *path, struct store_hash_key *k, char *err,
+		    size_t errlen)
+{
+	struct mbuf text;
+	struct stat sb;
+	int fd, rc;
+
+	if (err != NULL && errlen > 0)
+		err[0] = '\0';
+	if (k == NULL || path == NULL)
+		return hk_error(err, errlen, "hash_key_file", 0, "no file");
+	sodium_memzero(k, sizeof(*k));
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return hk_error(err, errlen, path, 0, "cannot open: %s",
+		    strerror(errno));
+	/* fstat on the open file: no window to swap it after the check. */
+	if (fstat(fd, &sb) == -1) {
+		rc = errno;
+		close(fd);
+		return hk_error(err, errlen, path, 0, "cannot stat: %s",
+		    strerror(rc));
+	}
+	if (sb.st_mode & 0006) {
+		close(fd);
+		return hk_error(err, errlen, path, 0,
+		    "readable by other users (mode %04o); chmod 600 or 640 it",
+		    (unsigned)(sb.st_mode & 07777));
+	}
+	mbuf_init(&text);
+	if (mbuf_read_fd(&text, fd, HASH_KEY_FILE_MAX) == -1) {
+		rc = errno;
+		close(fd);
+		if (text.data != NULL)
+			sodium_memzero(text.data, text.cap);
+		mbuf_free(&text);
+		return hk_error(err, errlen, path, 0, "cannot read: %s",
+		    rc == EFBIG ? "file too large" : strerror(rc));
+	}
+	close(fd);
+	if (text.data != NULL && memchr(text.data, '\0', text.len) != NULL)
+		rc = hk_error(err, errlen, path, 0, "NUL byte in file");
+	else
+		rc = hk_parse(path, text.data ? text.data : "", k, err, errlen);
+	if (rc == -1)
+		sodium_memzero(k, sizeof(*k));
+	if (text.data != NULL)
+		sodium_memzero(text.data, text.cap);
+	mbuf_free(&text);
+	return rc;
+}
+
+static int
+is_blank(unsigned char c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+void
+store_recipient_hash(const struct store_hash_key *k, const char *addr,
+		     unsigned char out[STORE_HASH_LEN])
+{
+	crypto_auth_hmacsha256_state state;
+	unsigned char chunk[256];
+	const char *s, *e;
+	size_t n = 0;
+
+	if (addr == NULL)
+		addr = "";
+	s = addr;
+	e = addr + strlen(addr);
+	while (s < e && is_blank((unsigned char)*s))
+		s++;
+	while (e > s && is_blank((unsigned char)e[-1]))
+		e--;
+	if (s < e && *s == '<')
+		s++;
+	if (e > s && e[-1] == '>')
+		e--;
+	while (s < e && is_blank((unsigned char)*s))
+		s++;
+	while (e > s && is_blank((unsigned char)e[-1]))
+		e--;
+	crypto_auth_hmacsha256_init(&state, k->key, k->len);
+	for (; s < e; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		chunk[n++] = (c >= 'A' && c <= 'Z') ? (unsigned char)(c + 32) : c;
+		if (n == sizeof(chunk)) {
+			crypto_auth_hmacsha256_update(&state, chunk, n);
+			n = 0;
+		}
+	}
+	crypto_auth_hmacsha256_update(&state, chunk, n);
+	crypto_auth_hmacsha256_final(&state, out);
+	sodium_memzero(&state, sizeof(state));
+	sodium_memzero(chunk, sizeof(chunk));
+}
+
+/* ---- messages ---- */
+
+int
+store_message_find(struct store *st, const char *queue_id,
+		   const char *message_id_header, const char *sender,
+		   char id[STORE_ID_LEN + 1], long long *sent)
+{
+	enum stmt_id which[2];
+	const unsigned char *t;
+	sqlite3_stmt *s;
+	size_t i, n = 0;
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	if (id == NULL) {
+		store_seterr(st, "find message: no output buffer");
+		return -1;
+	}
+	if (queue_id != NULL)
+		which[n++] = S_FIND_QID;
+	if (message_id_header != NULL && sender != NULL)
+		which[n++] = S_FIND_MID;
+	for (i = 0; i < n; i++) {
+		if ((s = store_stmt(st, which[i])) == NULL)
+			return -1;
+		if (which[i] == S_FIND_QID)
+			rc = bind_text(s, 1, queue_id);
+		else if ((rc = bind_text(s, 1, sender)) == SQLITE_OK)
+			rc = bind_text(s, 2, message_id_header);
+		if (rc != SQLITE_OK) {
+			store_dberr(st, "find message");
+			store_done(s);
+			return -1;
+		}
+		rc = sqlite3_step(s);
+		if (rc == SQLITE_DONE) {
+			store_done(s);
+			continue;
+		}
+		if (rc != SQLITE_ROW) {
+			store_dberr(st, "find message");
+			store_done(s);
+			return -1;
+		}
+		t = sqlite3_column_text(s, 0);
+		if (t == NULL || strlen((const char *)t) > STORE_ID_LEN) {
+			store_seterr(st, "find message: bad message id in the "
+			    "database");
+			store_done(s);
+			return -1;
+		}
+		memcpy(id, t, strlen((const char *)t) + 1);
+		if (sent != NULL)
+			*sent = sqlite3_column_int64(s, 1);
+		store_done(s);
+		return 1;
+	}
+	return 0;
+}
+
+char *
+store_reduce_url(const char *url, enum store_link_urls mode)
+{
+	if (url == NULL)
+		return NULL;
+	switch (mode) {
+	case STORE_URLS_FULL:
+		return strdup(url);
+	case STORE_URLS_PATH:
+		return strndup(url, strcspn(url, "?#"));
+	case STORE_URLS_NONE:
+	default:
+		return NULL;
+	}
+}
+
+static int
+is_unique_conflict(int xrc)
+{
+	return xrc == SQLITE_CONSTRAINT_UNIQUE ||
+	    xrc == SQLITE_CONSTRAINT_PRIMARYKEY;
+}
+
+int
+store_message_insert(struct store *st, const struct store_message *m,
+		     enum store_link_urls mode)
+{
+	sqlite3_stmt *s;
+	char *url;
+	size_t i;
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	if (m == NULL || m->id == NULL || m->sender == NULL || m->words == NULL ||
+	    (m->n_recipients > 0 && m->recipient_hashes == NULL) ||
+	    (m->n_links > 0 && m->link_urls == NULL)) {
+		store_seterr(st, "insert message: incomplete message");
+		return -1;
+	}
+	if (store_run(st, S_BEGIN, "insert message: begin") == -1)
+		return -1;
+
+	if ((s = store_stmt(st, S_INS_MSG)) == NULL)
+		goto fail;
+	if (bind_text(s, 1, m->id) != SQLITE_OK ||
+	    bind_text(s, 2, m->queue_id) != SQLITE_OK ||
+	    bind_text(s, 3, m->message_id_header) != SQLITE_OK ||
+	    bind_text(s, 4, m->sender) != SQLITE_OK ||
+	    bind_text(s, 5, m->sasl_login) != SQLITE_OK ||
+	    sqlite3_bind_int64(s, 6, (sqlite3_int64)m->n_recipients) != SQLITE_OK ||
+	    sqlite3_bind_int64(s, 7, m->sent) != SQLITE_OK ||
+	    bind_text(s, 8, m->words) != SQLITE_OK ||
+	    sqlite3_bind_int64(s, 9, (sqlite3_int64)m->n_links) != SQLITE_OK ||
+	    bind_text(s, 10, m->subject) != SQLITE_OK) {
+		store_dberr(st, "insert message");
+		store_done(s);
+		goto fail;
+	}
+	if ((rc = sqlite3_step(s)) != SQLITE_DONE) {
+		int xrc = sqlite3_extended_errcode(st->db);
+
+		store_dberr(st, "insert message");
+		store_done(s);
+		if (is_unique_conflict(xrc)) {
+			store_rollback(st);
+			return 1;
+		}
+		goto fail;
+	}
+	store_done(s);
+
+	if (m->n_recipients > 0 && (s = store_stmt(st, S_INS_RCPT)) == NULL)
+		goto fail;
+	for (i = 0; i < m->n_recipients; i++) {
+		if (bind_text(s, 1, m->id) != SQLITE_OK ||
+		    sqlite3_bind_blob(s, 2, m->recipient_hashes[i],
+		    STORE_HASH_LEN, SQLITE_STATIC) != SQLITE_OK ||
+		    sqlite3_step(s) != SQLITE_DONE) {
+			store_dberr(st, "insert recipient");
+			store_done(s);
+			goto fail;
+		}
+		store_done(s);
+	}
+
+	if (m->n_links > 0 && (s = store_stmt(st, S_INS_LINK)) == NULL)
+		goto fail;
+	for (i = 0; i < m->n_links; i++) {
+		url = store_reduce_url(m->link_urls[i], mode);
+		if (url == NULL && m->link_urls[i] != NULL &&
+		    mode != STORE_URLS_NONE) {
+			store_seterr(st, "insert link: out of memory");
+			goto fail;
+		}
+		rc = bind_text(s, 1, m->id);
+		if (rc == SQLITE_OK)
+			rc = sqlite3_bind_int64(s, 2, (sqlite3_int64)i + 1);
+		if (rc == SQLITE_OK)
+			rc = url != NULL ? sqlite3_bind_text(s, 3, url, -1,
+			    SQLITE_TRANSIENT) : sqlite3_bind_null(s, 3);
+		free(url);
+		if (rc == SQLITE_OK)
+			rc = sqlite3_step(s);
+		if (rc != SQLITE_DONE) {
+			store_dberr(st, "insert link");
+			store_done(s);
+			goto fail;
+		}
+		store_done(s);
+	}
+
+	if (store_run(st, S_COMMIT, "insert message: commit") == -1)
+		goto fail;
+	return 0;
+fail:
+	store_rollback(st);
+	return -1;
+}
+
+/* ---- opt-outs ---- */
+
+int
+store_optout_exists(struct store *st, const unsigned char hash[STORE_HASH_LEN])
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	if (hash == NULL) {
+		store_seterr(st, "opt-out lookup: no hash");
+		return -1;
+	}
+	if ((s = store_stmt(st, S_OPTOUT_EXISTS)) == NULL)
+		return -1;
+	if (sqlite3_bind_blob(s, 1, hash, STORE_HASH_LEN, SQLITE_STATIC) !=
+	    SQLITE_OK) {
+		store_dberr(st, "opt-out lookup");
+		store_done(s);
+		return -1;
+	}
+	rc = sqlite3_step(s);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		store_dberr(st, "opt-out lookup");
+	store_done(s);
+	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
+int
+store_optout_add(struct store *st, const unsigned char hash[STORE_HASH_LEN],
+		 long long when, const char *message_id)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	if (hash == NULL) {
+		store_seterr(st, "add opt-out: no hash");
+		return -1;
+	}
+	if ((s = store_stmt(st, S_OPTOUT_ADD)) == NULL)
+		return -1;
+	rc = sqlite3_bind_blob(s, 1, hash, STORE_HASH_LEN, SQLITE_STATIC);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(s, 2, when);
+	if (rc == SQLITE_OK)
+		rc = bind_text(s, 3, message_id);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(s);
+	if (rc != SQLITE_DONE)
+		store_dberr(st, "add opt-out");
+	store_done(s);
+	return rc == SQLITE_DONE ? 0 : -1;
+}

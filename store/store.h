@@ -1,0 +1,81 @@
+/* store: the SQLite database (WAL mode) shared by the milter, the beacon and
+ * the admin command on one host. A versioned schema with migrations;
+ * prepared statements only; recipients only as keyed hashes.
+ *
+ * Threads: a struct store is one SQLite connection with its own prepared
+ * statements and error message. Give each thread its own (store_open per
+ * thread); never use one handle from two threads at once. Processes and
+ * threads share the file safely through WAL and the busy timeout.
+ *
+ * Errors: every call that fails leaves a message for store_errmsg. A NULL
+ * handle is refused (-1; store_errmsg(NULL) and store_close(NULL) are
+ * safe); a handle must not be used after store_close. */
+#ifndef MB_STORE_H
+#define MB_STORE_H
+#include <stdbool.h>
+#include <stddef.h>
+#include "config.h"
+
+#define STORE_HASH_LEN 32
+#define STORE_HASH_KEY_MIN 32
+#define STORE_HASH_KEY_MAX 64
+#define STORE_ID_LEN 22		/* message ids: MSGID_LEN */
+#define STORE_SCHEMA_VERSION 1	/* the version this program migrates to */
+
+struct store;
+
+struct store_hash_key {
+	unsigned char key[STORE_HASH_KEY_MAX];
+	size_t len;
+};
+
+struct store_message {
+	const char *id;			/* our random message id */
+	const char *queue_id;		/* the MTA's queue id; NULL when unknown */
+	const char *message_id_header;	/* Message-ID, or NULL */
+	const char *sender;
+	const char *sasl_login;		/* or NULL */
+	long long sent;
+	const char *words;		/* "opens clicks footer" */
+	const unsigned char (*recipient_hashes)[STORE_HASH_LEN];
+	size_t n_recipients;
+	const char *const *link_urls;	/* link i has number i + 1 */
+	size_t n_links;
+	const char *subject;		/* NULL unless store_subject = yes */
+};
+
+/* Opens (creating it when create is true) and migrates the database to the
+ * current schema; sets WAL mode, a busy timeout of busy_ms and foreign
+ * keys. Errors: "DATABASE: reason". */
+int store_open(const char *path, bool create, int busy_ms, struct store **out,
+	       char *err, size_t errlen);
+void store_close(struct store *st);
+int store_schema_version(struct store *st);
+const char *store_errmsg(struct store *st);
+
+/* hash_key_file: one line, unpadded base64url of 32..64 random bytes, not
+ * readable by others. It is never rotated: opt-outs are kept under it. */
+int store_hash_key_load(const char *path, struct store_hash_key *k, char *err, size_t errlen);
+/* HMAC-SHA-256 of the address, lower-cased and without <>. */
+void store_recipient_hash(const struct store_hash_key *k, const char *addr,
+			  unsigned char out[STORE_HASH_LEN]);
+
+/* A message already recorded under this queue id, or (for a client's retry
+ * with a new queue id) with this Message-ID header from this sender.
+ * Returns 1 and fills id/sent when found, 0 when not, -1 on error. */
+int store_message_find(struct store *st, const char *queue_id, const char *message_id_header,
+		       const char *sender, char id[STORE_ID_LEN + 1], long long *sent);
+/* Inserts the message, its recipient hashes and its links (URLs reduced per
+ * mode) in one transaction. Returns 0, 1 when it was there already (a
+ * unique conflict: nothing written), -1 on error. */
+int store_message_insert(struct store *st, const struct store_message *m,
+			 enum store_link_urls mode);
+/* Returns 1 when the recipient opted out, 0 when not, -1 on error. */
+int store_optout_exists(struct store *st, const unsigned char hash[STORE_HASH_LEN]);
+/* Records an opt-out (idempotent). message_id may be NULL. */
+int store_optout_add(struct store *st, const unsigned char hash[STORE_HASH_LEN],
+		     long long when, const char *message_id);
+/* The URL as stored: full, without query and fragment (path), or NULL. */
+char *store_reduce_url(const char *url, enum store_link_urls mode);
+
+#endif

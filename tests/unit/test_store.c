@@ -1,0 +1,669 @@
+/* Unit tests of store.c against real SQLite files in a temporary directory:
+ * creation, modes and pragmas, schema migrations and refusals, messages,
+ * links, recipient hashes, opt-outs and the hash key file. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <sys/stat.h>
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "store.h"
+
+static char tmpdir[] = "/tmp/test_store.XXXXXX";
+
+static const char *
+tpath(const char *name)
+{
+	static char buf[4][512];
+	static int i;
+
+	i = (i + 1) % 4;
+	snprintf(buf[i], sizeof(buf[i]), "%s/%s", tmpdir, name);
+	return buf[i];
+}
+
+static int
+setup(void **state)
+{
+	(void)state;
+	return mkdtemp(tmpdir) == NULL ? -1 : 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct dirent *de;
+	DIR *d;
+
+	(void)state;
+	if ((d = opendir(tmpdir)) == NULL)
+		return -1;
+	while ((de = readdir(d)) != NULL)
+		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+			unlink(tpath(de->d_name));
+	closedir(d);
+	return rmdir(tmpdir);
+}
+
+/* A second, independent connection to check what is really on disk. */
+static sqlite3 *
+raw_open(const char *path)
+{
+	sqlite3 *db = NULL;
+
+	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE |
+	    SQLITE_OPEN_CREATE, NULL), SQLITE_OK);
+	return db;
+}
+
+static void
+raw_exec(const char *path, const char *sql)
+{
+	sqlite3 *db = raw_open(path);
+	char *msg = NULL;
+
+	if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK)
+		fail_msg("%s: %s", sql, msg);
+	sqlite3_close(db);
+}
+
+/* The first column of the first row as an integer (-999 when no row). */
+static long long
+raw_int(const char *path, const char *sql, const char *arg)
+{
+	sqlite3 *db = raw_open(path);
+	sqlite3_stmt *s;
+	long long v = -999;
+
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &s, NULL), SQLITE_OK);
+	if (arg != NULL)
+		sqlite3_bind_text(s, 1, arg, -1, SQLITE_STATIC);
+	if (sqlite3_step(s) == SQLITE_ROW)
+		v = sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	sqlite3_close(db);
+	return v;
+}
+
+/* The first column of every row, joined by '|', NULL shown as "(null)". */
+static void
+raw_col(const char *path, const char *sql, const char *arg, char *out,
+	size_t outlen)
+{
+	sqlite3 *db = raw_open(path);
+	sqlite3_stmt *s;
+	size_t len = 0;
+	int first = 1;
+
+	out[0] = '\0';
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &s, NULL), SQLITE_OK);
+	if (arg != NULL)
+		sqlite3_bind_text(s, 1, arg, -1, SQLITE_STATIC);
+	while (sqlite3_step(s) == SQLITE_ROW) {
+		const unsigned char *t = sqlite3_column_text(s, 0);
+
+		len += (size_t)snprintf(out + len, outlen - len, "%s%s",
+		    first ? "" : "|", t ? (const char *)t : "(null)");
+		assert_true(len < outlen);
+		first = 0;
+	}
+	sqlite3_finalize(s);
+	sqlite3_close(db);
+}
+
+static struct store *
+open_ok(const char *path, bool create)
+{
+	struct store *st = NULL;
+	char err[512];
+
+	if (store_open(path, create, 2000, &st, err, sizeof(err)) != 0)
+		fail_msg("store_open %s: %s", path, err);
+	assert_non_null(st);
+	return st;
+}
+
+static void
+open_fails(const char *path, bool create, const char *want_sub)
+{
+	struct store *st = (struct store *)1;
+	char err[512];
+
+	assert_int_equal(store_open(path, create, 2000, &st, err, sizeof(err)),
+	    -1);
+	assert_null(st);
+	if (strncmp(err, path, strlen(path)) != 0 ||
+	    strstr(err, want_sub) == NULL)
+		fail_msg("got '%s', want '%s: ...%s...'", err, path, want_sub);
+}
+
+static void
+hash_of(unsigned char out[STORE_HASH_LEN], int n)
+{
+	memset(out, n, STORE_HASH_LEN);
+}
+
+static void
+test_open_create(void **state)
+{
+	const char *path = tpath("create.db");
+	struct store *st;
+	struct stat sb;
+	char mode[32];
+	mode_t old;
+
+	(void)state;
+	old = umask(077);	/* the mode does not depend on the umask */
+	st = open_ok(path, true);
+	umask(old);
+	assert_int_equal(store_schema_version(st), 1);
+	assert_int_equal(STORE_SCHEMA_VERSION, 1);
+	assert_int_equal(stat(path, &sb), 0);
+	assert_int_equal(sb.st_mode & 07777, 0640);
+	/* WAL: persistent, so a second connection sees it too. */
+	raw_col(path, "PRAGMA journal_mode", NULL, mode, sizeof(mode));
+	assert_string_equal(mode, "wal");
+	/* sqlite gives -wal the database's mode. */
+	assert_int_equal(store_optout_add(st, (const unsigned char *)
+	    "0123456789abcdef0123456789abcdef", 1, NULL), 0);
+	assert_int_equal(stat(tpath("create.db-wal"), &sb), 0);
+	assert_int_equal(sb.st_mode & 07777, 0640);
+	assert_int_equal(raw_int(path, "SELECT count(*) FROM sqlite_master "
+	    "WHERE type = 'table'", NULL), 5);
+	assert_int_equal(raw_int(path, "SELECT count(*) FROM sqlite_master "
+	    "WHERE type = 'index' AND sql IS NOT NULL", NULL), 4);
+	store_close(st);
+	/* Opening again with create leaves an existing file alone. */
+	assert_int_equal(chmod(path, 0600), 0);
+	st = open_ok(path, true);
+	assert_int_equal(store_schema_version(st), 1);
+	assert_int_equal(stat(path, &sb), 0);
+	assert_int_equal(sb.st_mode & 07777, 0600);
+	store_close(st);
+}
+
+static const unsigned char rcpts[3][STORE_HASH_LEN] = {
+	{ 1, 2, 3 }, { 4, 5, 6 }, { 1, 2, 3 }
+};
+static const char *const urls[] = {
+	"https://a.example/p/x?q=1&r=2#frag",
+	"https://b.example/#top",
+	NULL,
+	"https://c.example/plain",
+};
+
+static struct store_message
+message(const char *id, const char *qid, const char *mid, const char *sender)
+{
+	struct store_message m = {
+		.id = id, .queue_id = qid, .message_id_header = mid,
+		.sender = sender, .sasl_login = "alice", .sent = 1700000000,
+		.words = "opens clicks footer", .recipient_hashes = rcpts,
+		.n_recipients = 3, .link_urls = urls, .n_links = 4,
+		.subject = NULL,
+	};
+	return m;
+}
+
+static void
+test_reopen_keeps_data(void **state)
+{
+	const char *path = tpath("reopen.db");
+	struct store_message m = message("AAAAAAAAAAAAAAAAAAAAAA", "Q1",
+	    "<m1@x>", "alice@example.com");
+	struct store *st;
+	char id[STORE_ID_LEN + 1];
+	long long sent = 0;
+
+	(void)state;
+	st = open_ok(path, true);
+	assert_int_equal(store_message_insert(st, &m, STORE_URLS_PATH), 0);
+	store_close(st);
+	st = open_ok(path, false);
+	assert_int_equal(store_message_find(st, "Q1", NULL, NULL, id, &sent), 1);
+	assert_string_equal(id, "AAAAAAAAAAAAAAAAAAAAAA");
+	assert_int_equal(sent, 1700000000);
+	store_close(st);
+}
+
+static void
+test_open_errors(void **state)
+{
+	const char *path = tpath("missing.db");
+	struct store *st = (struct store *)1;
+	int fd;
+
+	(void)state;
+	open_fails(path, false, "No such file or directory");
+	assert_int_equal(access(path, F_OK), -1);
+	open_fails(tpath("nodir/x.db"), true, "cannot create");
+	/* Not a database. */
+	fd = open(tpath("garbage.db"), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	assert_true(fd >= 0);
+	{
+		char junk[4096];
+
+		memset(junk, 'x', sizeof(junk));
+		assert_int_equal(write(fd, junk, sizeof(junk)),
+		    (ssize_t)sizeof(junk));
+	}
+	close(fd);
+	open_fails(tpath("garbage.db"), false, "file is not a database");
+	/* Read-only file: refused rather than silently read-only. */
+	if (geteuid() != 0) {
+		st = open_ok(tpath("ro.db"), true);
+		store_close(st);
+		assert_int_equal(chmod(tpath("ro.db"), 0440), 0);
+		open_fails(tpath("ro.db"), false, "");
+	}
+	/* No error buffer: still fails cleanly. */
+	st = (struct store *)1;
+	assert_int_equal(store_open(path, false, 0, &st, NULL, 0), -1);
+	assert_null(st);
+	assert_int_equal(store_open(NULL, true, 0, &st, NULL, 0), -1);
+}
+
+static void
+test_newer_version_refused(void **state)
+{
+	const char *path = tpath("v99.db");
+	char want[512];
+
+	(void)state;
+	raw_exec(path, "PRAGMA user_version = 99");
+	snprintf(want, sizeof(want), "%s: schema version 99 is newer than this "
+	    "program (1)", path);
+	open_fails(path, false, "schema version 99 is newer than this "
+	    "program (1)");
+	{
+		struct store *st;
+		char err[512];
+
+		assert_int_equal(store_open(path, true, 0, &st, err,
+		    sizeof(err)), -1);
+		assert_string_equal(err, want);
+	}
+	assert_int_equal(raw_int(path, "PRAGMA user_version", NULL), 99);
+}
+
+static void
+test_migrate_from_zero(void **state)
+{
+	const char *path = tpath("v0.db");
+	const char *other = tpath("other.db");
+	struct store *st;
+
+	(void)state;
+	/* A real database file at version 0 with no tables. */
+	raw_exec(path, "CREATE TABLE t (x); DROP TABLE t;");
+	assert_int_equal(raw_int(path, "PRAGMA user_version", NULL), 0);
+	st = open_ok(path, false);
+	assert_int_equal(store_schema_version(st), 1);
+	store_close(st);
+	assert_int_equal(raw_int(path, "PRAGMA user_version", NULL), 1);
+	assert_int_equal(raw_int(path, "SELECT count(*) FROM sqlite_master "
+	    "WHERE type = 'table'", NULL), 5);
+	/* Someone else's database is not taken over. */
+	raw_exec(other, "CREATE TABLE accounts (x);");
+	open_fails(other, false, "not a mailbeacon database");
+	assert_int_equal(raw_int(other, "PRAGMA user_version", NULL), 0);
+	assert_int_equal(raw_int(other, "SELECT count(*) FROM sqlite_master",
+	    NULL), 1);
+	/* An empty file is a new database. */
+	close(open(tpath("empty.db"), O_WRONLY | O_CREAT, 0600));
+	st = open_ok(tpath("empty.db"), false);
+	assert_int_equal(store_schema_version(st), 1);
+	store_close(st);
+}
+
+static void
+test_insert_find(void **state)
+{
+	const char *path = tpath("msg.db");
+	struct store_message m = message("BBBBBBBBBBBBBBBBBBBBBB", "Q2",
+	    "<m2@x>", "bob@example.com");
+	struct store *st, *st2;
+	char id[STORE_ID_LEN + 1];
+	long long sent = 0;
+
+	(void)state;
+	st = open_ok(path, true);
+	assert_int_equal(store_message_find(st, "Q2", "<m2@x>",
+	    "bob@example.com", id, &sent), 0);
+	m.subject = "Invoice";
+	assert_int_equal(store_message_insert(st, &m, STORE_URLS_PATH), 0);
+	/* By queue id. */
+	assert_int_equal(store_message_find(st, "Q2", NULL, NULL, id, &sent), 1);
+	assert_string_equal(id, "BBBBBBBBBBBBBBBBBBBBBB");
+	assert_int_equal(sent, 1700000000);
+	/* A client's retry: new queue id, same Message-ID and sender. */
+	memset(id, 0, sizeof(id));
+	sent = 0;
+	assert_int_equal(store_message_find(st, "Q-new", "<m2@x>",
+	    "bob@example.com", id, &sent), 1);
+	assert_string_equal(id, "BBBBBBBBBBBBBBBBBBBBBB");
+	assert_int_equal(sent, 1700000000);
+	assert_int_equal(store_message_find(st, NULL, "<m2@x>",
+	    "bob@example.com", id, NULL), 1);
+	/* Same Message-ID from another sender, unknown ids: not found. */
+	assert_int_equal(store_message_find(st, NULL, "<m2@x>",
+	    "eve@example.com", id, &sent), 0);
+	assert_int_equal(store_message_find(st, "Q-new", NULL, NULL, id, &sent),
+	    0);
+	assert_int_equal(store_message_find(st, NULL, NULL, NULL, id, &sent), 0);
+	/* Rows: recipients deduplicated, counts as given. */
+	assert_int_equal(raw_int(path, "SELECT recipient_count FROM messages "
+	    "WHERE id = ?1", "BBBBBBBBBBBBBBBBBBBBBB"), 3);
+	assert_int_equal(raw_int(path, "SELECT link_count FROM messages "
+	    "WHERE id = ?1", "BBBBBBBBBBBBBBBBBBBBBB"), 4);
+	assert_int_equal(raw_int(path, "SELECT count(*) FROM message_recipients "
+	    "WHERE message_id = ?1", "BBBBBBBBBBBBBBBBBBBBBB"), 2);
+	assert_int_equal(raw_int(path, "SELECT count(*) FROM links "
+	    "WHERE message_id = ?1", "BBBBBBBBBBBBBBBBBBBBBB"), 4);
+	{
+		char out[256];
+
+		raw_col(path, "SELECT subject || ' ' || sasl_login || ' ' || "
+		    "words FROM messages", NULL, out, sizeof(out));
+		assert_string_equal(out, "Invoice alice opens clicks footer");
+	}
+	/* A second handle (as another process would) sees it. */
+	st2 = open_ok(path, false);
+	assert_int_equal(store_message_find(st2, "Q2", NULL, NULL, id, &sent), 1);
+	store_close(st2);
+	/* No queue id, no Message-ID: still stored. */
+	m = message("CCCCCCCCCCCCCCCCCCCCCC", NULL, NULL, "bob@example.com");
+	m.n_recipients = 0;
+	m.recipient_hashes = NULL;
+	m.n_links = 0;
+	m.link_urls = NULL;
+	assert_int_equal(store_message_insert(st, &m, STORE_URLS_FULL), 0);
+	assert_int_equal(raw_int(path, "SELECT count(*) FROM messages", NULL), 2);
+	/* Incomplete message: an error with a message, nothing written. */
+	m = message("DDDDDDDDDDDDDDDDDDDDDD", "Q4", NULL, NULL);
+	assert_int_equal(store_message_insert(st, &m, STORE_URLS_FULL), -1);
+	assert_non_null(strstr(store_errmsg(st), "incomplete"));
+	assert_int_equal(store_message_insert(st, NULL, STORE_URLS_FULL), -1);
+	assert_int_equal(raw_int(path, "SELECT count(*) FROM messages", NULL), 2);
+	store_close(st);
+}
+
+static void
+test_insert_twice(void **state)
+{
+	const char *path = tpath("twice.db");
+	struct store_message m = message("EEEEEEEEEEEEEEEEEEEEEE", "Q5", NULL,
+	    "a@example.com");
+	struct store *st;
+
+	(void)state;
+	st = open_ok(path, true);
+	assert_int_equal(store_message_insert(st, &m, STORE_URLS_PATH), 0);
+	/* Same queue id, new id: a conflict, nothing written. */
+	m.id = "FFFFFFFFFFFFFFFFFFFFFF";
+	assert_int_equal(store_message_insert(st, &m, STORE_URLS_PATH), 1);
+	/* Same id, new queue id: also a conflict. */
+	m.id = "EEEEEEEEEEEEEEEEEEEEEE";
+	m.queue_id = "Q6";
+	assert_int_equal(store_message_insert(st, &m, STORE_URLS_PATH), 1);
+	assert_int_equal(raw_int(path, "SELECT count(*) FROM messages", NULL), 1);
+	assert_int_equal(raw_int(path, "SELECT count(*) FROM message_recipients",
+	    NULL), 2);
+	assert_int_equal(raw_int(path, "SELECT count(*) FROM links", NULL), 4);
+	/* The handle is usable after the rolled-back transaction. */
+	m.id = "GGGGGGGGGGGGGGGGGGGGGG";
+	assert_int_equal(store_message_insert(st, &m, STORE_URLS_PATH), 0);
+	assert_int_equal(raw_int(path, "SELECT count(*) FROM messages", NULL), 2);
+	store_close(st);
+}
+
+static void
+test_link_urls(void **state)
+{
+	const char *path = tpath("links.db");
+	struct store_message m;
+	struct store *st;
+	char out[512], *s;
+
+	(void)state;
+	st = open_ok(path, true);
+	m = message("HHHHHHHHHHHHHHHHHHHHHH", "QF", NULL, "a@example.com");
+	assert_int_equal(store_message_insert(st, &m, STORE_URLS_FULL), 0);
+	m = message("IIIIIIIIIIIIIIIIIIIIII", "QP", NULL, "a@example.com");
+	assert_int_equal(store_message_insert(st, &m, STORE_URLS_PATH), 0);
+	m = message("JJJJJJJJJJJJJJJJJJJJJJ", "QN", NULL, "a@example.com");
+	assert_int_equal(store_message_insert(st, &m, STORE_URLS_NONE), 0);
+	store_close(st);
+
+	raw_col(path, "SELECT num || '=' || coalesce(url, 'NULL') FROM links "
+	    "WHERE message_id = ?1 ORDER BY num", "HHHHHHHHHHHHHHHHHHHHHH",
+	    out, sizeof(out));
+	assert_string_equal(out, "1=https://a.example/p/x?q=1&r=2#frag|"
+	    "2=https://b.example/#top|3=NULL|4=https://c.example/plain");
+	raw_col(path, "SELECT num || '=' || coalesce(url, 'NULL') FROM links "
+	    "WHERE message_id = ?1 ORDER BY num", "IIIIIIIIIIIIIIIIIIIIII",
+	    out, sizeof(out));
+	assert_string_equal(out, "1=https://a.example/p/x|2=https://b.example/|"
+	    "3=NULL|4=https://c.example/plain");
+	raw_col(path, "SELECT num || '=' || coalesce(url, 'NULL') FROM links "
+	    "WHERE message_id = ?1 ORDER BY num", "JJJJJJJJJJJJJJJJJJJJJJ",
+	    out, sizeof(out));
+	assert_string_equal(out, "1=NULL|2=NULL|3=NULL|4=NULL");
+
+	s = store_reduce_url("http://x/a#b?c", STORE_URLS_PATH);
+	assert_string_equal(s, "http://x/a");
+	free(s);
+	s = store_reduce_url("?q", STORE_URLS_PATH);
+	assert_string_equal(s, "");
+	free(s);
+	s = store_reduce_url("http://x/a?b", STORE_URLS_FULL);
+	assert_string_equal(s, "http://x/a?b");
+	free(s);
+	assert_null(store_reduce_url("http://x/a", STORE_URLS_NONE));
+	assert_null(store_reduce_url(NULL, STORE_URLS_FULL));
+}
+
+static void
+hex(const unsigned char *h, size_t n, char *out)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		sprintf(out + 2 * i, "%02x", h[i]);
+}
+
+static void
+test_recipient_hash(void **state)
+{
+	struct store_hash_key k, k2;
+	unsigned char a[STORE_HASH_LEN], b[STORE_HASH_LEN];
+	char hx[2 * STORE_HASH_LEN + 1];
+	size_t i;
+
+	(void)state;
+	memset(&k, 0, sizeof(k));
+	for (i = 0; i < 32; i++)
+		k.key[i] = (unsigned char)i;
+	k.len = 32;
+	/* python3: hmac.new(bytes(range(32)), b'bob@example.com',
+	 * 'sha256').hexdigest() */
+	store_recipient_hash(&k, "bob@example.com", a);
+	hex(a, sizeof(a), hx);
+	assert_string_equal(hx, "efb36d74c2dc5e69902fc691ff37c14d"
+	    "fdbbd19ee58cb44cfe8d268ccee757ed");
+	store_recipient_hash(&k, "<Bob@EXAMPLE.com>", b);
+	assert_memory_equal(a, b, sizeof(a));
+	store_recipient_hash(&k, " \t< BOB@example.COM >\r\n", b);
+	assert_memory_equal(a, b, sizeof(a));
+	store_recipient_hash(&k, "bob@example.org", b);
+	assert_memory_not_equal(a, b, sizeof(a));
+	store_recipient_hash(&k, "bob@exa mple.com", b);
+	assert_memory_not_equal(a, b, sizeof(a));
+	/* Another key, or the same key bytes at another length. */
+	k2 = k;
+	k2.key[0] ^= 1;
+	store_recipient_hash(&k2, "bob@example.com", b);
+	assert_memory_not_equal(a, b, sizeof(a));
+	k2 = k;
+	k2.key[32] = 32;	/* (HMAC pads short keys with zero bytes) */
+	k2.len = 33;
+	store_recipient_hash(&k2, "bob@example.com", b);
+	assert_memory_not_equal(a, b, sizeof(a));
+	/* Long addresses cross the internal chunk boundary. */
+	{
+		char big[1000];
+
+		memset(big, 'A', sizeof(big) - 1);
+		big[sizeof(big) - 1] = '\0';
+		store_recipient_hash(&k, big, a);
+		memset(big, 'a', sizeof(big) - 1);
+		store_recipient_hash(&k, big, b);
+		assert_memory_equal(a, b, sizeof(a));
+	}
+}
+
+static void
+test_optout(void **state)
+{
+	const char *path = tpath("optout.db");
+	unsigned char h1[STORE_HASH_LEN], h2[STORE_HASH_LEN];
+	struct store *st;
+
+	(void)state;
+	hash_of(h1, 0x11);
+	hash_of(h2, 0x22);
+	st = open_ok(path, true);
+	assert_int_equal(store_optout_exists(st, h1), 0);
+	assert_int_equal(store_optout_add(st, h1, 1000, "KKKKKKKKKKKKKKKKKKKKKK"),
+	    0);
+	assert_int_equal(store_optout_add(st, h1, 2000, NULL), 0);
+	assert_int_equal(store_optout_exists(st, h1), 1);
+	assert_int_equal(store_optout_exists(st, h2), 0);
+	assert_int_equal(raw_int(path, "SELECT count(*) FROM optouts", NULL), 1);
+	/* The first opt-out's time is kept. */
+	assert_int_equal(raw_int(path, "SELECT time FROM optouts", NULL), 1000);
+	assert_int_equal(store_optout_exists(st, NULL), -1);
+	assert_int_equal(store_optout_add(st, NULL, 1, NULL), -1);
+	store_close(st);
+}
+
+static void
+write_file(const char *path, const char *text, mode_t mode)
+{
+	int fd;
+
+	unlink(path);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	assert_int_equal(fchmod(fd, mode), 0);
+	close(fd);
+}
+
+#define K32 "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8"
+#define K31 "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHg"
+#define K65 "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUmJygpKissLS4" \
+	    "vMDEyMzQ1Njc4OTo7PD0-P0A"
+
+static void
+key_fails(const char *text, mode_t mode, const char *want_tail)
+{
+	const char *path = tpath("hash.key");
+	struct store_hash_key k;
+	char err[512], want[512];
+
+	write_file(path, text, mode);
+	assert_int_equal(store_hash_key_load(path, &k, err, sizeof(err)), -1);
+	snprintf(want, sizeof(want), "%s%s", path, want_tail);
+	if (strcmp(err, want) != 0)
+		fail_msg("for '%s'\n got '%s'\nwant '%s'", text, err, want);
+	assert_int_equal(k.len, 0);
+}
+
+static void
+test_hash_key_file(void **state)
+{
+	const char *path = tpath("hash.key");
+	struct store_hash_key k;
+	char err[512];
+
+	(void)state;
+	write_file(path, "# recipient hash key; never rotate\n\n  " K32 "  \n",
+	    0600);
+	assert_int_equal(store_hash_key_load(path, &k, err, sizeof(err)), 0);
+	assert_int_equal(k.len, 32);
+	assert_int_equal(k.key[0], 0);
+	assert_int_equal(k.key[31], 31);
+	write_file(path, K32, 0640);	/* no newline, group-readable */
+	assert_int_equal(store_hash_key_load(path, &k, err, sizeof(err)), 0);
+	assert_int_equal(k.len, 32);
+
+	key_fails(K32 "\n", 0644, ": readable by other users (mode 0644); "
+	    "chmod 600 or 640 it");
+	key_fails("# only a comment\n\n", 0600, ": no key");
+	key_fails("", 0600, ": no key");
+	key_fails("# c\n" K31 "\n", 0600,
+	    ":2: key is too short: 31 bytes, expected 32 to 64");
+	key_fails(K65 "\n", 0600,
+	    ":1: key is too long: expected 32 to 64 bytes");
+	key_fails(K32 "=\n", 0600,
+	    ":1: bad key: expected unpadded base64url");
+	key_fails(K32 " extra\n", 0600, ":1: extra text after the key");
+	key_fails(K32 "\n#\n" K32 "\n", 0600,
+	    ":3: a second key (the first is on line 1; the file holds one "
+	    "key)");
+	unlink(path);
+	assert_int_equal(store_hash_key_load(path, &k, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "cannot open: No such file"));
+}
+
+static void
+test_null_handle(void **state)
+{
+	unsigned char h[STORE_HASH_LEN] = { 0 };
+	struct store_message m = message("LLLLLLLLLLLLLLLLLLLLLL", "Q", NULL,
+	    "a@example.com");
+	char id[STORE_ID_LEN + 1];
+
+	(void)state;
+	assert_non_null(store_errmsg(NULL));
+	assert_true(strlen(store_errmsg(NULL)) > 0);
+	store_close(NULL);
+	assert_int_equal(store_schema_version(NULL), -1);
+	assert_int_equal(store_message_find(NULL, "Q", NULL, NULL, id, NULL), -1);
+	assert_int_equal(store_message_insert(NULL, &m, STORE_URLS_PATH), -1);
+	assert_int_equal(store_optout_exists(NULL, h), -1);
+	assert_int_equal(store_optout_add(NULL, h, 1, NULL), -1);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_open_create),
+		cmocka_unit_test(test_reopen_keeps_data),
+		cmocka_unit_test(test_open_errors),
+		cmocka_unit_test(test_newer_version_refused),
+		cmocka_unit_test(test_migrate_from_zero),
+		cmocka_unit_test(test_insert_find),
+		cmocka_unit_test(test_insert_twice),
+		cmocka_unit_test(test_link_urls),
+		cmocka_unit_test(test_recipient_hash),
+		cmocka_unit_test(test_optout),
+		cmocka_unit_test(test_hash_key_file),
+		cmocka_unit_test(test_null_handle),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
