@@ -55,6 +55,7 @@ static int check_beacon_url(char *);
 static int check_privacy_url(char *);
 static int check_listen(char *);
 static int check_user(char *);
+static int check_daemon_names(char *);
 
 static const struct cfg_word on_error_words[] = {
 	{ "accept", ON_ERROR_ACCEPT }, { "tempfail", ON_ERROR_TEMPFAIL },
@@ -80,6 +81,12 @@ static const struct cfg_key cfg_keys[] = {
 	  FIELD(policy_file), NULL, 0, 0, NULL, "a file name" },
 	{ "key_file", CFG_PATH, "/etc/mailbeacon/keys", 0,
 	  FIELD(key_file), NULL, 0, 0, NULL, "a file name" },
+	{ "hash_key_file", CFG_PATH, "/etc/mailbeacon/hash.key", 0,
+	  FIELD(hash_key_file), NULL, 0, 0, NULL, "a file name" },
+	{ "outbound_daemon_names", CFG_STRING, "ORIGINATING", 0,
+	  FIELD(outbound_daemon_names), check_daemon_names, 0, 0, NULL,
+	  "Postfix daemon names (letters, digits, '.', '_', '-') separated "
+	  "by commas or blanks" },
 	{ "beacon_url", CFG_STRING, NULL, 1,
 	  FIELD(beacon_url), check_beacon_url, 0, 0, NULL,
 	  "an http:// or https:// URL with a host and no query, fragment "
@@ -323,6 +330,23 @@ check_listen(char *v)
 	} else if (!is_hostname(v, hostlen))
 		return -1;
 	return parse_port(colon + 1, strlen(colon + 1)) == -1 ? -1 : 0;
+}
+
+/* milter_macro_daemon_name values that mark submission services. */
+static int
+check_daemon_names(char *v)
+{
+	int words = 0;
+
+	for (char *p = v; *p; p++) {
+		if (*p == ',' || *p == ' ' || *p == '\t')
+			continue;
+		if (!isalnum((unsigned char)*p) && !strchr("._-", *p))
+			return -1;
+		if (p == v || strchr(", \t", p[-1]))
+			words++;
+	}
+	return words > 0 ? 0 : -1;
 }
 
 static int

@@ -23,6 +23,8 @@ struct config {
 	char *database;
 	char *policy_file;
 	char *key_file;
+	char *hash_key_file;	/* the never-rotated key of recipient hashes */
+	char *outbound_daemon_names;	/* {daemon_name} values meaning outbound */
 	char *beacon_url;	/* no trailing slash, http(s)://host[:port][/path] */
 	char *beacon_listen;	/* host:port */
 	char *footer_html;	/* template path, or NULL for the built-in one */

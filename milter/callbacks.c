@@ -1,0 +1,495 @@
+/* callbacks: the libmilter callbacks. A connection context (client,
+ * daemon name) and a message context (sender, recipients, buffered message)
+ * live behind smfi_setpriv. Mail that will not be tracked is accepted as
+ * early as possible so the MTA never sends us its body; every failure
+ * delivers the message untouched (or defers it, with on_error = tempfail). */
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <libmilter/mfapi.h>
+#include "callbacks.h"
+#include "log.h"
+#include "mbuf.h"
+#include "rewrite.h"
+#include "runtime.h"
+
+struct msgctx {
+	struct generation *gen;	/* keys and policy this message started with */
+	unsigned words;
+	unsigned max_recipients;
+	char *sender;
+	char *auth;
+	unsigned char (*hashes)[STORE_HASH_LEN];
+	size_t n_rcpt, cap_rcpt;
+	struct mbuf headers;	/* "Name: value" CRLF lines, as received */
+	struct mbuf body;
+	char *message_id;
+	char *subject;
+};
+
+struct connctx {
+	char addr[INET6_ADDRSTRLEN];
+	bool internal;		/* in internal_hosts, or local submission */
+	char *daemon_name;
+	struct msgctx *msg;
+};
+
+static pthread_mutex_t active_lock = PTHREAD_MUTEX_INITIALIZER;
+static int active_connections;
+
+int
+callbacks_active(void)
+{
+	pthread_mutex_lock(&active_lock);
+	int n = active_connections;
+	pthread_mutex_unlock(&active_lock);
+	return n;
+}
+
+static void
+msg_free(struct msgctx *m)
+{
+	if (m == NULL)
+		return;
+	runtime_release(m->gen);
+	free(m->sender);
+	free(m->auth);
+	free(m->hashes);
+	mbuf_free(&m->headers);
+	mbuf_free(&m->body);
+	free(m->message_id);
+	free(m->subject);
+	free(m);
+}
+
+static struct connctx *
+conn_of(SMFICTX *ctx)
+{
+	return smfi_getpriv(ctx);
+}
+
+static const char *
+queue_id(SMFICTX *ctx)
+{
+	const char *i = smfi_getsymval(ctx, "i");
+	return i != NULL ? i : "NOQUEUE";
+}
+
+/* An address as the store and the policy see it: no <>, no blanks. */
+static char *
+bare_address(const char *a)
+{
+	while (*a == ' ' || *a == '<')
+		a++;
+	size_t n = strlen(a);
+	while (n > 0 && (a[n - 1] == ' ' || a[n - 1] == '>'))
+		n--;
+	return strndup(a, n);
+}
+
+/* The on_error decision, logged with why. */
+static sfsistat
+fail_open(SMFICTX *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static sfsistat
+fail_open(SMFICTX *ctx, const char *fmt, ...)
+{
+	char why[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	if (rt.cfg.on_error == ON_ERROR_TEMPFAIL) {
+		log_warnx("%s: deferred (on_error = tempfail): %s", queue_id(ctx), why);
+		return SMFIS_TEMPFAIL;
+	}
+	log_warnx("%s: delivered untouched (on_error = accept): %s", queue_id(ctx), why);
+	return SMFIS_ACCEPT;
+}
+
+static sfsistat
+cb_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1, unsigned long f2,
+	     unsigned long f3, unsigned long *pf0, unsigned long *pf1,
+	     unsigned long *pf2, unsigned long *pf3)
+{
+	unsigned long want = SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_CHGBODY;
+
+	(void)f2;
+	(void)f3;
+	if ((f0 & want) != want) {
+		log_warnx("the MTA does not offer header and body changes: mail passes untouched");
+		return SMFIS_REJECT;	/* means: this milter takes no part */
+	}
+	*pf0 = want;
+	/* Steps we do not need; the MTA then does not send them. */
+	*pf1 = f1 & (SMFIP_NOHELO | SMFIP_NOUNKNOWN | SMFIP_NODATA);
+	*pf2 = *pf3 = 0;
+	if (f0 & SMFIF_SETSYMLIST) {
+		*pf0 |= SMFIF_SETSYMLIST;
+		smfi_setsymlist(ctx, SMFIM_CONNECT, "{daemon_name}");
+		smfi_setsymlist(ctx, SMFIM_ENVFROM, "i {auth_authen}");
+		smfi_setsymlist(ctx, SMFIM_ENVRCPT, "i");
+		smfi_setsymlist(ctx, SMFIM_EOM, "i");
+	}
+	return SMFIS_CONTINUE;
+}
+
+static unsigned
+client_port(const struct sockaddr *sa)
+{
+	if (sa->sa_family == AF_INET)
+		return ntohs(((const struct sockaddr_in *)sa)->sin_port);
+	return ntohs(((const struct sockaddr_in6 *)sa)->sin6_port);
+}
+
+static sfsistat
+cb_connect(SMFICTX *ctx, char *host, _SOCK_ADDR *sa)
+{
+	struct connctx *cc = calloc(1, sizeof(*cc));
+	const char *daemon = smfi_getsymval(ctx, "{daemon_name}");
+
+	(void)host;
+	if (cc == NULL)
+		return fail_open(ctx, "out of memory");
+	if (sa == NULL || (sa->sa_family != AF_INET && sa->sa_family != AF_INET6) ||
+	    client_port(sa) == 0) {
+		/* Local submission: Postfix's non_smtpd_milters present mail
+		 * from sendmail(1) and pickup as 127.0.0.1 port 0 (no real TCP
+		 * client has port 0); other MTAs may give no address at all. */
+		cc->internal = true;
+		strcpy(cc->addr, "local");
+	} else {
+		const void *a = sa->sa_family == AF_INET
+		    ? (const void *)&((struct sockaddr_in *)sa)->sin_addr
+		    : (const void *)&((struct sockaddr_in6 *)sa)->sin6_addr;
+		inet_ntop(sa->sa_family, a, cc->addr, sizeof(cc->addr));
+		cc->internal = cidr_match_any(rt.cfg.internal_hosts, rt.cfg.n_internal_hosts, sa);
+	}
+	if (daemon != NULL)
+		cc->daemon_name = strdup(daemon);
+	smfi_setpriv(ctx, cc);
+	pthread_mutex_lock(&active_lock);
+	active_connections++;
+	pthread_mutex_unlock(&active_lock);
+	return SMFIS_CONTINUE;
+}
+
+static sfsistat
+cb_envfrom(SMFICTX *ctx, char **argv)
+{
+	struct connctx *cc = conn_of(ctx);
+	const char *auth = smfi_getsymval(ctx, "{auth_authen}");
+
+	if (cc == NULL)
+		return fail_open(ctx, "no connection context");
+	msg_free(cc->msg);
+	cc->msg = NULL;
+	bool outbound = (auth != NULL && *auth != '\0') || cc->internal ||
+	    runtime_is_outbound_daemon(cc->daemon_name);
+	if (!outbound) {
+		log_debug("inbound from %s: not touched", cc->addr);
+		return SMFIS_ACCEPT;
+	}
+	struct msgctx *m = calloc(1, sizeof(*m));
+	if (m == NULL || (m->sender = bare_address(argv[0])) == NULL) {
+		free(m);
+		return fail_open(ctx, "out of memory");
+	}
+	runtime_check_policy_file();
+	m->gen = runtime_acquire();
+	const struct policy_rule *rule = policy_lookup(&m->gen->policy, m->sender);
+	if (rule == NULL || rule->words == 0) {
+		log_debug("from=<%s>: sender not opted in", m->sender);
+		msg_free(m);
+		return SMFIS_ACCEPT;
+	}
+	m->words = rule->words;
+	m->max_recipients = rule->max_recipients;
+	if (auth != NULL && *auth != '\0')
+		m->auth = strdup(auth);
+	mbuf_init(&m->headers);
+	mbuf_init(&m->body);
+	cc->msg = m;
+	return SMFIS_CONTINUE;
+}
+
+static sfsistat
+cb_envrcpt(SMFICTX *ctx, char **argv)
+{
+	struct connctx *cc = conn_of(ctx);
+	struct msgctx *m = cc ? cc->msg : NULL;
+	char err[512];
+
+	if (m == NULL)
+		return fail_open(ctx, "recipient without a message context");
+	if (m->max_recipients > 0 && m->n_rcpt + 1 > m->max_recipients) {
+		log_info("%s: untouched from=<%s>: recipient limit: more than max_recipients=%u",
+			 queue_id(ctx), m->sender, m->max_recipients);
+		return SMFIS_ACCEPT;
+	}
+	if (m->n_rcpt == m->cap_rcpt) {
+		size_t cap = m->cap_rcpt ? m->cap_rcpt * 2 : 8;
+		void *h = realloc(m->hashes, cap * sizeof(*m->hashes));
+		if (h == NULL)
+			return fail_open(ctx, "out of memory");
+		m->hashes = h;
+		m->cap_rcpt = cap;
+	}
+	store_recipient_hash(&rt.hash_key, argv[0], m->hashes[m->n_rcpt]);
+	struct store *st = runtime_store_get(err, sizeof(err));
+	if (st == NULL)
+		return fail_open(ctx, "store: %s", err);
+	int out = store_optout_exists(st, m->hashes[m->n_rcpt]);
+	runtime_store_put(st, out >= 0);
+	if (out < 0)
+		return fail_open(ctx, "store: %s", store_errmsg(st));
+	if (out > 0) {
+		log_info("%s: untouched from=<%s>: a recipient opted out of tracking",
+			 queue_id(ctx), m->sender);
+		return SMFIS_ACCEPT;
+	}
+	m->n_rcpt++;
+	return SMFIS_CONTINUE;
+}
+
+static bool
+over_size(const struct msgctx *m, size_t more)
+{
+	return m->headers.len + m->body.len + more + 2 > rt.cfg.max_message_size;
+}
+
+static sfsistat
+cb_header(SMFICTX *ctx, char *name, char *value)
+{
+	struct connctx *cc = conn_of(ctx);
+	struct msgctx *m = cc ? cc->msg : NULL;
+
+	if (m == NULL)
+		return fail_open(ctx, "header without a message context");
+	if (strcasecmp(name, "DKIM-Signature") == 0) {
+		log_info("%s: untouched from=<%s>: dkim: the message already has a DKIM-Signature",
+			 queue_id(ctx), m->sender);
+		return SMFIS_ACCEPT;
+	}
+	if (over_size(m, strlen(name) + strlen(value) + 4)) {
+		log_info("%s: untouched from=<%s>: size: over max_message_size (%zu)",
+			 queue_id(ctx), m->sender, rt.cfg.max_message_size);
+		return SMFIS_ACCEPT;
+	}
+	if (strcasecmp(name, "Message-ID") == 0 && m->message_id == NULL)
+		m->message_id = strdup(value);
+	else if (strcasecmp(name, "Subject") == 0 && m->subject == NULL)
+		m->subject = strdup(value);
+	mbuf_printf(&m->headers, "%s: %s\r\n", name, value);
+	if (m->headers.failed)
+		return fail_open(ctx, "out of memory");
+	return SMFIS_CONTINUE;
+}
+
+static sfsistat
+cb_body(SMFICTX *ctx, unsigned char *chunk, size_t len)
+{
+	struct connctx *cc = conn_of(ctx);
+	struct msgctx *m = cc ? cc->msg : NULL;
+
+	if (m == NULL)
+		return fail_open(ctx, "body without a message context");
+	if (over_size(m, len)) {
+		log_info("%s: untouched from=<%s>: size: over max_message_size (%zu)",
+			 queue_id(ctx), m->sender, rt.cfg.max_message_size);
+		return SMFIS_ACCEPT;
+	}
+	if (mbuf_append(&m->body, chunk, len) < 0)
+		return fail_open(ctx, "out of memory");
+	return SMFIS_CONTINUE;
+}
+
+/* Writes the message's record; an existing one (a retry) is reused. */
+static int
+record_message(SMFICTX *ctx, struct msgctx *m, const struct rewrite_result *res,
+	       char *err, size_t errlen)
+{
+	char words[128];
+	const char **urls = calloc(res->n_links + 1, sizeof(*urls));
+	struct store *st;
+	int rc = -1;
+
+	if (urls == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	for (size_t i = 0; i < res->n_links; i++)
+		urls[i] = res->links[i].url;
+	policy_words_str(res->words_applied, words, sizeof(words));
+	const char *qid = smfi_getsymval(ctx, "i");
+	struct store_message sm = {
+		.id = res->msgid,
+		.queue_id = qid,
+		.message_id_header = m->message_id,
+		.sender = m->sender,
+		.sasl_login = m->auth,
+		.sent = (long long)res->sent,
+		.words = words,
+		.recipient_hashes = (const unsigned char (*)[STORE_HASH_LEN])m->hashes,
+		.n_recipients = m->n_rcpt,
+		.link_urls = urls,
+		.n_links = res->n_links,
+		.subject = rt.cfg.store_subject ? m->subject : NULL,
+	};
+	if ((st = runtime_store_get(err, errlen)) != NULL) {
+		rc = store_message_insert(st, &sm, rt.cfg.store_link_urls);
+		if (rc < 0)
+			snprintf(err, errlen, "%s", store_errmsg(st));
+		runtime_store_put(st, rc >= 0);
+	}
+	free(urls);
+	return rc < 0 ? -1 : 0;
+}
+
+/* A retry of a message we recorded keeps its id, so the links delivered
+ * the first time and now are the same message's. */
+static int
+find_previous(SMFICTX *ctx, struct msgctx *m, char id[STORE_ID_LEN + 1], long long *sent,
+	      char *err, size_t errlen)
+{
+	struct store *st = runtime_store_get(err, errlen);
+
+	if (st == NULL)
+		return -1;
+	int found = store_message_find(st, smfi_getsymval(ctx, "i"), m->message_id, m->sender,
+				       id, sent);
+	if (found < 0)
+		snprintf(err, errlen, "%s", store_errmsg(st));
+	runtime_store_put(st, found >= 0);
+	return found;
+}
+
+static int
+apply_result(SMFICTX *ctx, const struct rewrite_result *res)
+{
+	/* Postfix refuses body replacement interleaved with header
+	 * changes: the whole body goes first, in one call. */
+	if (smfi_replacebody(ctx, (unsigned char *)res->body.data, (int)res->body.len) != MI_SUCCESS)
+		return -1;
+	for (size_t i = 0; i < res->n_headers; i++) {
+		const struct header_edit *h = &res->headers[i];
+		int r = h->op == HEADER_ADD
+		    ? smfi_addheader(ctx, h->name, h->value)
+		    : smfi_chgheader(ctx, h->name, h->index, h->value);
+		if (r != MI_SUCCESS)
+			return -1;
+	}
+	return 0;
+}
+
+static sfsistat
+cb_eom(SMFICTX *ctx)
+{
+	struct connctx *cc = conn_of(ctx);
+	struct msgctx *m = cc ? cc->msg : NULL;
+	struct rewrite_result res;
+	char err[512], prev_id[STORE_ID_LEN + 1];
+	long long prev_sent = 0;
+	struct mbuf msg;
+	sfsistat rc = SMFIS_CONTINUE;
+
+	if (m == NULL)
+		return fail_open(ctx, "end of message without a message context");
+	const char *qid = queue_id(ctx);
+	int found = find_previous(ctx, m, prev_id, &prev_sent, err, sizeof(err));
+	if (found < 0)
+		return fail_open(ctx, "store: %s", err);
+	mbuf_init(&msg);
+	mbuf_append(&msg, m->headers.data ? m->headers.data : "", m->headers.len);
+	mbuf_puts(&msg, "\r\n");
+	mbuf_append(&msg, m->body.data ? m->body.data : "", m->body.len);
+	if (msg.failed) {
+		mbuf_free(&msg);
+		return fail_open(ctx, "out of memory");
+	}
+	mbuf_free(&m->body);	/* the copy in msg is the one we read */
+	struct rewrite_params p = {
+		.cfg = &rt.cfg,
+		.keys = &m->gen->keys,
+		.words = m->words,
+		.sender = m->sender,
+		.footer_html = rt.footer_html,
+		.footer_text = rt.footer_text,
+		.now = found ? (time_t)prev_sent : time(NULL),
+		.msgid = found ? prev_id : NULL,
+	};
+	if (rewrite_message(&p, msg.data, msg.len, &res) < 0) {
+		rc = fail_open(ctx, "rewrite: %s", res.reason);
+	} else if (!res.edited) {
+		log_info("%s: untouched from=<%s>: %s", qid, m->sender, res.reason);
+	} else if (!found && record_message(ctx, m, &res, err, sizeof(err)) < 0) {
+		rc = fail_open(ctx, "store: %s", err);
+	} else if (apply_result(ctx, &res) < 0) {
+		rc = fail_open(ctx, "the MTA did not take the changes");
+	} else {
+		char words[128];
+		policy_words_str(res.words_applied, words, sizeof(words));
+		log_info("%s: tracked from=<%s>%s%s id=%s words=\"%s\" links=%zu recipients=%zu%s",
+			 qid, m->sender, m->auth ? " sasl=" : "", m->auth ? m->auth : "",
+			 res.msgid, words, res.n_links, m->n_rcpt,
+			 found ? " (a retry: recorded before)" : "");
+	}
+	rewrite_result_free(&res);
+	mbuf_free(&msg);
+	msg_free(m);
+	cc->msg = NULL;
+	return rc;
+}
+
+static sfsistat
+cb_abort(SMFICTX *ctx)
+{
+	struct connctx *cc = conn_of(ctx);
+
+	if (cc != NULL) {
+		msg_free(cc->msg);
+		cc->msg = NULL;
+	}
+	return SMFIS_CONTINUE;
+}
+
+static sfsistat
+cb_close(SMFICTX *ctx)
+{
+	struct connctx *cc = conn_of(ctx);
+
+	if (cc != NULL) {
+		msg_free(cc->msg);
+		free(cc->daemon_name);
+		free(cc);
+		smfi_setpriv(ctx, NULL);
+		pthread_mutex_lock(&active_lock);
+		active_connections--;
+		pthread_mutex_unlock(&active_lock);
+	}
+	return SMFIS_CONTINUE;
+}
+
+struct smfiDesc milter_desc = {
+	.xxfi_name = "mailbeacon",
+	.xxfi_version = SMFI_VERSION,
+	.xxfi_flags = SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_CHGBODY,
+	.xxfi_connect = cb_connect,
+	.xxfi_envfrom = cb_envfrom,
+	.xxfi_envrcpt = cb_envrcpt,
+	.xxfi_header = cb_header,
+	.xxfi_body = cb_body,
+	.xxfi_eom = cb_eom,
+	.xxfi_abort = cb_abort,
+	.xxfi_close = cb_close,
+	.xxfi_negotiate = cb_negotiate,
+};

@@ -1,0 +1,240 @@
+/* runtime: the milter's shared state, its reloads and its store pool.
+ * Reloading builds a complete new generation before swapping it in under
+ * the lock; readers hold a reference, never the lock, while they work. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include "footer.h"
+#include "log.h"
+#include "mbuf.h"
+#include "runtime.h"
+
+#define STORE_POOL_MAX 16
+#define STORE_BUSY_MS 2000
+
+struct runtime rt;
+
+static pthread_mutex_t gen_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct generation *current;
+static struct stat policy_stat;
+static time_t policy_checked;
+
+static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct store *pool[STORE_POOL_MAX];
+static int pool_n;
+
+static void
+generation_free(struct generation *g)
+{
+	keyring_free(&g->keys);
+	policy_free(&g->policy);
+	free(g);
+}
+
+static struct generation *
+generation_load(char *err, size_t errlen)
+{
+	struct generation *g = calloc(1, sizeof(*g));
+
+	if (g == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	g->refs = 1;
+	if (keyring_load(rt.cfg.key_file, &g->keys, err, errlen) < 0 ||
+	    policy_load(rt.cfg.policy_file, &g->policy, err, errlen) < 0) {
+		generation_free(g);
+		return NULL;
+	}
+	return g;
+}
+
+static int
+read_template(const char *path, char **out, char *err, size_t errlen)
+{
+	struct mbuf b;
+	char why[200];
+	FILE *f;
+
+	*out = NULL;
+	if (path == NULL)
+		return 0;
+	if ((f = fopen(path, "rb")) == NULL) {
+		snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+		return -1;
+	}
+	mbuf_init(&b);
+	int rc = mbuf_read_fd(&b, fileno(f), 1024 * 1024);
+	fclose(f);
+	if (rc < 0) {
+		snprintf(err, errlen, "%s: cannot read it (or it is over 1 MB)", path);
+		mbuf_free(&b);
+		return -1;
+	}
+	*out = mbuf_steal(&b, NULL);
+	if (footer_check(*out, why, sizeof(why)) < 0) {
+		snprintf(err, errlen, "%s: %s", path, why);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+split_daemons(const char *list)
+{
+	char *copy = strdup(list), *save = NULL;
+
+	if (copy == NULL)
+		return -1;
+	for (char *w = strtok_r(copy, ", \t", &save); w; w = strtok_r(NULL, ", \t", &save)) {
+		char **n = realloc(rt.outbound_daemons, (rt.n_outbound_daemons + 1) * sizeof(*n));
+		if (n == NULL || (n[rt.n_outbound_daemons] = strdup(w)) == NULL) {
+			free(copy);
+			return -1;
+		}
+		rt.outbound_daemons = n;
+		rt.n_outbound_daemons++;
+	}
+	free(copy);
+	return 0;
+}
+
+int
+runtime_load(const char *config_path, char *err, size_t errlen)
+{
+	if (config_load(config_path, &rt.cfg, err, errlen) < 0)
+		return -1;
+	if (read_template(rt.cfg.footer_html, &rt.footer_html, err, errlen) < 0 ||
+	    read_template(rt.cfg.footer_text, &rt.footer_text, err, errlen) < 0 ||
+	    store_hash_key_load(rt.cfg.hash_key_file, &rt.hash_key, err, errlen) < 0)
+		return -1;
+	if (split_daemons(rt.cfg.outbound_daemon_names) < 0) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	if ((current = generation_load(err, errlen)) == NULL)
+		return -1;
+	stat(rt.cfg.policy_file, &policy_stat);
+	return 0;
+}
+
+void
+runtime_reload(const char *why)
+{
+	char err[512];
+	struct generation *g = generation_load(err, sizeof(err));
+
+	if (g == NULL) {
+		log_warnx("reload (%s) failed, keeping the previous keys and policy: %s", why, err);
+		return;
+	}
+	pthread_mutex_lock(&gen_lock);
+	struct generation *old = current;
+	current = g;
+	stat(rt.cfg.policy_file, &policy_stat);
+	if (old != NULL && --old->refs == 0)
+		generation_free(old);
+	pthread_mutex_unlock(&gen_lock);
+	log_info("reloaded keys and policy (%s): %zu keys, %zu policy rules", why,
+		 g->keys.n, g->policy.n);
+}
+
+void
+runtime_check_policy_file(void)
+{
+	struct stat sb;
+	time_t now = time(NULL);
+	bool changed = false;
+
+	pthread_mutex_lock(&gen_lock);
+	if (now != policy_checked) {
+		policy_checked = now;
+		if (stat(rt.cfg.policy_file, &sb) == 0 &&
+		    (sb.st_mtim.tv_sec != policy_stat.st_mtim.tv_sec ||
+		     sb.st_mtim.tv_nsec != policy_stat.st_mtim.tv_nsec ||
+		     sb.st_ino != policy_stat.st_ino || sb.st_size != policy_stat.st_size)) {
+			policy_stat = sb;	/* a bad file is reported once */
+			changed = true;
+		}
+	}
+	pthread_mutex_unlock(&gen_lock);
+	if (changed)
+		runtime_reload("the policy file changed");
+}
+
+struct generation *
+runtime_acquire(void)
+{
+	pthread_mutex_lock(&gen_lock);
+	struct generation *g = current;
+	g->refs++;
+	pthread_mutex_unlock(&gen_lock);
+	return g;
+}
+
+void
+runtime_release(struct generation *g)
+{
+	if (g == NULL)
+		return;
+	pthread_mutex_lock(&gen_lock);
+	bool last = --g->refs == 0;
+	pthread_mutex_unlock(&gen_lock);
+	if (last)
+		generation_free(g);
+}
+
+struct store *
+runtime_store_get(char *err, size_t errlen)
+{
+	struct store *st = NULL;
+
+	pthread_mutex_lock(&pool_lock);
+	if (pool_n > 0)
+		st = pool[--pool_n];
+	pthread_mutex_unlock(&pool_lock);
+	if (st == NULL && store_open(rt.cfg.database, false, STORE_BUSY_MS, &st, err, errlen) < 0)
+		return NULL;
+	return st;
+}
+
+void
+runtime_store_put(struct store *st, bool ok)
+{
+	if (st == NULL)
+		return;
+	if (ok) {
+		pthread_mutex_lock(&pool_lock);
+		if (pool_n < STORE_POOL_MAX) {
+			pool[pool_n++] = st;
+			st = NULL;
+		}
+		pthread_mutex_unlock(&pool_lock);
+	}
+	if (st != NULL)
+		store_close(st);
+}
+
+void
+runtime_shutdown(void)
+{
+	pthread_mutex_lock(&pool_lock);
+	while (pool_n > 0)
+		store_close(pool[--pool_n]);
+	pthread_mutex_unlock(&pool_lock);
+}
+
+bool
+runtime_is_outbound_daemon(const char *name)
+{
+	if (name == NULL)
+		return false;
+	for (size_t i = 0; i < rt.n_outbound_daemons; i++)
+		if (strcmp(rt.outbound_daemons[i], name) == 0)
+			return true;
+	return false;
+}

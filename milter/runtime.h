@@ -1,0 +1,48 @@
+/* runtime: what the milter's threads share. The configuration and footers
+ * are fixed for the life of the process; the key file and the policy are
+ * reloaded (on SIGHUP, or when the policy file changes) into a new
+ * reference-counted generation, so a message in flight keeps the one it
+ * started with. Store handles come from a small pool: one per thread. */
+#ifndef MB_RUNTIME_H
+#define MB_RUNTIME_H
+#include <stdbool.h>
+#include "config.h"
+#include "keyring.h"
+#include "policy.h"
+#include "store.h"
+
+struct generation {
+	int refs;
+	struct keyring keys;
+	struct policy policy;
+};
+
+struct runtime {
+	struct config cfg;
+	char *footer_html;		/* template text or NULL (built-in) */
+	char *footer_text;
+	struct store_hash_key hash_key;
+	char **outbound_daemons;	/* from outbound_daemon_names */
+	size_t n_outbound_daemons;
+};
+
+extern struct runtime rt;
+
+/* Loads config, keys, policy, hash key and footers; on error writes
+ * "reason" into err and returns -1. */
+int runtime_load(const char *config_path, char *err, size_t errlen);
+/* Re-reads the key file and the policy; a bad file keeps the old ones. */
+void runtime_reload(const char *why);
+/* Reloads the policy when its file changed (checked at most once a second). */
+void runtime_check_policy_file(void);
+struct generation *runtime_acquire(void);
+void runtime_release(struct generation *g);
+
+struct store *runtime_store_get(char *err, size_t errlen);
+/* ok false: the handle saw an error and is closed rather than reused. */
+void runtime_store_put(struct store *st, bool ok);
+void runtime_shutdown(void);
+
+bool runtime_is_outbound_daemon(const char *name);
+
+#endif
