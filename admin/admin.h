@@ -28,5 +28,6 @@ void admin_free(struct admin_env *env);
 int cmd_preview(struct admin_env *env, int argc, char **argv);
 int cmd_token(struct admin_env *env, int argc, char **argv);
 int cmd_policy(struct admin_env *env, int argc, char **argv);
+int cmd_optout(struct admin_env *env, int argc, char **argv);
 
 #endif

@@ -19,10 +19,12 @@ usage(FILE *f)
 	fprintf(f,
 		"usage: mailbeacon [-c FILE] COMMAND [ARGS]\n"
 		"commands:\n"
-		"  preview --from ADDR --to ADDR[,ADDR...] < message\n"
-		"      print the message as the milter would deliver it\n"
+		"  preview --from ADDR --to ADDR[,ADDR...] [--message-id ID --sent TIME] < message\n"
+		"      print the message as the milter would deliver it (with the id and\n"
+		"      time of a recorded message: exactly as it was delivered)\n"
 		"  token verify [URL...]   check tracking URLs (or one per line on stdin)\n"
 		"  policy check ADDRESS    show the sender policy decision and its rule\n"
+		"  optout ADDRESS...       record that these recipients must not be tracked\n"
 		"options:\n"
 		"  -c FILE   configuration (default %s)\n", DEFAULT_CONFIG);
 }
@@ -149,7 +151,8 @@ main(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	const char *cmd = argv[i];
-	if (strcmp(cmd, "preview") != 0 && strcmp(cmd, "token") != 0 && strcmp(cmd, "policy") != 0) {
+	if (strcmp(cmd, "preview") != 0 && strcmp(cmd, "token") != 0 && strcmp(cmd, "policy") != 0 &&
+	    strcmp(cmd, "optout") != 0) {
 		fprintf(stderr, "mailbeacon: unknown command '%s'\n", cmd);
 		usage(stderr);
 		return EXIT_USAGE;
@@ -162,6 +165,8 @@ main(int argc, char **argv)
 		rc = cmd_preview(&env, argc - i, argv + i);
 	else if (strcmp(cmd, "token") == 0)
 		rc = cmd_token(&env, argc - i, argv + i);
+	else if (strcmp(cmd, "optout") == 0)
+		rc = cmd_optout(&env, argc - i, argv + i);
 	else
 		rc = cmd_policy(&env, argc - i, argv + i);
 	admin_free(&env);

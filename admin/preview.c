@@ -6,11 +6,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include "admin.h"
 #include "config.h"
 #include "keyring.h"
 #include "policy.h"
 #include "rewrite.h"
+#include "store.h"
+#include "token.h"
 
 #define PREVIEW_READ_MAX (1024u * 1024 * 1024)
 
@@ -53,15 +56,47 @@ write_all(const char *data, size_t len)
 	return fwrite(data, 1, len, stdout) == len && fflush(stdout) == 0 ? 0 : -1;
 }
 
+/* Like the milter, a recipient who opted out means untouched. Without a
+ * database there is nothing to check. Returns 1, 0, or -1 with why. */
+static int
+recipients_opted_out(struct admin_env *env, const char *list, char *why, size_t whylen)
+{
+	struct store_hash_key key;
+	struct store *st;
+	int found = 0;
+
+	if (access(env->cfg->database, F_OK) != 0)
+		return 0;
+	if (store_hash_key_load(env->cfg->hash_key_file, &key, why, whylen) < 0 ||
+	    store_open(env->cfg->database, false, 2000, &st, why, whylen) < 0)
+		return -1;
+	char *copy = strdup(list), *save = NULL;
+	for (char *a = copy ? strtok_r(copy, ", ", &save) : NULL; a && found == 0;
+	     a = strtok_r(NULL, ", ", &save)) {
+		unsigned char hash[STORE_HASH_LEN];
+		store_recipient_hash(&key, a, hash);
+		found = store_optout_exists(st, hash);
+		if (found < 0)
+			snprintf(why, whylen, "%s", store_errmsg(st));
+	}
+	free(copy);
+	store_close(st);
+	return found;
+}
+
 int
 cmd_preview(struct admin_env *env, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "from", required_argument, NULL, 'f' },
 		{ "to", required_argument, NULL, 't' },
+		{ "message-id", required_argument, NULL, 'm' },
+		{ "sent", required_argument, NULL, 's' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *from = NULL, *to = NULL;
+	const char *from = NULL, *to = NULL, *msgid = NULL;
+	long long sent = 0;
+	char *end;
 	int c;
 
 	optind = 1;
@@ -70,11 +105,17 @@ cmd_preview(struct admin_env *env, int argc, char **argv)
 			from = optarg;
 		else if (c == 't')
 			to = optarg;
+		else if (c == 'm')
+			msgid = optarg;
+		else if (c == 's' && (sent = strtoll(optarg, &end, 10)) > 0 && *end == '\0')
+			;
 		else
 			return EXIT_USAGE;
 	}
-	if (from == NULL || to == NULL || optind != argc || count_recipients(to) == 0) {
-		fprintf(stderr, "usage: mailbeacon preview --from ADDR --to ADDR[,ADDR...] < message\n");
+	if (from == NULL || to == NULL || optind != argc || count_recipients(to) == 0 ||
+	    (msgid != NULL && strlen(msgid) != MSGID_LEN)) {
+		fprintf(stderr, "usage: mailbeacon preview --from ADDR --to ADDR[,ADDR...] "
+			"[--message-id ID --sent UNIXTIME] < message\n");
 		return EXIT_USAGE;
 	}
 	struct mbuf in;
@@ -92,9 +133,19 @@ cmd_preview(struct admin_env *env, int argc, char **argv)
 	int rc = 0;
 
 	memset(&res, 0, sizeof(res));
+	char optout_note[300] = "";
+	int opted_out = recipients_opted_out(env, to, optout_note, sizeof(optout_note));
+
+	if (opted_out < 0) {
+		fprintf(stderr, "mailbeacon: %s\n", optout_note);
+		mbuf_free(&in);
+		return EXIT_RUNTIME;
+	}
 	if (words == 0) {
 		snprintf(res.reason, sizeof(res.reason), "sender not opted in (%s)",
 			 rule ? "policy says off" : "no policy rule");
+	} else if (opted_out > 0) {
+		snprintf(res.reason, sizeof(res.reason), "a recipient opted out of tracking");
 	} else if (rule->max_recipients > 0 && nrcpt > rule->max_recipients) {
 		snprintf(res.reason, sizeof(res.reason), "recipient limit: %zu recipients, max_recipients=%u",
 			 nrcpt, rule->max_recipients);
@@ -106,7 +157,8 @@ cmd_preview(struct admin_env *env, int argc, char **argv)
 			.sender = from,
 			.footer_html = env->footer_html,
 			.footer_text = env->footer_text,
-			.now = time(NULL),
+			.now = sent > 0 ? (time_t)sent : time(NULL),
+			.msgid = msgid,
 		};
 		if (rewrite_message(&p, msg, in.len, &res) < 0)
 			rc = EXIT_RUNTIME;
