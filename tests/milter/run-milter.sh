@@ -1,0 +1,54 @@
+#!/bin/sh
+# Runs each miltertest script (one case per script) against a fresh
+# mailbeacon-milter with its own configuration, keys, policy and database.
+here=$(cd "$(dirname "$0")" && pwd)
+build=${top_builddir:?top_builddir must name the build directory}
+milter="$build/milter/mailbeacon-milter"
+mb="$build/admin/mailbeacon"
+for tool in miltertest sqlite3; do
+	if ! command -v $tool >/dev/null 2>&1; then
+		echo "SKIP: $tool is missing: the milter tests did NOT run" >&2
+		exit 77
+	fi
+done
+passed=0
+failed=0
+newkey() { head -c 32 /dev/urandom | basenc --base64url | tr -d '=\n'; }
+for script in "$here"/*.lua; do
+	name=$(basename "$script" .lua)
+	case $name in lib|driver) continue ;; esac
+	dir=$(mktemp -d)
+	(umask 077 && printf 'k1 %s\n' "$(newkey)" >"$dir/keys" && printf '%s\n' "$(newkey)" >"$dir/hash.key")
+	cat >"$dir/mailbeacon.conf" <<CONF
+beacon_url = https://t.example.com
+key_file = keys
+hash_key_file = hash.key
+policy_file = policy
+database = $dir/mb.db
+milter_socket = unix:$dir/milter.sock
+user = $(id -un)
+on_error = accept
+max_message_size = 65536
+internal_hosts = 127.0.0.0/8
+CONF
+	cat >"$dir/policy" <<'POLICY'
+alice@example.com  opens clicks footer
+bob@example.com  off   
+@sales.example.com  opens clicks footer max_recipients=2
+POLICY
+	"$milter" -n -c "$dir/mailbeacon.conf" >/dev/null
+	if timeout 120 miltertest -D MILTER="$milter" -D MB="$mb" -D CONF="$dir/mailbeacon.conf" \
+		-D DIR="$dir" -D LOG="$dir/log" -D SRCDIR="$here" -D SCRIPT="$script" -s "$here/driver.lua" >"$dir/out" 2>"$dir/log"; then
+		echo "ok $name"
+		passed=$((passed + 1))
+		rm -rf "$dir"
+	else
+		echo "FAIL $name"
+		sed 's/^/    /' "$dir/out" "$dir/log" | tail -20
+		failed=$((failed + 1))
+	fi
+	# A miltertest that died leaves the milter it started running.
+	[ -f "$dir/milter.pid" ] && kill "$(cat "$dir/milter.pid")" 2>/dev/null
+done
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,12 @@
+-- With on_error = tempfail, a store failure defers the message instead.
+dofile(SRCDIR .. "/lib.lua")
+local conf = read_file(CONF):gsub("on_error = accept", "on_error = tempfail")
+write_file(CONF, conf)
+local conn = start()
+lock_store(6)
+assert(envelope(conn, { from = "alice@example.com", qid = "QTEMP", rcpts = { "bob@example.net" } }) == SMFIR_CONTINUE)
+local r = content(conn, { { "Content-Type", "text/html" } }, "<p><a href=\"https://example.com/\">x</a></p>\r\n")
+assert(r == SMFIR_TEMPFAIL, "not deferred: " .. tostring(r))
+assert(log_has("QTEMP: deferred %(on_error = tempfail%): store: "), "no log line")
+mt.disconnect(conn)
+mt.sleep(6)
