@@ -97,7 +97,7 @@ case "${1:-}" in
 demo)
 	install_deps
 	build build
-	exec sh contrib/demo/demo.sh "$top/build"
+	exec bash contrib/demo/demo.sh "$top/build"
 	;;
 test)
 	install_deps

@@ -1,42 +1,68 @@
-#!/bin/sh
-# The README's demo: runs "mailbeacon preview" on a sample newsletter as the
-# milter would for an opted-in sender, then shows the tracked HTML part and
-# the click destinations it signed, verified through the token code.
-set -eu
+#!/bin/bash
+# The README's demo. It starts a private Postfix with mailbeacon-milter and
+# an smtp-sink (under a temporary directory, on loopback, leaving the
+# system's Postfix alone) and sends the sample newsletter from an opted-in
+# sender. It then shows the message as delivered, its store record and the
+# click destinations it signed, and stops everything.
+set -u
 build=${1:?usage: demo.sh BUILD_DIR}
 here=$(cd "$(dirname "$0")" && pwd)
+lib=$here/../../tests/e2e
+export MB_BUILD=$build
+# shellcheck source=../../tests/e2e/postfix-lib.sh
+. "$lib/postfix-lib.sh"
 mb="$build/admin/mailbeacon"
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
 
-cp "$here/mailbeacon.conf" "$here/policy" "$work/"
-# A fresh signing key: 32 random bytes, base64url. The key file must be
-# readable by its owner only.
-(umask 077 && printf 'demo %s\n' "$(head -c 32 /dev/urandom | basenc --base64url | tr -d '=\n')" >"$work/keys")
+step() { printf '\n== %s\n' "$*"; }
 
-echo "== The sender policy for alice@example.com"
-"$mb" -c "$work/mailbeacon.conf" policy check alice@example.com
-echo
-echo "== mailbeacon preview of contrib/demo/newsletter.eml"
-"$mb" -c "$work/mailbeacon.conf" preview --from alice@example.com --to customer@example.net \
-	<"$here/newsletter.eml" >"$work/out.eml"
-sed -n '1,/^$/p' "$work/out.eml" | grep -E '^(X-Mailbeacon|Subject|From):'
-echo
-echo "== The tracked HTML part, decoded"
-python3 - "$work/out.eml" <<'PY'
-import sys, email
-msg = email.message_from_binary_file(open(sys.argv[1], "rb"))
+e2e_init || exit 1
+mb_conf_init "$E2E_DIR/mb" 127.0.0.1/32 || exit 1
+sink_start "$E2E_DIR/sink" "$PORT_SINK" || exit 1
+pf_init "$E2E_DIR/pf" "unix:$MB_SOCK" accept || exit 1
+mb_milter_start || { echo "demo: the milter did not start"; exit 1; }
+pf_start || { echo "demo: Postfix did not start"; exit 1; }
+
+step "A private Postfix on 127.0.0.1:$PORT_SMTP with mailbeacon-milter; the policy says:"
+"$mb" -c "$MB_CONF" policy check alice@example.com
+
+step "Sending contrib/demo/newsletter.eml from alice@example.com over SMTP"
+python3 "$lib/send.py" --port "$PORT_SMTP" --from alice@example.com --to customer@example.net \
+	--template "$here/newsletter.eml" --count 1 --tag demo | sed 's/^/  /'
+sink_wait 1 30 || { echo "demo: the message did not arrive"; exit 1; }
+pf_wait_empty 30 || true
+delivered=$(ls "$E2E_DIR"/sink/* | head -1)
+
+step "The message as smtp-sink received it (headers, then the HTML part decoded)"
+python3 - "$delivered" "$lib" <<'PY'
+import email, sys
+sys.path.insert(0, sys.argv[2])
+from sinkcheck import split_sink
+msg = email.message_from_bytes(split_sink(open(sys.argv[1], "rb").read())[1])
+for name in ("Received", "From", "To", "Subject", "Message-ID", "X-Mailbeacon"):
+    print("%s: %s" % (name, " ".join(str(msg.get(name)).split())))
 for part in msg.walk():
     if part.get_content_type() == "text/html":
         html = part.get_payload(decode=True).decode(part.get_content_charset() or "utf-8")
+        print()
         print(html)
         open(sys.argv[1] + ".html", "w").write(html)
 PY
-echo "== Click destinations signed in this message (mailbeacon token verify)"
-grep -o 'https://t\.example\.com/[cou]/[A-Za-z0-9._/-]*' "$work/out.eml.html" | sort -u |
-	"$mb" -c "$work/mailbeacon.conf" token verify |
+
+step "Its record in the store ($MB_DB)"
+mb_sql "SELECT 'id=' || id, 'queue_id=' || queue_id, 'sender=' || sender,
+	'recipients=' || recipient_count, 'words=' || words, 'links=' || link_count
+	FROM messages" | tr '|' '\n' | sed 's/^/  /'
+mb_sql "SELECT '  link ' || num || ': ' || url FROM links ORDER BY num"
+echo "  (recipients only as keyed hashes; link URLs without their query string)"
+
+step "Click destinations signed in the delivered message (mailbeacon token verify)"
+grep -o 'https://t\.example\.com/[cou]/[A-Za-z0-9._/-]*' "$delivered.html" | sort -u |
+	"$mb" -c "$MB_CONF" token verify |
 	awk -F'\t' '$2 == "c" { printf "  link %s -> %s\n", $5, $7 }
 	            $2 == "o" { print "  open pixel for message " $3 }
 	            $2 == "u" { print "  opt-out link for message " $3 }'
+
+step "The milter's log"
+sed 's/^/  /' "$MB_MILTER_LOG"
 echo
-echo "Not rewritten: the mailto: link and the unsubscribe link (also named in List-Unsubscribe)."
+echo "Stopping Postfix, the milter and smtp-sink."

@@ -17,7 +17,7 @@ def main():
     delivered = None
     for name in os.listdir(sink):
         data = open(os.path.join(sink, name), "rb").read()
-        msg = strip_postfix_received(split_sink(data))
+        _, msg = strip_postfix_received(split_sink(data)[1])
         if (header_value(msg, "X-Test-Seq") or "").strip() == seq:
             delivered = msg
     if delivered is None:

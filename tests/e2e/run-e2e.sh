@@ -271,11 +271,11 @@ main() {
 		settle 1 30
 		check 901 tracked
 		out=$(python3 "$here/preview_match.py" "$SINK_DIR" "$E2E_DIR/sent" 901 "$MB_DB" \
-			"$MB_BUILD/admin/mailbeacon" "$MB_CONF" "$ALICE" "$RCPT")
+			"$MB_BUILD/admin/mailbeacon" "$MB_CONF" "$ALICE" "$RCPT" 2>&1)
 		printf '%s\n' "$out" | sed 's/^/# /'
 		case $out in
 		ok:*"Content-Transfer-Encoding quoted-printable"*) ;;
-		*) note "$out" ;;
+		*) note "preview_match: ${out:-no verdict}" ;;
 		esac
 		case_end "delivered = preview, quoted-printable"
 	fi
