@@ -70,6 +70,9 @@ static const char *const migrations[] = {
 	"  time INTEGER NOT NULL,"
 	"  message_id TEXT) WITHOUT ROWID;"
 	"PRAGMA user_version = 1;",
+	/* 2: an opt-out event names whose opt-out it was, for sync */
+	"ALTER TABLE events ADD COLUMN recipient_hash BLOB;"
+	"PRAGMA user_version = 2;",
 };
 
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -82,6 +85,7 @@ enum stmt_id {
 	S_FIND_QID, S_FIND_MID,
 	S_INS_MSG, S_INS_RCPT, S_INS_LINK,
 	S_OPTOUT_EXISTS, S_OPTOUT_ADD,
+	S_INS_EVENT, S_MSG_OPTED_OUT, S_MSG_RCPTS, S_EVENTS_AFTER,
 	S_COUNT
 };
 
@@ -103,6 +107,20 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_OPTOUT_EXISTS] = "SELECT 1 FROM optouts WHERE recipient_hash = ?1",
 	[S_OPTOUT_ADD] = "INSERT OR IGNORE INTO optouts"
 	    " (recipient_hash, time, message_id) VALUES (?1, ?2, ?3)",
+	[S_INS_EVENT] = "INSERT INTO events (message_id, kind, link, time,"
+	    " ip_masked, client_class, verdict, dnt, recipient_hash)"
+	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+	/* A recipient of the message opted out (the message is known), or
+	 * someone opted out from its page (a beacon that never saw it). */
+	[S_MSG_OPTED_OUT] = "SELECT 1 FROM message_recipients r"
+	    " JOIN optouts o ON o.recipient_hash = r.recipient_hash"
+	    " WHERE r.message_id = ?1"
+	    " UNION ALL SELECT 1 FROM optouts WHERE message_id = ?1 LIMIT 1",
+	[S_MSG_RCPTS] = "SELECT recipient_hash FROM message_recipients"
+	    " WHERE message_id = ?1",
+	[S_EVENTS_AFTER] = "SELECT id, message_id, kind, link, time, ip_masked,"
+	    " client_class, verdict, dnt, recipient_hash FROM events"
+	    " WHERE id > ?1 ORDER BY id LIMIT ?2",
 };
 
 struct store {
@@ -838,4 +856,166 @@ store_optout_add(struct store *st, const unsigned char hash[STORE_HASH_LEN],
 		store_dberr(st, "add opt-out");
 	store_done(s);
 	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* ---- events (the beacon) ---- */
+
+static int
+insert_event(struct store *st, const struct store_event *e)
+{
+	sqlite3_stmt *s = store_stmt(st, S_INS_EVENT);
+	int rc;
+
+	if (s == NULL)
+		return -1;
+	rc = bind_text(s, 1, e->message_id);
+	if (rc == SQLITE_OK)
+		rc = bind_text(s, 2, e->kind);
+	if (rc == SQLITE_OK)
+		rc = e->link > 0 ? sqlite3_bind_int64(s, 3, e->link) : sqlite3_bind_null(s, 3);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(s, 4, e->time);
+	if (rc == SQLITE_OK)
+		rc = bind_text(s, 5, e->ip_masked);
+	if (rc == SQLITE_OK)
+		rc = bind_text(s, 6, e->client_class);
+	if (rc == SQLITE_OK)
+		rc = bind_text(s, 7, e->verdict);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int(s, 8, e->dnt ? 1 : 0);
+	if (rc == SQLITE_OK)
+		rc = e->recipient_hash != NULL
+		    ? sqlite3_bind_blob(s, 9, e->recipient_hash, STORE_HASH_LEN, SQLITE_STATIC)
+		    : sqlite3_bind_null(s, 9);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(s);
+	if (rc != SQLITE_DONE)
+		store_dberr(st, "insert event");
+	store_done(s);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int
+store_events_insert(struct store *st, const struct store_event *ev, size_t n)
+{
+	if (st == NULL)
+		return -1;
+	if (store_run(st, S_BEGIN, "begin") < 0)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		if (insert_event(st, &ev[i]) < 0) {
+			store_rollback(st);
+			return -1;
+		}
+	if (store_run(st, S_COMMIT, "commit") < 0) {
+		store_rollback(st);
+		return -1;
+	}
+	return 0;
+}
+
+int
+store_message_opted_out(struct store *st, const char *message_id)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	if (st == NULL || (s = store_stmt(st, S_MSG_OPTED_OUT)) == NULL)
+		return -1;
+	rc = bind_text(s, 1, message_id);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(s);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		store_dberr(st, "opt-out lookup");
+	store_done(s);
+	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
+int
+store_message_recipients(struct store *st, const char *message_id,
+			 unsigned char (*out)[STORE_HASH_LEN], size_t max, size_t *total)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	*total = 0;
+	if (st == NULL || (s = store_stmt(st, S_MSG_RCPTS)) == NULL)
+		return -1;
+	rc = bind_text(s, 1, message_id);
+	while (rc == SQLITE_OK || rc == SQLITE_ROW) {
+		if ((rc = sqlite3_step(s)) != SQLITE_ROW)
+			break;
+		if (sqlite3_column_bytes(s, 0) != STORE_HASH_LEN)
+			continue;
+		if (*total < max)
+			memcpy(out[*total], sqlite3_column_blob(s, 0), STORE_HASH_LEN);
+		(*total)++;
+	}
+	if (rc != SQLITE_DONE)
+		store_dberr(st, "recipients of a message");
+	store_done(s);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int
+store_optout_record(struct store *st, const unsigned char hash[STORE_HASH_LEN],
+		    long long when, const char *message_id)
+{
+	struct store_event e = {
+		.message_id = message_id, .kind = "optout", .time = when,
+		.verdict = "human", .recipient_hash = hash,
+	};
+
+	if (st == NULL || store_run(st, S_BEGIN, "begin") < 0)
+		return -1;
+	if (store_optout_add(st, hash, when, message_id) < 0 || insert_event(st, &e) < 0 ||
+	    store_run(st, S_COMMIT, "commit") < 0) {
+		store_rollback(st);
+		return -1;
+	}
+	return 0;
+}
+
+static const char *
+column_text(sqlite3_stmt *s, int i)
+{
+	return sqlite3_column_type(s, i) == SQLITE_NULL ? NULL
+	    : (const char *)sqlite3_column_text(s, i);
+}
+
+int
+store_events_after(struct store *st, long long after, int limit, store_event_fn fn, void *arg)
+{
+	sqlite3_stmt *s;
+	int rc, stop = 0;
+
+	if (st == NULL || (s = store_stmt(st, S_EVENTS_AFTER)) == NULL)
+		return -1;
+	rc = sqlite3_bind_int64(s, 1, after);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int(s, 2, limit);
+	while (rc == SQLITE_OK || rc == SQLITE_ROW) {
+		if ((rc = sqlite3_step(s)) != SQLITE_ROW)
+			break;
+		struct store_event e = {
+			.message_id = column_text(s, 1),
+			.kind = column_text(s, 2),
+			.link = (unsigned)sqlite3_column_int64(s, 3),
+			.time = sqlite3_column_int64(s, 4),
+			.ip_masked = column_text(s, 5),
+			.client_class = column_text(s, 6),
+			.verdict = column_text(s, 7),
+			.dnt = sqlite3_column_int(s, 8) != 0,
+			.recipient_hash = sqlite3_column_bytes(s, 9) == STORE_HASH_LEN
+			    ? sqlite3_column_blob(s, 9) : NULL,
+		};
+		if (fn(arg, sqlite3_column_int64(s, 0), &e) != 0) {
+			stop = 1;
+			break;
+		}
+	}
+	if (!stop && rc != SQLITE_DONE)
+		store_dberr(st, "events after a cursor");
+	store_done(s);
+	return stop || rc == SQLITE_DONE ? 0 : -1;
 }

@@ -20,7 +20,7 @@
 #define STORE_HASH_KEY_MIN 32
 #define STORE_HASH_KEY_MAX 64
 #define STORE_ID_LEN 22		/* message ids: MSGID_LEN */
-#define STORE_SCHEMA_VERSION 1	/* the version this program migrates to */
+#define STORE_SCHEMA_VERSION 2	/* the version this program migrates to */
 
 struct store;
 
@@ -77,5 +77,36 @@ int store_optout_add(struct store *st, const unsigned char hash[STORE_HASH_LEN],
 		     long long when, const char *message_id);
 /* The URL as stored: full, without query and fragment (path), or NULL. */
 char *store_reduce_url(const char *url, enum store_link_urls mode);
+
+/* ---- the beacon ---- */
+
+struct store_event {
+	const char *message_id;
+	const char *kind;		/* "open", "click", "optout" */
+	unsigned link;			/* clicks: the link number; else 0 */
+	long long time;
+	const char *ip_masked;		/* NULL when not recorded (dnt) */
+	const char *client_class;	/* NULL when not recorded (dnt) */
+	const char *verdict;
+	bool dnt;
+	const unsigned char *recipient_hash;	/* opt-outs only */
+};
+
+/* Inserts the events in one transaction: the beacon's group commit. */
+int store_events_insert(struct store *st, const struct store_event *ev, size_t n);
+/* 1 when a recipient of the message (or someone from its page) opted out. */
+int store_message_opted_out(struct store *st, const char *message_id);
+/* The message's recipient hashes (at most max into out); *total counts
+ * all of them, 0 when the message is unknown here. */
+int store_message_recipients(struct store *st, const char *message_id,
+			     unsigned char (*out)[STORE_HASH_LEN], size_t max, size_t *total);
+/* Records an opt-out and its event in one transaction. */
+int store_optout_record(struct store *st, const unsigned char hash[STORE_HASH_LEN],
+			long long when, const char *message_id);
+/* Calls fn for each event after the cursor (an event id), in order, at
+ * most limit; fn returns non-zero to stop. */
+typedef int (*store_event_fn)(void *arg, long long cursor, const struct store_event *ev);
+int store_events_after(struct store *st, long long after, int limit, store_event_fn fn,
+		       void *arg);
 
 #endif

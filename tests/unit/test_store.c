@@ -167,8 +167,8 @@ test_open_create(void **state)
 	old = umask(077);	/* the mode does not depend on the umask */
 	st = open_ok(path, true);
 	umask(old);
-	assert_int_equal(store_schema_version(st), 1);
-	assert_int_equal(STORE_SCHEMA_VERSION, 1);
+	assert_int_equal(store_schema_version(st), STORE_SCHEMA_VERSION);
+	assert_int_equal(STORE_SCHEMA_VERSION, 2);
 	assert_int_equal(stat(path, &sb), 0);
 	assert_int_equal(sb.st_mode & 07777, 0640);
 	/* WAL: persistent, so a second connection sees it too. */
@@ -187,7 +187,7 @@ test_open_create(void **state)
 	/* Opening again with create leaves an existing file alone. */
 	assert_int_equal(chmod(path, 0600), 0);
 	st = open_ok(path, true);
-	assert_int_equal(store_schema_version(st), 1);
+	assert_int_equal(store_schema_version(st), STORE_SCHEMA_VERSION);
 	assert_int_equal(stat(path, &sb), 0);
 	assert_int_equal(sb.st_mode & 07777, 0600);
 	store_close(st);
@@ -283,9 +283,9 @@ test_newer_version_refused(void **state)
 	(void)state;
 	raw_exec(path, "PRAGMA user_version = 99");
 	snprintf(want, sizeof(want), "%s: schema version 99 is newer than this "
-	    "program (1)", path);
+	    "program (2)", path);
 	open_fails(path, false, "schema version 99 is newer than this "
-	    "program (1)");
+	    "program (2)");
 	{
 		struct store *st;
 		char err[512];
@@ -309,9 +309,9 @@ test_migrate_from_zero(void **state)
 	raw_exec(path, "CREATE TABLE t (x); DROP TABLE t;");
 	assert_int_equal(raw_int(path, "PRAGMA user_version", NULL), 0);
 	st = open_ok(path, false);
-	assert_int_equal(store_schema_version(st), 1);
+	assert_int_equal(store_schema_version(st), STORE_SCHEMA_VERSION);
 	store_close(st);
-	assert_int_equal(raw_int(path, "PRAGMA user_version", NULL), 1);
+	assert_int_equal(raw_int(path, "PRAGMA user_version", NULL), STORE_SCHEMA_VERSION);
 	assert_int_equal(raw_int(path, "SELECT count(*) FROM sqlite_master "
 	    "WHERE type = 'table'", NULL), 5);
 	/* Someone else's database is not taken over. */
@@ -323,7 +323,7 @@ test_migrate_from_zero(void **state)
 	/* An empty file is a new database. */
 	close(open(tpath("empty.db"), O_WRONLY | O_CREAT, 0600));
 	st = open_ok(tpath("empty.db"), false);
-	assert_int_equal(store_schema_version(st), 1);
+	assert_int_equal(store_schema_version(st), STORE_SCHEMA_VERSION);
 	store_close(st);
 }
 
@@ -647,6 +647,114 @@ test_null_handle(void **state)
 	assert_int_equal(store_optout_add(NULL, h, 1, NULL), -1);
 }
 
+/* A version 1 database (as the first release wrote it) is migrated to
+ * version 2 with its rows kept and the new column present. */
+static void
+test_migrate_v1_to_v2(void **state)
+{
+	const char *path = tpath("v1.db");
+	struct store *st;
+
+	(void)state;
+	raw_exec(path,
+	    "CREATE TABLE messages (id TEXT PRIMARY KEY, queue_id TEXT UNIQUE,"
+	    " message_id_header TEXT, sender TEXT NOT NULL, sasl_login TEXT,"
+	    " recipient_count INTEGER NOT NULL, sent INTEGER NOT NULL,"
+	    " words TEXT NOT NULL, link_count INTEGER NOT NULL, subject TEXT);"
+	    "CREATE TABLE message_recipients (message_id TEXT NOT NULL,"
+	    " recipient_hash BLOB NOT NULL, PRIMARY KEY (message_id, recipient_hash))"
+	    " WITHOUT ROWID;"
+	    "CREATE TABLE links (message_id TEXT NOT NULL, num INTEGER NOT NULL,"
+	    " url TEXT, PRIMARY KEY (message_id, num)) WITHOUT ROWID;"
+	    "CREATE TABLE events (id INTEGER PRIMARY KEY, message_id TEXT NOT NULL,"
+	    " kind TEXT NOT NULL, link INTEGER, time INTEGER NOT NULL, ip_masked TEXT,"
+	    " client_class TEXT, verdict TEXT NOT NULL, dnt INTEGER NOT NULL DEFAULT 0);"
+	    "CREATE TABLE optouts (recipient_hash BLOB PRIMARY KEY, time INTEGER NOT NULL,"
+	    " message_id TEXT) WITHOUT ROWID;"
+	    "INSERT INTO events (message_id, kind, time, verdict) VALUES ('m1', 'open', 5, 'human');"
+	    "PRAGMA user_version = 1;");
+	st = open_ok(path, false);
+	assert_int_equal(store_schema_version(st), 2);
+	store_close(st);
+	assert_int_equal(raw_int(path, "SELECT count(*) FROM events WHERE message_id = 'm1'", NULL), 1);
+	assert_int_equal(raw_int(path, "SELECT count(*) FROM pragma_table_info('events')"
+	    " WHERE name = 'recipient_hash'", NULL), 1);
+}
+
+struct seen {
+	int n;
+	long long last;
+	char kinds[64];
+};
+
+static int
+collect(void *arg, long long cursor, const struct store_event *e)
+{
+	struct seen *s = arg;
+
+	s->n++;
+	s->last = cursor;
+	strncat(s->kinds, e->kind, sizeof(s->kinds) - strlen(s->kinds) - 2);
+	strcat(s->kinds, " ");
+	if (strcmp(e->kind, "optout") == 0)
+		assert_non_null(e->recipient_hash);
+	return 0;
+}
+
+static void
+test_events(void **state)
+{
+	struct store *st = open_ok(tpath("events.db"), true);
+	unsigned char h1[STORE_HASH_LEN], h2[STORE_HASH_LEN], got[4][STORE_HASH_LEN];
+	const unsigned char (*hashes)[STORE_HASH_LEN] = (const unsigned char (*)[STORE_HASH_LEN])got;
+	size_t total;
+	struct seen seen = { 0 };
+
+	(void)state;
+	memset(h1, 1, sizeof(h1));
+	memset(h2, 2, sizeof(h2));
+	memcpy(got[0], h1, sizeof(h1));
+	memcpy(got[1], h2, sizeof(h2));
+	struct store_message m = {
+		.id = "AAAAAAAAAAAAAAAAAAAAAA", .queue_id = "Q1", .sender = "a@example.com",
+		.sent = 100, .words = "opens", .recipient_hashes = hashes, .n_recipients = 2,
+	};
+	assert_int_equal(store_message_insert(st, &m, STORE_URLS_PATH), 0);
+	assert_int_equal(store_message_recipients(st, m.id, got, 4, &total), 0);
+	assert_int_equal(total, 2);
+	assert_int_equal(store_message_recipients(st, "unknown", got, 4, &total), 0);
+	assert_int_equal(total, 0);
+
+	struct store_event ev[2] = {
+		{ .message_id = m.id, .kind = "open", .time = 200, .ip_masked = "192.0.2.0/24",
+		  .client_class = "outlook", .verdict = "human" },
+		{ .message_id = m.id, .kind = "click", .link = 3, .time = 201, .verdict = "scanner",
+		  .dnt = true },
+	};
+	assert_int_equal(store_events_insert(st, ev, 2), 0);
+	assert_int_equal(store_message_opted_out(st, m.id), 0);
+	assert_int_equal(store_optout_record(st, h2, 300, m.id), 0);
+	assert_int_equal(store_message_opted_out(st, m.id), 1);
+	/* A message this store never recorded, opted out from its page. */
+	assert_int_equal(store_message_opted_out(st, "BBBBBBBBBBBBBBBBBBBBBB"), 0);
+	assert_int_equal(store_optout_record(st, h1, 301, "BBBBBBBBBBBBBBBBBBBBBB"), 0);
+	assert_int_equal(store_message_opted_out(st, "BBBBBBBBBBBBBBBBBBBBBB"), 1);
+
+	assert_int_equal(store_events_after(st, 0, 100, collect, &seen), 0);
+	assert_int_equal(seen.n, 4);
+	assert_string_equal(seen.kinds, "open click optout optout ");
+	long long last = seen.last;
+	memset(&seen, 0, sizeof(seen));
+	assert_int_equal(store_events_after(st, last, 100, collect, &seen), 0);
+	assert_int_equal(seen.n, 0);
+	memset(&seen, 0, sizeof(seen));
+	assert_int_equal(store_events_after(st, 0, 1, collect, &seen), 0);
+	assert_int_equal(seen.n, 1);
+	store_close(st);
+	assert_int_equal(raw_int(tpath("events.db"), "SELECT dnt FROM events WHERE kind = 'click'", NULL), 1);
+	assert_int_equal(raw_int(tpath("events.db"), "SELECT count(*) FROM events WHERE ip_masked IS NULL", NULL), 3);
+}
+
 int
 main(void)
 {
@@ -656,6 +764,8 @@ main(void)
 		cmocka_unit_test(test_open_errors),
 		cmocka_unit_test(test_newer_version_refused),
 		cmocka_unit_test(test_migrate_from_zero),
+		cmocka_unit_test(test_migrate_v1_to_v2),
+		cmocka_unit_test(test_events),
 		cmocka_unit_test(test_insert_find),
 		cmocka_unit_test(test_insert_twice),
 		cmocka_unit_test(test_link_urls),
