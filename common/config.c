@@ -123,6 +123,23 @@ static const struct cfg_key cfg_keys[] = {
 	  "full, path or none" },
 	{ "store_subject", CFG_BOOL, "no", 0,
 	  FIELD(store_subject), NULL, 0, 0, NULL, "yes or no" },
+	{ "api_token_file", CFG_OPTPATH, NULL, 0,
+	  FIELD(api_token_file), NULL, 0, 0, NULL, "a file name" },
+	{ "trusted_proxies", CFG_CIDRS, "", 0,
+	  FIELD(trusted_proxies), NULL, 0, 0, NULL,
+	  "networks such as 127.0.0.1/32, with no host bits set" },
+	{ "scanner_window", CFG_INT, "30", 0,
+	  FIELD(scanner_window), NULL, 0, 3600, NULL,
+	  "a number of seconds from 0 to 3600" },
+	{ "beacon_max_connections", CFG_INT, "1000", 0,
+	  FIELD(beacon_max_connections), NULL, 1, 100000, NULL,
+	  "a number from 1 to 100000" },
+	{ "beacon_rate_limit", CFG_INT, "50", 0,
+	  FIELD(beacon_rate_limit), NULL, 1, 100000, NULL,
+	  "requests per second per client network, from 1 to 100000" },
+	{ "beacon_timeout", CFG_INT, "10", 0,
+	  FIELD(beacon_timeout), NULL, 1, 300, NULL,
+	  "a number of seconds from 1 to 300" },
 };
 #define N_CFG_KEYS (sizeof(cfg_keys) / sizeof(cfg_keys[0]))
 
@@ -537,9 +554,20 @@ cfg_resolve(const struct cfg_ctx *cx, const char *v)
 	return str_join(cx->dir, "/", v);
 }
 
+/* A CIDR list field is followed by its count (struct config keeps them as
+ * pairs): the key's offset names the list, the count comes right after. */
+_Static_assert(offsetof(struct config, n_internal_hosts) ==
+	       offsetof(struct config, internal_hosts) + sizeof(struct cidr *),
+	       "internal_hosts and its count must be adjacent");
+_Static_assert(offsetof(struct config, n_trusted_proxies) ==
+	       offsetof(struct config, trusted_proxies) + sizeof(struct cidr *),
+	       "trusted_proxies and its count must be adjacent");
+
 static int
-cfg_set_cidrs(struct config *cfg, const char *v, char **bad)
+cfg_set_cidrs(struct config *cfg, const struct cfg_key *k, const char *v, char **bad)
 {
+	struct cidr **field = (struct cidr **)(void *)((char *)cfg + k->offset);
+	size_t *count = (size_t *)(void *)((char *)cfg + k->offset + sizeof(struct cidr *));
 	char *copy, *tok, *save;
 	struct cidr *list = NULL, *nl;
 	size_t n = 0;
@@ -563,9 +591,9 @@ cfg_set_cidrs(struct config *cfg, const char *v, char **bad)
 		n++;
 	}
 	free(copy);
-	free(cfg->internal_hosts);
-	cfg->internal_hosts = list;
-	cfg->n_internal_hosts = n;
+	free(*field);
+	*field = list;
+	*count = n;
 	return 0;
 }
 
@@ -627,7 +655,7 @@ cfg_apply(struct cfg_ctx *cx, const struct cfg_key *k, const char *v,
 		cfg_store(cx->cfg, k, &b);
 		return 0;
 	case CFG_CIDRS:
-		return cfg_set_cidrs(cx->cfg, v, bad);
+		return cfg_set_cidrs(cx->cfg, k, v, bad);
 	}
 	return -1;
 }
@@ -864,5 +892,6 @@ config_free(struct config *cfg)
 	}
 	free(cfg->path);
 	free(cfg->internal_hosts);
+	free(cfg->trusted_proxies);
 	memset(cfg, 0, sizeof(*cfg));
 }

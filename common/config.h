@@ -39,6 +39,14 @@ struct config {
 	enum pixel_position pixel_position;
 	enum store_link_urls store_link_urls;
 	bool store_subject;
+	/* the beacon */
+	char *api_token_file;	/* bearer token of /api/v1/events, or NULL */
+	struct cidr *trusted_proxies;	/* whose X-Forwarded-For is believed */
+	size_t n_trusted_proxies;
+	int scanner_window;	/* seconds after sending: clicks are machines */
+	int beacon_max_connections;
+	int beacon_rate_limit;	/* requests per second per client network */
+	int beacon_timeout;	/* seconds */
 };
 
 /* Loads path into cfg (zeroed first). Returns 0, or -1 with a message of
