@@ -2,8 +2,10 @@
 # The README's demo. It starts a private Postfix with mailbeacon-milter and
 # an smtp-sink (under a temporary directory, on loopback, leaving the
 # system's Postfix alone) and sends the sample newsletter from an opted-in
-# sender. It then shows the message as delivered, its store record and the
-# click destinations it signed, and stops everything.
+# sender. It shows the message as delivered, its store record and the
+# signed click destinations. Then mailbeacond answers the pixel and one link
+# as a mail client and a browser would, and the events appear joined to the
+# sender. Everything is stopped at the end.
 set -u
 build=${1:?usage: demo.sh BUILD_DIR}
 here=$(cd "$(dirname "$0")" && pwd)
@@ -62,7 +64,49 @@ grep -o 'https://t\.example\.com/[cou]/[A-Za-z0-9._/-]*' "$delivered.html" | sor
 	            $2 == "o" { print "  open pixel for message " $3 }
 	            $2 == "u" { print "  opt-out link for message " $3 }'
 
-step "The milter's log"
-sed 's/^/  /' "$MB_MILTER_LOG"
+step "The beacon: mailbeacond on the same store"
+PORT_BEACON=$(e2e_free_port)
+cat >>"$MB_CONF" <<CONF
+beacon_listen = 127.0.0.1:$PORT_BEACON
+scanner_window = 2
+CONF
+# It becomes the configured user, as the milter did, so both write the
+# same database files.
+"$build/beacon/mailbeacond" -f -c "$MB_CONF" 2>"$E2E_DIR/beacon.log" &
+beacon_pid=$!
+trap 'kill $beacon_pid 2>/dev/null; e2e_cleanup' EXIT
+e2e_wait_port "$PORT_BEACON" 10 || { echo "demo: the beacon did not start"; exit 1; }
+python3 - "$delivered.html" "$PORT_BEACON" <<'PY'
+import re, sys, time, urllib.request
+html = open(sys.argv[1]).read()
+base = "http://127.0.0.1:%s" % sys.argv[2]
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *a, **k):
+        return None
+opener = urllib.request.build_opener(NoRedirect)
+def get(url, agent):
+    req = urllib.request.Request(url.replace("https://t.example.com", base), headers={"User-Agent": agent})
+    try:
+        r = opener.open(req)
+        return r.status, r.headers, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers, b""
+pixel = re.search(r'https://t\.example\.com/o/[^"]+', html).group(0)
+status, headers, body = get(pixel, "Mozilla/5.0 (X11; Linux x86_64; rv:115.0) Gecko/20100101 Thunderbird/115.3.1")
+print("  Thunderbird shows the message: GET the pixel -> %d, %d-byte %s" % (status, len(body), headers["Content-Type"]))
+print("  (a person reads for a moment: a click within scanner_window of sending counts as a scanner)")
+time.sleep(2.5)
+link = re.search(r'https://t\.example\.com/c/[^"]+', html).group(0)
+status, headers, _ = get(link, "Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0")
+print("  Firefox follows link 1: %d, Location: %s" % (status, headers["Location"]))
+PY
+
+step "The events, joined to the sender (network masked, client as a class)"
+mb_sql "SELECT '  ' || m.sender || '  ' || e.kind || coalesce(' link ' || e.link, '') || '  ' ||
+	datetime(e.time, 'unixepoch') || '  ' || e.ip_masked || '  ' || e.client_class || '  ' || e.verdict
+	FROM events e JOIN messages m ON m.id = e.message_id ORDER BY e.id"
+
+step "The milter's and the beacon's logs"
+sed 's/^/  /' "$MB_MILTER_LOG" "$E2E_DIR/beacon.log"
 echo
-echo "Stopping Postfix, the milter and smtp-sink."
+echo "Stopping Postfix, the milter, the beacon and smtp-sink."

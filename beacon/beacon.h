@@ -1,0 +1,61 @@
+/* beacon: what the parts of mailbeacond share: the loaded configuration
+ * and keys, the group-commit writer, rate limits, recent clicks and the
+ * metrics. */
+#ifndef MB_BEACON_H
+#define MB_BEACON_H
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <microhttpd.h>
+#include "classify.h"
+#include "config.h"
+#include "keyring.h"
+#include "store.h"
+
+struct beacon {
+	struct config cfg;
+	struct keyring *keys;		/* swapped on SIGHUP under keys_lock */
+	pthread_rwlock_t keys_lock;
+	struct store_hash_key hash_key;
+	char *api_token;		/* NULL: the API is off */
+	struct MHD_Daemon *httpd;
+};
+
+extern struct beacon bc;
+
+/* ---- writer.c: events are committed before their response is sent ---- */
+struct pending {
+	struct store_event ev;
+	char message_id[32];
+	char ip[64];
+	char client[32];
+	char verdict[16];
+	struct MHD_Connection *conn;	/* resumed once committed */
+	bool committed;
+	bool done;
+	struct pending *next;
+};
+int writer_start(void);
+/* Queues p and suspends its connection; the writer resumes it. */
+void writer_submit(struct pending *p);
+void writer_stop(void);
+/* A per-thread store handle for reads (NULL when the database is down). */
+struct store *reader_store(void);
+void reader_store_failed(void);
+
+/* ---- limits.c ---- */
+/* True when the client network may make another request now. */
+bool limit_allow(const char *network, long long now_ms);
+/* Notes a click and returns how many other links of the message were
+ * clicked within the last second. */
+unsigned recent_other_links(const char *msgid, unsigned link, long long now_ms);
+
+/* ---- metrics.c ---- */
+void metrics_request(const char *route, unsigned status);
+void metrics_event(enum verdict v);
+void metrics_forgery(void);
+void metrics_lost(void);
+void metrics_commit(double seconds, size_t batch);
+char *metrics_render(size_t *len);
+
+#endif

@@ -1,0 +1,588 @@
+/* http: mailbeacond's routes. A tracking URL's tag is verified before
+ * anything else; a forged one gets 404 and writes nothing. What is recorded
+ * is reduced first (network, client class, verdict). An event is committed
+ * before its response is sent (see writer.c), and a click with a good tag
+ * always redirects to the destination it signs, and nowhere else. */
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <sodium.h>
+#include "beacon.h"
+#include "http.h"
+#include "log.h"
+#include "mbuf.h"
+#include "token.h"
+
+#define URL_MAX 8192
+#define POST_MAX 4096
+#define API_LIMIT 1000
+#define OPTOUT_RCPTS_MAX 64
+
+/* A transparent 1x1 GIF89a: 43 octets. */
+static const unsigned char gif[43] = {
+	'G', 'I', 'F', '8', '9', 'a', 1, 0, 1, 0, 0x80, 0, 0, 0, 0, 0,
+	0xff, 0xff, 0xff, 0x21, 0xf9, 0x04, 1, 0, 0, 0, 0, 0x2c, 0, 0, 0, 0,
+	1, 0, 1, 0, 0, 2, 2, 0x44, 1, 0, 0x3b,
+};
+
+enum req_state { REQ_NEW, REQ_BODY, REQ_WAITING, REQ_COMMITTED };
+
+struct req {
+	enum req_state state;
+	struct mbuf body;
+	struct pending pending;
+	char route[16];
+	char *location;		/* click destination */
+};
+
+static long long
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static enum MHD_Result
+respond(struct MHD_Connection *c, const char *route, unsigned status, const char *type,
+	const void *body, size_t len, enum MHD_ResponseMemoryMode mode)
+{
+	struct MHD_Response *r = MHD_create_response_from_buffer(len, (void *)body, mode);
+
+	if (r == NULL)
+		return MHD_NO;
+	if (type != NULL)
+		MHD_add_response_header(r, "Content-Type", type);
+	MHD_add_response_header(r, "Cache-Control", "no-store");
+	MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+	MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
+	enum MHD_Result ret = MHD_queue_response(c, status, r);
+	MHD_destroy_response(r);
+	metrics_request(route, status);
+	return ret;
+}
+
+static enum MHD_Result
+respond_text(struct MHD_Connection *c, const char *route, unsigned status, const char *text)
+{
+	return respond(c, route, status, "text/plain; charset=utf-8", text, strlen(text),
+		       MHD_RESPMEM_MUST_COPY);
+}
+
+static enum MHD_Result
+not_found(struct MHD_Connection *c, const char *route)
+{
+	return respond_text(c, route, MHD_HTTP_NOT_FOUND, "not found\n");
+}
+
+static enum MHD_Result
+respond_html(struct MHD_Connection *c, const char *route, unsigned status, struct mbuf *page)
+{
+	size_t len;
+	char *html = mbuf_steal(page, &len);
+
+	return respond(c, route, status, "text/html; charset=utf-8", html, len, MHD_RESPMEM_MUST_FREE);
+}
+
+/* The client: the peer, or the address a trusted proxy names last in
+ * X-Forwarded-For. */
+static bool
+client_address(struct MHD_Connection *c, struct sockaddr_storage *out)
+{
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+
+	if (ci == NULL || ci->client_addr == NULL)
+		return false;
+	const struct sockaddr *peer = ci->client_addr;
+	size_t sl = peer->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+	memcpy(out, peer, sl);
+	if (bc.cfg.n_trusted_proxies == 0 ||
+	    !cidr_match_any(bc.cfg.trusted_proxies, bc.cfg.n_trusted_proxies, peer))
+		return true;
+	const char *xff = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Forwarded-For");
+	if (xff == NULL)
+		return true;
+	const char *last = strrchr(xff, ',');
+	last = last ? last + 1 : xff;
+	while (*last == ' ')
+		last++;
+	char addr[64];
+	size_t n = strcspn(last, " ");
+	if (n >= sizeof(addr))
+		return true;
+	memcpy(addr, last, n);
+	addr[n] = '\0';
+	struct sockaddr_in *v4 = (struct sockaddr_in *)out;
+	struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)out;
+	memset(out, 0, sizeof(*out));
+	if (inet_pton(AF_INET, addr, &v4->sin_addr) == 1)
+		v4->sin_family = AF_INET;
+	else if (inet_pton(AF_INET6, addr, &v6->sin6_addr) == 1)
+		v6->sin6_family = AF_INET6;
+	else
+		memcpy(out, peer, sl);	/* unreadable: the proxy itself */
+	return true;
+}
+
+static enum token_status
+verify(const char *path, size_t len, struct token *t)
+{
+	pthread_rwlock_rdlock(&bc.keys_lock);
+	enum token_status s = token_verify(bc.keys, path, len, t);
+	pthread_rwlock_unlock(&bc.keys_lock);
+	return s;
+}
+
+static const char *
+header(struct MHD_Connection *c, const char *name)
+{
+	return MHD_lookup_connection_value(c, MHD_HEADER_KIND, name);
+}
+
+enum queued { QUEUED, NOT_RECORDED, RATE_LIMITED };
+
+/* Opens and clicks: build the reduced event and queue it; otherwise the
+ * response goes out at once. */
+static enum queued
+queue_event(struct MHD_Connection *c, struct req *r, const struct token *t, bool head)
+{
+	struct sockaddr_storage client;
+	long long ms = now_ms();
+	struct pending *p = &r->pending;
+
+	memset(p, 0, sizeof(*p));
+	if (!client_address(c, &client))
+		return NOT_RECORDED;
+	char network[64] = "unknown";
+	classify_mask_ip((struct sockaddr *)&client, network, sizeof(network));
+	if (!limit_allow(network, ms))
+		return RATE_LIMITED;
+	struct store *st = reader_store();
+	if (st != NULL) {
+		int out = store_message_opted_out(st, t->msgid);
+		if (out < 0)
+			reader_store_failed();
+		else if (out > 0)
+			return NOT_RECORDED;	/* a recipient said no */
+	}
+	bool dnt = classify_dnt(header(c, "Sec-GPC"), header(c, "DNT"));
+	struct request_facts f = {
+		.head = head,
+		.kind = (char)t->kind,
+		.user_agent = header(c, MHD_HTTP_HEADER_USER_AGENT),
+		.purpose = header(c, "Purpose"),
+		.sec_purpose = header(c, "Sec-Purpose"),
+		.client = (struct sockaddr *)&client,
+		.sent = t->sent,
+		.now = ms / 1000,
+		.other_links_last_second = t->kind == TOKEN_CLICK
+		    ? recent_other_links(t->msgid, t->link, ms) : 0,
+		.scanner_window = (unsigned)bc.cfg.scanner_window,
+	};
+	enum verdict v = classify_verdict(&f);
+	snprintf(p->message_id, sizeof(p->message_id), "%s", t->msgid);
+	snprintf(p->verdict, sizeof(p->verdict), "%s", verdict_name(v));
+	p->ev.message_id = p->message_id;
+	p->ev.kind = t->kind == TOKEN_CLICK ? "click" : "open";
+	p->ev.link = t->kind == TOKEN_CLICK ? t->link : 0;
+	p->ev.time = ms / 1000;
+	p->ev.verdict = p->verdict;
+	p->ev.dnt = dnt;
+	if (!dnt) {
+		/* Do-not-track events are counted, not attributed. */
+		snprintf(p->ip, sizeof(p->ip), "%s", network);
+		snprintf(p->client, sizeof(p->client), "%s", classify_client(f.user_agent));
+		p->ev.ip_masked = p->ip;
+		p->ev.client_class = p->client;
+	}
+	p->conn = c;
+	metrics_event(v);
+	r->state = REQ_WAITING;
+	writer_submit(p);
+	return QUEUED;
+}
+
+static enum MHD_Result
+finish_tracking(struct MHD_Connection *c, struct req *r)
+{
+	if (strcmp(r->route, "click") == 0) {
+		struct MHD_Response *resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+		if (resp == NULL)
+			return MHD_NO;
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, r->location);
+		MHD_add_response_header(resp, "Cache-Control", "no-store");
+		MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+		enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_FOUND, resp);
+		MHD_destroy_response(resp);
+		metrics_request("click", MHD_HTTP_FOUND);
+		return ret;
+	}
+	return respond(c, "open", MHD_HTTP_OK, "image/gif", gif, sizeof(gif), MHD_RESPMEM_PERSISTENT);
+}
+
+static enum MHD_Result
+route_tracking(struct MHD_Connection *c, struct req *r, const char *url, bool head)
+{
+	struct token t;
+	const char *route = url[1] == 'o' ? "open" : "click";
+
+	snprintf(r->route, sizeof(r->route), "%s", route);
+	if (verify(url + 1, strlen(url + 1), &t) != TOKEN_OK ||
+	    (t.kind == TOKEN_OPEN) != (url[1] == 'o')) {
+		metrics_forgery();
+		return not_found(c, route);
+	}
+	if (t.kind == TOKEN_CLICK && head) {
+		token_clear(&t);
+		return respond_text(c, route, MHD_HTTP_METHOD_NOT_ALLOWED, "GET only\n");
+	}
+	if (t.kind == TOKEN_CLICK) {
+		r->location = t.dest;	/* the signed destination, and only it */
+		t.dest = NULL;
+	}
+	enum queued q = queue_event(c, r, &t, head);
+	token_clear(&t);
+	if (q == QUEUED)
+		return MHD_YES;	/* answered once the writer has committed */
+	/* Over the rate limit nothing is recorded; a click still goes where
+	 * it was signed to go, an image just is not served. */
+	if (q == RATE_LIMITED && strcmp(route, "open") == 0)
+		return respond_text(c, route, MHD_HTTP_TOO_MANY_REQUESTS, "slow down\n");
+	return finish_tracking(c, r);
+}
+
+static void
+html_escape_into(struct mbuf *b, const char *s)
+{
+	for (; *s; s++) {
+		switch (*s) {
+		case '&': mbuf_puts(b, "&amp;"); break;
+		case '<': mbuf_puts(b, "&lt;"); break;
+		case '>': mbuf_puts(b, "&gt;"); break;
+		case '"': mbuf_puts(b, "&quot;"); break;
+		default: mbuf_putc(b, (unsigned char)*s);
+		}
+	}
+}
+
+static void
+page_start(struct mbuf *b, const char *title)
+{
+	mbuf_puts(b, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+		  "<meta name=\"viewport\" content=\"width=device-width\">"
+		  "<meta name=\"robots\" content=\"noindex\"><title>");
+	html_escape_into(b, title);
+	mbuf_puts(b, "</title><style>body{font:16px/1.5 sans-serif;max-width:36em;margin:2em auto;"
+		  "padding:0 1em;color:#222}button{font-size:1em;padding:.5em 1em}</style></head><body>\n<h1>");
+	html_escape_into(b, title);
+	mbuf_puts(b, "</h1>\n");
+}
+
+static void
+what_is_recorded(struct mbuf *b)
+{
+	mbuf_printf(b, "<p>When you open a tracked message or click one of its links, this "
+		    "service records: which message, whether it was an open or a click (and which "
+		    "link), the time, your network with the last part of the address removed, "
+		    "the kind of mail program, and whether it looked like a person or a machine "
+		    "(such as a security scanner). It never records your full IP address, your "
+		    "browser's details, or anything you read. Records are deleted after %d days.</p>\n",
+		    bc.cfg.retention_days);
+}
+
+static enum MHD_Result
+route_optout_page(struct MHD_Connection *c, const char *url, const struct token *t, size_t recipients)
+{
+	struct mbuf b;
+
+	mbuf_init(&b);
+	page_start(&b, "Stop tracking");
+	mbuf_puts(&b, "<p>The message you came from was sent with read tracking: its sender can "
+		  "see whether it was opened and which links were clicked.</p>\n");
+	what_is_recorded(&b);
+	mbuf_puts(&b, "<p>If you do not want this, press the button. From then on, mail to you "
+		  "from this organisation is not tracked, and nothing more is recorded about "
+		  "this message.</p>\n<form method=\"post\" action=\"");
+	html_escape_into(&b, url);
+	mbuf_puts(&b, "\">\n");
+	if (recipients != 1)
+		mbuf_puts(&b, "<p><label>Your email address (the message went to several people): "
+			  "<input type=\"email\" name=\"address\" required></label></p>\n");
+	mbuf_puts(&b, "<p><button type=\"submit\">Stop tracking me</button></p>\n</form>\n"
+		  "<p><a href=\"/privacy\">What is recorded, in full</a></p>\n</body></html>\n");
+	(void)t;
+	return respond_html(c, "optout", MHD_HTTP_OK, &b);
+}
+
+/* The value of the field "address" in a urlencoded form, decoded. */
+static char *
+form_address(const struct mbuf *body)
+{
+	const char *s = body->data ? body->data : "";
+
+	while (s != NULL && *s) {
+		const char *end = strchr(s, '&');
+		size_t n = end ? (size_t)(end - s) : strlen(s);
+		if (n > 8 && strncmp(s, "address=", 8) == 0) {
+			char *v = strndup(s + 8, n - 8);
+			if (v == NULL)
+				return NULL;
+			for (char *p = v; *p; p++)
+				if (*p == '+')
+					*p = ' ';
+			MHD_http_unescape(v);
+			char *a = v;
+			while (*a == ' ')
+				a++;
+			memmove(v, a, strlen(a) + 1);
+			for (size_t k = strlen(v); k > 0 && v[k - 1] == ' '; k--)
+				v[k - 1] = '\0';
+			return v;
+		}
+		s = end ? end + 1 : NULL;
+	}
+	return NULL;
+}
+
+static enum MHD_Result
+route_optout(struct MHD_Connection *c, struct req *r, const char *url, bool post)
+{
+	struct token t;
+	unsigned char hashes[OPTOUT_RCPTS_MAX][STORE_HASH_LEN], hash[STORE_HASH_LEN];
+	size_t total = 0;
+
+	if (verify(url + 1, strlen(url + 1), &t) != TOKEN_OK || t.kind != TOKEN_OPTOUT) {
+		metrics_forgery();
+		return not_found(c, "optout");
+	}
+	struct store *st = reader_store();
+	if (st == NULL || store_message_recipients(st, t.msgid, hashes, OPTOUT_RCPTS_MAX, &total) < 0) {
+		if (st != NULL)
+			reader_store_failed();
+		return respond_text(c, "optout", MHD_HTTP_SERVICE_UNAVAILABLE,
+				    "The service is briefly unavailable; please try again later.\n");
+	}
+	if (!post)
+		return route_optout_page(c, url, &t, total);	/* a GET changes nothing */
+
+	char *address = form_address(&r->body);
+	bool known = false;
+	if (address != NULL && *address != '\0' && strchr(address, '@') != NULL) {
+		store_recipient_hash(&bc.hash_key, address, hash);
+		for (size_t i = 0; i < total && i < OPTOUT_RCPTS_MAX; i++)
+			if (sodium_memcmp(hashes[i], hash, STORE_HASH_LEN) == 0)
+				known = true;
+		/* A beacon that never saw the message takes the address as given. */
+		if (total == 0)
+			known = true;
+	} else if (total == 1) {
+		memcpy(hash, hashes[0], STORE_HASH_LEN);
+		known = true;
+	}
+	free(address);
+	struct mbuf b;
+	mbuf_init(&b);
+	if (!known) {
+		page_start(&b, "Stop tracking");
+		mbuf_puts(&b, "<p>That address did not receive this message. Please type the address "
+			  "the message was sent to.</p>\n<p><a href=\"");
+		html_escape_into(&b, url);
+		mbuf_puts(&b, "\">Back</a></p>\n</body></html>\n");
+		return respond_html(c, "optout", MHD_HTTP_BAD_REQUEST, &b);
+	}
+	if (store_optout_record(st, hash, (long long)time(NULL), t.msgid) < 0) {
+		log_warnx("opt-out for message %s not recorded: %s", t.msgid, store_errmsg(st));
+		reader_store_failed();
+		mbuf_free(&b);
+		return respond_text(c, "optout", MHD_HTTP_SERVICE_UNAVAILABLE,
+				    "Your request could not be recorded; please try again later.\n");
+	}
+	log_info("opt-out recorded for message %s", t.msgid);
+	page_start(&b, "Tracking stopped");
+	mbuf_puts(&b, "<p>Done. From now on, mail to you from this organisation is not tracked, "
+		  "and nothing more is recorded about the message you came from.</p>\n</body></html>\n");
+	return respond_html(c, "optout", MHD_HTTP_OK, &b);
+}
+
+static enum MHD_Result
+route_privacy(struct MHD_Connection *c)
+{
+	struct mbuf b;
+
+	mbuf_init(&b);
+	page_start(&b, "What this service records");
+	what_is_recorded(&b);
+	mbuf_printf(&b, "<p>Links are recorded %s. The sender's own records name the message "
+		    "and its recipients only as keyed hashes. A click within %d seconds of "
+		    "sending is taken for a machine. Requests that send <code>DNT: 1</code> or "
+		    "<code>Sec-GPC: 1</code> are counted without any detail about you.</p>\n"
+		    "<p>Every tracked message has a link that stops tracking for its "
+		    "recipient.</p>\n</body></html>\n",
+		    bc.cfg.store_link_urls == STORE_URLS_FULL ? "in full" :
+		    bc.cfg.store_link_urls == STORE_URLS_PATH ? "without their query string" :
+		    "by number only", bc.cfg.scanner_window);
+	return respond_html(c, "privacy", MHD_HTTP_OK, &b);
+}
+
+static void
+json_string(struct mbuf *b, const char *s)
+{
+	if (s == NULL) {
+		mbuf_puts(b, "null");
+		return;
+	}
+	mbuf_putc(b, '"');
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+		if (ch == '"' || ch == '\\')
+			mbuf_printf(b, "\\%c", ch);
+		else if (ch < 0x20)
+			mbuf_printf(b, "\\u%04x", ch);
+		else
+			mbuf_putc(b, ch);
+	}
+	mbuf_putc(b, '"');
+}
+
+static int
+api_line(void *arg, long long cursor, const struct store_event *e)
+{
+	struct mbuf *b = arg;
+
+	mbuf_printf(b, "{\"cursor\":%lld,\"message\":", cursor);
+	json_string(b, e->message_id);
+	mbuf_puts(b, ",\"kind\":");
+	json_string(b, e->kind);
+	if (e->link > 0)
+		mbuf_printf(b, ",\"link\":%u", e->link);
+	else
+		mbuf_puts(b, ",\"link\":null");
+	mbuf_printf(b, ",\"time\":%lld,\"ip\":", e->time);
+	json_string(b, e->ip_masked);
+	mbuf_puts(b, ",\"client\":");
+	json_string(b, e->client_class);
+	mbuf_puts(b, ",\"verdict\":");
+	json_string(b, e->verdict);
+	mbuf_printf(b, ",\"dnt\":%s", e->dnt ? "true" : "false");
+	if (e->recipient_hash != NULL) {
+		char hex[STORE_HASH_LEN * 2 + 1];
+		sodium_bin2hex(hex, sizeof(hex), e->recipient_hash, STORE_HASH_LEN);
+		mbuf_printf(b, ",\"recipient_hash\":\"%s\"", hex);
+	}
+	mbuf_puts(b, "}\n");
+	return b->failed ? -1 : 0;
+}
+
+static enum MHD_Result
+route_api(struct MHD_Connection *c)
+{
+	const char *auth = header(c, MHD_HTTP_HEADER_AUTHORIZATION);
+	const char *after = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "after");
+
+	if (bc.api_token == NULL)
+		return not_found(c, "api");
+	size_t tl = strlen(bc.api_token);
+	if (auth == NULL || strncmp(auth, "Bearer ", 7) != 0 || strlen(auth + 7) != tl ||
+	    sodium_memcmp(auth + 7, bc.api_token, tl) != 0)
+		return respond_text(c, "api", MHD_HTTP_UNAUTHORIZED, "a bearer token is needed\n");
+	char *end;
+	long long cursor = after ? strtoll(after, &end, 10) : 0;
+	if (after != NULL && (*after == '\0' || *end != '\0' || cursor < 0))
+		return respond_text(c, "api", MHD_HTTP_BAD_REQUEST, "after= takes a cursor\n");
+	struct store *st = reader_store();
+	struct mbuf b;
+	mbuf_init(&b);
+	mbuf_puts(&b, "");
+	if (st == NULL || store_events_after(st, cursor, API_LIMIT, api_line, &b) < 0) {
+		if (st != NULL)
+			reader_store_failed();
+		mbuf_free(&b);
+		return respond_text(c, "api", MHD_HTTP_SERVICE_UNAVAILABLE, "database unavailable\n");
+	}
+	size_t len;
+	char *text = mbuf_steal(&b, &len);
+	return respond(c, "api", MHD_HTTP_OK, "application/x-ndjson", text, len, MHD_RESPMEM_MUST_FREE);
+}
+
+enum MHD_Result
+http_handle(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+	    const char *version, const char *upload_data, size_t *upload_size, void **con_cls)
+{
+	struct req *r = *con_cls;
+	bool get = strcmp(method, MHD_HTTP_METHOD_GET) == 0;
+	bool head = strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
+	bool post = strcmp(method, MHD_HTTP_METHOD_POST) == 0;
+
+	(void)cls;
+	(void)version;
+	if (r == NULL) {
+		if ((r = calloc(1, sizeof(*r))) == NULL)
+			return MHD_NO;
+		mbuf_init(&r->body);
+		*con_cls = r;
+		if (post)
+			return MHD_YES;	/* the body follows */
+	}
+	if (r->state == REQ_WAITING) {
+		/* Resumed by the writer: the event is committed (or lost). */
+		r->state = REQ_COMMITTED;
+		return finish_tracking(c, r);
+	}
+	if (post && *upload_size > 0) {
+		if (r->body.len + *upload_size > POST_MAX)
+			return respond_text(c, "optout", MHD_HTTP_CONTENT_TOO_LARGE, "too large\n");
+		mbuf_append(&r->body, upload_data, *upload_size);
+		*upload_size = 0;
+		return MHD_YES;
+	}
+	size_t ul = strlen(url);
+	if (ul > URL_MAX)
+		return respond_text(c, "other", MHD_HTTP_URI_TOO_LONG, "too long\n");
+	if ((get || head) && strncmp(url, "/o/", 3) == 0)
+		return route_tracking(c, r, url, head);
+	if (get && strncmp(url, "/c/", 3) == 0)
+		return route_tracking(c, r, url, false);
+	if ((get || post) && strncmp(url, "/u/", 3) == 0)
+		return route_optout(c, r, url, post);
+	if (get && strcmp(url, "/privacy") == 0)
+		return route_privacy(c);
+	if (get && strcmp(url, "/healthz") == 0) {
+		struct store *st = reader_store();
+		return st != NULL ? respond_text(c, "healthz", MHD_HTTP_OK, "ok\n")
+				  : respond_text(c, "healthz", MHD_HTTP_SERVICE_UNAVAILABLE, "database unavailable\n");
+	}
+	if (get && strcmp(url, "/metrics") == 0) {
+		size_t len;
+		char *text = metrics_render(&len);
+		return respond(c, "metrics", MHD_HTTP_OK, "text/plain; version=0.0.4", text, len,
+			       MHD_RESPMEM_MUST_FREE);
+	}
+	if (get && strcmp(url, "/api/v1/events") == 0)
+		return route_api(c);
+	if (!get && !head && !post)
+		return respond_text(c, "other", MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed\n");
+	return not_found(c, "other");
+}
+
+void
+http_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+	       enum MHD_RequestTerminationCode toe)
+{
+	struct req *r = *con_cls;
+
+	(void)cls;
+	(void)c;
+	(void)toe;
+	if (r == NULL)
+		return;
+	mbuf_free(&r->body);
+	free(r->location);
+	free(r);
+	*con_cls = NULL;
+}

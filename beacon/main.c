@@ -1,0 +1,274 @@
+/* mailbeacond(8): the beacon. Answers the open pixel, the signed click
+ * redirects and the opt-out pages with libmicrohttpd's epoll thread pool,
+ * records privacy-reduced events in the store, and reloads its key file on
+ * SIGHUP so rotated keys take effect without a restart. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <grp.h>
+#include <netinet/in.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sodium.h>
+#include "autoconf.h"
+#include "beacon.h"
+#include "http.h"
+#include "log.h"
+#include "mbuf.h"
+
+#define DEFAULT_CONFIG SYSCONFDIR "/mailbeacon/mailbeacon.conf"
+#define THREADS 4
+
+struct beacon bc;
+
+static void
+usage(void)
+{
+	fprintf(stderr, "usage: mailbeacond [-f] [-n] [-c FILE] [-p PIDFILE]\n"
+		"  -c FILE     configuration (default %s)\n"
+		"  -f          stay in the foreground and log to standard error\n"
+		"  -n          check the configuration, keys and database, then exit\n"
+		"  -p PIDFILE  write the process id there\n", DEFAULT_CONFIG);
+	exit(1);
+}
+
+static int
+load_api_token(char *err, size_t errlen)
+{
+	struct mbuf b;
+	FILE *f;
+
+	if (bc.cfg.api_token_file == NULL)
+		return 0;
+	if ((f = fopen(bc.cfg.api_token_file, "r")) == NULL) {
+		snprintf(err, errlen, "%s: cannot open: %s", bc.cfg.api_token_file, strerror(errno));
+		return -1;
+	}
+	mbuf_init(&b);
+	int rc = mbuf_read_fd(&b, fileno(f), 4096);
+	fclose(f);
+	while (rc == 0 && b.len > 0 && (b.data[b.len - 1] == '\n' || b.data[b.len - 1] == '\r' ||
+					 b.data[b.len - 1] == ' '))
+		b.data[--b.len] = '\0';
+	if (rc < 0 || b.len < 16) {
+		snprintf(err, errlen, "%s: the API token must be one line of at least 16 characters",
+			 bc.cfg.api_token_file);
+		mbuf_free(&b);
+		return -1;
+	}
+	bc.api_token = mbuf_steal(&b, NULL);
+	return 0;
+}
+
+static int
+load(const char *config, char *err, size_t errlen)
+{
+	if (config_load(config, &bc.cfg, err, errlen) < 0)
+		return -1;
+	if ((bc.keys = calloc(1, sizeof(*bc.keys))) == NULL ||
+	    keyring_load(bc.cfg.key_file, bc.keys, err, errlen) < 0 ||
+	    store_hash_key_load(bc.cfg.hash_key_file, &bc.hash_key, err, errlen) < 0 ||
+	    load_api_token(err, errlen) < 0)
+		return -1;
+	pthread_rwlock_init(&bc.keys_lock, NULL);
+	return 0;
+}
+
+static void
+reload_keys(void)
+{
+	char err[512];
+	struct keyring *kr = calloc(1, sizeof(*kr));
+
+	if (kr == NULL || keyring_load(bc.cfg.key_file, kr, err, sizeof(err)) < 0) {
+		log_warnx("reload failed, keeping the previous keys: %s", kr ? err : "out of memory");
+		free(kr);
+		return;
+	}
+	pthread_rwlock_wrlock(&bc.keys_lock);
+	struct keyring *old = bc.keys;
+	bc.keys = kr;
+	pthread_rwlock_unlock(&bc.keys_lock);
+	keyring_free(old);
+	free(old);
+	log_info("reloaded %zu keys (SIGHUP)", kr->n);
+}
+
+static int
+listen_address(struct sockaddr_storage *ss, char *err, size_t errlen)
+{
+	const char *v = bc.cfg.beacon_listen;
+	const char *colon = strrchr(v, ':');
+	char host[128];
+
+	memset(ss, 0, sizeof(*ss));
+	if (colon == NULL || (size_t)(colon - v) >= sizeof(host))
+		goto bad;
+	memcpy(host, v, (size_t)(colon - v));
+	host[colon - v] = '\0';
+	int port = atoi(colon + 1);
+	char *h = host;
+	if (h[0] == '[') {
+		h++;
+		h[strlen(h) - 1] = '\0';
+	}
+	struct sockaddr_in *v4 = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)ss;
+	if (inet_pton(AF_INET, h, &v4->sin_addr) == 1) {
+		v4->sin_family = AF_INET;
+		v4->sin_port = htons((uint16_t)port);
+		return 0;
+	}
+	if (inet_pton(AF_INET6, h, &v6->sin6_addr) == 1) {
+		v6->sin6_family = AF_INET6;
+		v6->sin6_port = htons((uint16_t)port);
+		return 0;
+	}
+bad:
+	snprintf(err, errlen, "beacon_listen %s: give a numeric address and a port", v);
+	return -1;
+}
+
+static int
+drop_privileges(char *err, size_t errlen)
+{
+	struct passwd *pw;
+
+	if (geteuid() != 0)
+		return 0;
+	if ((pw = getpwnam(bc.cfg.user)) == NULL) {
+		snprintf(err, errlen, "user '%s' (setting user) does not exist", bc.cfg.user);
+		return -1;
+	}
+	if (pw->pw_uid == 0)
+		return 0;
+	if (initgroups(pw->pw_name, pw->pw_gid) < 0 || setgid(pw->pw_gid) < 0 ||
+	    setuid(pw->pw_uid) < 0) {
+		snprintf(err, errlen, "cannot become user %s: %s", pw->pw_name, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static int
+check_store(char *err, size_t errlen)
+{
+	struct store *st;
+
+	if (store_open(bc.cfg.database, true, 2000, &st, err, errlen) < 0)
+		return -1;
+	store_close(st);
+	return 0;
+}
+
+static void
+mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char msg[512];
+
+	(void)cls;
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	msg[strcspn(msg, "\n")] = '\0';
+	log_debug("libmicrohttpd: %s", msg);
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *config = DEFAULT_CONFIG, *pidfile = NULL;
+	bool foreground = false, check_only = false;
+	char err[512];
+	int c;
+
+	while ((c = getopt(argc, argv, "c:fnp:")) != -1) {
+		switch (c) {
+		case 'c': config = optarg; break;
+		case 'f': foreground = true; break;
+		case 'n': check_only = true; break;
+		case 'p': pidfile = optarg; break;
+		default: usage();
+		}
+	}
+	if (optind != argc)
+		usage();
+	log_init("mailbeacond", foreground || check_only);
+	if (sodium_init() < 0)
+		fatal("libsodium cannot start");
+	if (load(config, err, sizeof(err)) < 0) {
+		fprintf(stderr, "mailbeacond: %s\n", err);
+		return 1;
+	}
+	struct sockaddr_storage addr;
+	if (listen_address(&addr, err, sizeof(err)) < 0) {
+		fprintf(stderr, "mailbeacond: %s: %s\n", config, err);
+		return 1;
+	}
+	if (check_only) {
+		if (drop_privileges(err, sizeof(err)) < 0 || check_store(err, sizeof(err)) < 0) {
+			fprintf(stderr, "mailbeacond: %s\n", err);
+			return 1;
+		}
+		printf("mailbeacond: %s is OK\n", config);
+		return 0;
+	}
+	if (!foreground && daemon(0, 0) < 0)
+		fatal("cannot become a daemon: %s", strerror(errno));
+	/* Signals are taken by sigwait in this thread only. */
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
+	    MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+	if (addr.ss_family == AF_INET6)
+		flags |= MHD_USE_IPv6;
+	bc.httpd = MHD_start_daemon(flags, 0, NULL, NULL, http_handle, NULL,
+		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)THREADS,
+		MHD_OPTION_CONNECTION_LIMIT, (unsigned)bc.cfg.beacon_max_connections,
+		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)bc.cfg.beacon_timeout,
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(32 * 1024),
+		MHD_OPTION_NOTIFY_COMPLETED, http_completed, NULL,
+		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+		MHD_OPTION_END);
+	if (bc.httpd == NULL)
+		fatal("cannot listen on %s", bc.cfg.beacon_listen);
+	if (drop_privileges(err, sizeof(err)) < 0 || check_store(err, sizeof(err)) < 0)
+		fatal("%s", err);
+	if (writer_start() < 0)
+		fatal("cannot start the writer thread");
+	if (pidfile != NULL) {
+		FILE *f = fopen(pidfile, "w");
+		if (f != NULL) {
+			fprintf(f, "%ld\n", (long)getpid());
+			fclose(f);
+		}
+	}
+	log_info("listening on %s for %s", bc.cfg.beacon_listen, bc.cfg.beacon_url);
+	for (;;) {
+		int sig;
+		if (sigwait(&set, &sig) != 0)
+			continue;
+		if (sig == SIGHUP) {
+			reload_keys();
+			continue;
+		}
+		break;
+	}
+	log_info("stopping");
+	MHD_quiesce_daemon(bc.httpd);
+	writer_stop();		/* commits and answers what is queued */
+	MHD_stop_daemon(bc.httpd);
+	if (pidfile != NULL)
+		unlink(pidfile);
+	log_info("stopped");
+	return 0;
+}

@@ -1,0 +1,146 @@
+/* writer: group commit. Request threads queue their event and suspend the
+ * connection; one writer thread takes everything queued, commits it in one
+ * transaction (one fsync for the batch), then resumes each connection,
+ * whose response is only then sent. A failed commit still resumes: a
+ * click must redirect even when the database is down (counted as lost). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "beacon.h"
+#include "log.h"
+
+#define BATCH_MAX 512
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t wake = PTHREAD_COND_INITIALIZER;
+static struct pending *head, *tail;
+static bool stopping;
+static pthread_t thread;
+static __thread struct store *reader;
+
+static double
+now_seconds(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void
+commit_batch(struct store **st, struct pending *batch)
+{
+	struct store_event ev[BATCH_MAX];
+	size_t n = 0;
+	char err[512];
+
+	for (struct pending *p = batch; p != NULL; p = p->next)
+		ev[n++] = p->ev;
+	if (*st == NULL && store_open(bc.cfg.database, false, 5000, st, err, sizeof(err)) < 0) {
+		log_warnx("events not recorded: %s", err);
+		*st = NULL;
+	}
+	double t0 = now_seconds();
+	bool ok = *st != NULL && store_events_insert(*st, ev, n) == 0;
+	if (*st != NULL && !ok) {
+		log_warnx("events not recorded: %s", store_errmsg(*st));
+		store_close(*st);
+		*st = NULL;
+	}
+	if (ok)
+		metrics_commit(now_seconds() - t0, n);
+	for (struct pending *p = batch, *next; p != NULL; p = next) {
+		next = p->next;
+		p->committed = ok;
+		if (!ok)
+			metrics_lost();
+		pthread_mutex_lock(&lock);
+		p->done = true;
+		struct MHD_Connection *c = p->conn;
+		pthread_mutex_unlock(&lock);
+		MHD_resume_connection(c);
+	}
+}
+
+static void *
+writer_main(void *arg)
+{
+	struct store *st = NULL;
+
+	(void)arg;
+	pthread_mutex_lock(&lock);
+	for (;;) {
+		while (head == NULL && !stopping)
+			pthread_cond_wait(&wake, &lock);
+		if (head == NULL && stopping)
+			break;
+		struct pending *batch = head, *last = head;
+		size_t n = 1;
+		while (last->next != NULL && n < BATCH_MAX) {
+			last = last->next;
+			n++;
+		}
+		head = last->next;
+		if (head == NULL)
+			tail = NULL;
+		last->next = NULL;
+		pthread_mutex_unlock(&lock);
+		commit_batch(&st, batch);
+		pthread_mutex_lock(&lock);
+	}
+	pthread_mutex_unlock(&lock);
+	store_close(st);
+	return NULL;
+}
+
+int
+writer_start(void)
+{
+	return pthread_create(&thread, NULL, writer_main, NULL) == 0 ? 0 : -1;
+}
+
+void
+writer_submit(struct pending *p)
+{
+	p->next = NULL;
+	p->done = false;
+	MHD_suspend_connection(p->conn);
+	pthread_mutex_lock(&lock);
+	if (tail != NULL)
+		tail->next = p;
+	else
+		head = p;
+	tail = p;
+	pthread_cond_signal(&wake);
+	pthread_mutex_unlock(&lock);
+}
+
+void
+writer_stop(void)
+{
+	pthread_mutex_lock(&lock);
+	stopping = true;
+	pthread_cond_signal(&wake);
+	pthread_mutex_unlock(&lock);
+	pthread_join(thread, NULL);
+}
+
+struct store *
+reader_store(void)
+{
+	char err[512];
+
+	if (reader == NULL && store_open(bc.cfg.database, false, 1000, &reader, err, sizeof(err)) < 0) {
+		log_warnx("database: %s", err);
+		reader = NULL;
+	}
+	return reader;
+}
+
+void
+reader_store_failed(void)
+{
+	store_close(reader);
+	reader = NULL;
+}
