@@ -280,6 +280,37 @@ main() {
 		case_end "delivered = preview, quoted-printable"
 	fi
 
+	if want_case i; then
+		# Opt-out across components: the recipient uses the footer of a
+		# delivered message; the beacon records it; the next message to
+		# them passes the milter untouched.
+		case_begin i-optout-beacon-milter
+		PORT_BEACON=$(e2e_free_port)
+		cp "$MB_CONF" "$E2E_DIR/beacon.conf"
+		printf 'beacon_listen = 127.0.0.1:%s\n' "$PORT_BEACON" >>"$E2E_DIR/beacon.conf"
+		sed -i "s#^key_file = .*#key_file = $MB_DIR/keys#; s#^hash_key_file = .*#hash_key_file = $MB_DIR/hash.key#; s#^policy_file = .*#policy_file = $MB_DIR/policy#" "$E2E_DIR/beacon.conf"
+		"$MB_BUILD/beacon/mailbeacond" -f -c "$E2E_DIR/beacon.conf" 2>"$E2E_DIR/beacon.log" &
+		beacon_pid=$!
+		if ! e2e_wait_port "$PORT_BEACON" 10; then
+			note "the beacon did not start: $(head -3 "$E2E_DIR/beacon.log")"
+		else
+			send --from "$ALICE" --template "$HTML" --first 951 || note "send.py failed"
+			settle 1 30
+			check 951 tracked
+			out=$(python3 "$here/optout_flow.py" "$SINK_DIR" 951 "$PORT_BEACON" "$MB_DB" 2>&1)
+			printf '%s\n' "$out" | sed 's/^/# /'
+			case $out in ok:*) ;; *) note "optout_flow: ${out:-no verdict}" ;; esac
+			send --from "$ALICE" --template "$HTML" --first 952 || note "send.py failed"
+			settle 2 30
+			check 952 untouched
+			grep -q "a recipient opted out of tracking" "$MB_MILTER_LOG" ||
+				note "no 'opted out' line in the milter's log"
+		fi
+		kill "$beacon_pid" 2>/dev/null
+		wait "$beacon_pid" 2>/dev/null
+		case_end "opted out in the beacon; the next message to $RCPT untouched"
+	fi
+
 	if want_case d; then
 		case_begin d-tracked-sendmail
 		send_local --template "$HTML" --first 301 || note "sendmail failed"
