@@ -42,6 +42,8 @@ void writer_stop(void);
 /* A per-thread store handle for reads (NULL when the database is down). */
 struct store *reader_store(void);
 void reader_store_failed(void);
+/* Closes every thread's read handle (after the HTTP threads stopped). */
+void readers_close(void);
 
 /* ---- limits.c ---- */
 /* True when the client network may make another request now. */

@@ -267,8 +267,15 @@ main(int argc, char **argv)
 	MHD_quiesce_daemon(bc.httpd);
 	writer_stop();		/* commits and answers what is queued */
 	MHD_stop_daemon(bc.httpd);
+	readers_close();
 	if (pidfile != NULL)
 		unlink(pidfile);
+	pthread_rwlock_wrlock(&bc.keys_lock);
+	keyring_free(bc.keys);
+	free(bc.keys);
+	pthread_rwlock_unlock(&bc.keys_lock);
+	free(bc.api_token);
+	config_free(&bc.cfg);
 	log_info("stopped");
 	return 0;
 }

@@ -19,6 +19,12 @@ static bool stopping;
 static pthread_t thread;
 static __thread struct store *reader;
 
+/* Every thread's read handle, so shutdown can close them after the
+ * HTTP threads are gone. */
+#define READERS_MAX 64
+static pthread_mutex_t readers_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct store *readers[READERS_MAX];
+
 static double
 now_seconds(void)
 {
@@ -126,14 +132,30 @@ writer_stop(void)
 	pthread_join(thread, NULL);
 }
 
+static void
+readers_set(struct store *old, struct store *new)
+{
+	pthread_mutex_lock(&readers_lock);
+	for (size_t i = 0; i < READERS_MAX; i++)
+		if (readers[i] == old) {
+			readers[i] = new;
+			break;
+		}
+	pthread_mutex_unlock(&readers_lock);
+}
+
 struct store *
 reader_store(void)
 {
 	char err[512];
 
-	if (reader == NULL && store_open(bc.cfg.database, false, 1000, &reader, err, sizeof(err)) < 0) {
-		log_warnx("database: %s", err);
-		reader = NULL;
+	if (reader == NULL) {
+		if (store_open(bc.cfg.database, false, 1000, &reader, err, sizeof(err)) < 0) {
+			log_warnx("database: %s", err);
+			reader = NULL;
+		} else {
+			readers_set(NULL, reader);
+		}
 	}
 	return reader;
 }
@@ -141,6 +163,18 @@ reader_store(void)
 void
 reader_store_failed(void)
 {
+	readers_set(reader, NULL);
 	store_close(reader);
 	reader = NULL;
+}
+
+void
+readers_close(void)
+{
+	pthread_mutex_lock(&readers_lock);
+	for (size_t i = 0; i < READERS_MAX; i++) {
+		store_close(readers[i]);
+		readers[i] = NULL;
+	}
+	pthread_mutex_unlock(&readers_lock);
 }
