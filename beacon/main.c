@@ -237,6 +237,7 @@ main(int argc, char **argv)
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)bc.cfg.beacon_timeout,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(32 * 1024),
 		MHD_OPTION_NOTIFY_COMPLETED, http_completed, NULL,
+		MHD_OPTION_UNESCAPE_CALLBACK, http_unescape, NULL,
 		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 		MHD_OPTION_END);
 	if (bc.httpd == NULL)
