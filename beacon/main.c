@@ -19,6 +19,7 @@
 #include "http.h"
 #include "log.h"
 #include "mbuf.h"
+#include "secret.h"
 
 #define DEFAULT_CONFIG SYSCONFDIR "/mailbeacon/mailbeacon.conf"
 #define THREADS 4
@@ -134,27 +135,6 @@ bad:
 }
 
 static int
-drop_privileges(char *err, size_t errlen)
-{
-	struct passwd *pw;
-
-	if (geteuid() != 0)
-		return 0;
-	if ((pw = getpwnam(bc.cfg.user)) == NULL) {
-		snprintf(err, errlen, "user '%s' (setting user) does not exist", bc.cfg.user);
-		return -1;
-	}
-	if (pw->pw_uid == 0)
-		return 0;
-	if (initgroups(pw->pw_name, pw->pw_gid) < 0 || setgid(pw->pw_gid) < 0 ||
-	    setuid(pw->pw_uid) < 0) {
-		snprintf(err, errlen, "cannot become user %s: %s", pw->pw_name, strerror(errno));
-		return -1;
-	}
-	return 0;
-}
-
-static int
 check_store(char *err, size_t errlen)
 {
 	struct store *st;
@@ -208,7 +188,7 @@ main(int argc, char **argv)
 		return 1;
 	}
 	if (check_only) {
-		if (drop_privileges(err, sizeof(err)) < 0 || check_store(err, sizeof(err)) < 0) {
+		if (privs_drop(bc.cfg.user, err, sizeof(err)) < 0 || check_store(err, sizeof(err)) < 0) {
 			fprintf(stderr, "mailbeacond: %s\n", err);
 			return 1;
 		}
@@ -242,7 +222,7 @@ main(int argc, char **argv)
 		MHD_OPTION_END);
 	if (bc.httpd == NULL)
 		fatal("cannot listen on %s", bc.cfg.beacon_listen);
-	if (drop_privileges(err, sizeof(err)) < 0 || check_store(err, sizeof(err)) < 0)
+	if (privs_drop(bc.cfg.user, err, sizeof(err)) < 0 || check_store(err, sizeof(err)) < 0)
 		fatal("%s", err);
 	if (writer_start() < 0)
 		fatal("cannot start the writer thread");

@@ -17,6 +17,7 @@
 
 #include "b64url.h"
 #include "keyring.h"
+#include "secret.h"
 #include "mbuf.h"
 
 #define KEYRING_FILE_MAX	(256 * 1024)
@@ -168,43 +169,14 @@ int
 keyring_load(const char *path, struct keyring *kr, char *err, size_t errlen)
 {
 	struct mbuf text;
-	struct stat st;
-	int fd, rc;
+	int rc;
 
 	kr->keys = NULL;
 	kr->n = 0;
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
-		return keyring_error(err, errlen, path, 0, "cannot open: %s",
-		    strerror(errno));
-	/* fstat on the open file: no window to swap it after the check. */
-	if (fstat(fd, &st) == -1) {
-		rc = errno;
-		close(fd);
-		return keyring_error(err, errlen, path, 0, "cannot stat: %s",
-		    strerror(rc));
-	}
-	if (st.st_mode & 0006) {
-		close(fd);
-		return keyring_error(err, errlen, path, 0,
-		    "readable by other users (mode %04o); chmod 600 or 640 it",
-		    (unsigned)(st.st_mode & 07777));
-	}
 	mbuf_init(&text);
-	if (mbuf_read_fd(&text, fd, KEYRING_FILE_MAX) == -1) {
-		rc = errno;
-		close(fd);
-		if (text.data != NULL)
-			sodium_memzero(text.data, text.cap);
-		mbuf_free(&text);
-		return keyring_error(err, errlen, path, 0, "cannot read: %s",
-		    rc == EFBIG ? "file too large" : strerror(rc));
-	}
-	close(fd);
-	if (text.data != NULL && memchr(text.data, '\0', text.len) != NULL)
-		rc = keyring_error(err, errlen, path, 0, "NUL byte in file");
-	else
-		rc = keyring_parse(path, text.data ? text.data : "", kr, err,
-		    errlen);
+	if (secret_file_read(path, KEYRING_FILE_MAX, &text, err, errlen) == -1)
+		return -1;
+	rc = keyring_parse(path, text.data ? text.data : "", kr, err, errlen);
 	if (text.data != NULL)
 		sodium_memzero(text.data, text.cap);
 	mbuf_free(&text);

@@ -25,6 +25,7 @@
 #include "callbacks.h"
 #include "log.h"
 #include "runtime.h"
+#include "secret.h"
 
 #define DEFAULT_CONFIG SYSCONFDIR "/mailbeacon/mailbeacon.conf"
 #define STOP_GRACE_SECONDS 30
@@ -67,19 +68,6 @@ socket_permissions(const struct passwd *pw, char *err, size_t errlen)
 	if (chmod(path, 0660) < 0 ||
 	    (pw != NULL && chown(path, pw->pw_uid, pw->pw_gid) < 0)) {
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		return -1;
-	}
-	return 0;
-}
-
-static int
-drop_privileges(const struct passwd *pw, char *err, size_t errlen)
-{
-	if (pw == NULL || getuid() == pw->pw_uid)
-		return 0;
-	if (initgroups(pw->pw_name, pw->pw_gid) < 0 || setgid(pw->pw_gid) < 0 ||
-	    setuid(pw->pw_uid) < 0) {
-		snprintf(err, errlen, "cannot become user %s: %s", pw->pw_name, strerror(errno));
 		return -1;
 	}
 	return 0;
@@ -269,7 +257,7 @@ main(int argc, char **argv)
 		return 1;
 	}
 	if (check_only) {
-		if (drop_privileges(pw, err, sizeof(err)) < 0 || check_store(err, sizeof(err)) < 0) {
+		if (privs_drop(rt.cfg.user, err, sizeof(err)) < 0 || check_store(err, sizeof(err)) < 0) {
 			fprintf(stderr, "mailbeacon-milter: %s\n", err);
 			return 1;
 		}
@@ -282,7 +270,7 @@ main(int argc, char **argv)
 	if (smfi_opensocket(true) != MI_SUCCESS)
 		fatal("cannot open the milter socket %s", rt.cfg.milter_socket);
 	if (socket_permissions(pw, err, sizeof(err)) < 0 ||
-	    drop_privileges(pw, err, sizeof(err)) < 0 || check_store(err, sizeof(err)) < 0)
+	    privs_drop(rt.cfg.user, err, sizeof(err)) < 0 || check_store(err, sizeof(err)) < 0)
 		fatal("%s", err);
 	if (!foreground && daemon(0, 0) < 0)
 		fatal("cannot become a daemon: %s", strerror(errno));
