@@ -2,6 +2,7 @@
  * 0 ok, 1 usage or configuration error, 2 runtime error. */
 #ifndef MB_ADMIN_H
 #define MB_ADMIN_H
+#include <stdio.h>
 
 #define EXIT_USAGE 1
 #define EXIT_RUNTIME 2
@@ -29,5 +30,13 @@ int cmd_preview(struct admin_env *env, int argc, char **argv);
 int cmd_token(struct admin_env *env, int argc, char **argv);
 int cmd_policy(struct admin_env *env, int argc, char **argv);
 int cmd_optout(struct admin_env *env, int argc, char **argv);
+/* report.c: report; data_cmd.c: export, forget, purge. The *_usage
+ * functions print the subcommands' --help (no configuration needed). */
+int cmd_report(struct admin_env *env, int argc, char **argv);
+int cmd_export(struct admin_env *env, int argc, char **argv);
+int cmd_forget(struct admin_env *env, int argc, char **argv);
+int cmd_purge(struct admin_env *env, int argc, char **argv);
+void report_usage(FILE *f);
+void data_usage(FILE *f);
 
 #endif

@@ -25,6 +25,13 @@ usage(FILE *f)
 		"  token verify [URL...]   check tracking URLs (or one per line on stdin)\n"
 		"  policy check ADDRESS    show the sender policy decision and its rule\n"
 		"  optout ADDRESS...       record that these recipients must not be tracked\n"
+		"  report [--sender ADDR|@DOMAIN] [--since WHEN] [--until WHEN] [--message ID]\n"
+		"         [--format table|csv|json|html]\n"
+		"      opens, clicks and rates per message and per sender ('report --help':\n"
+		"      the counting rules, the CSV columns and the JSON schema)\n"
+		"  export --recipient ADDR | --sender ADDR   everything stored about them (JSON)\n"
+		"  forget --recipient ADDR | --sender ADDR   erase it (opt-outs are kept)\n"
+		"  purge [--vacuum]        delete what is older than retention_days\n"
 		"options:\n"
 		"  -c FILE   configuration (default %s)\n", DEFAULT_CONFIG);
 }
@@ -142,7 +149,15 @@ main(int argc, char **argv)
 			argc -= 2;
 			k--;
 		} else if (strcmp(argv[k], "-h") == 0 || strcmp(argv[k], "--help") == 0) {
-			usage(stdout);
+			/* "COMMAND --help" of report, export, forget, purge: their
+			 * own usage, without loading the configuration. */
+			if (k > 1 && strcmp(argv[1], "report") == 0)
+				report_usage(stdout);
+			else if (k > 1 && (strcmp(argv[1], "export") == 0 ||
+			    strcmp(argv[1], "forget") == 0 || strcmp(argv[1], "purge") == 0))
+				data_usage(stdout);
+			else
+				usage(stdout);
 			return 0;
 		}
 	}
@@ -152,7 +167,9 @@ main(int argc, char **argv)
 	}
 	const char *cmd = argv[i];
 	if (strcmp(cmd, "preview") != 0 && strcmp(cmd, "token") != 0 && strcmp(cmd, "policy") != 0 &&
-	    strcmp(cmd, "optout") != 0) {
+	    strcmp(cmd, "optout") != 0 && strcmp(cmd, "report") != 0 &&
+	    strcmp(cmd, "export") != 0 && strcmp(cmd, "forget") != 0 &&
+	    strcmp(cmd, "purge") != 0) {
 		fprintf(stderr, "mailbeacon: unknown command '%s'\n", cmd);
 		usage(stderr);
 		return EXIT_USAGE;
@@ -167,6 +184,14 @@ main(int argc, char **argv)
 		rc = cmd_token(&env, argc - i, argv + i);
 	else if (strcmp(cmd, "optout") == 0)
 		rc = cmd_optout(&env, argc - i, argv + i);
+	else if (strcmp(cmd, "report") == 0)
+		rc = cmd_report(&env, argc - i, argv + i);
+	else if (strcmp(cmd, "export") == 0)
+		rc = cmd_export(&env, argc - i, argv + i);
+	else if (strcmp(cmd, "forget") == 0)
+		rc = cmd_forget(&env, argc - i, argv + i);
+	else if (strcmp(cmd, "purge") == 0)
+		rc = cmd_purge(&env, argc - i, argv + i);
 	else
 		rc = cmd_policy(&env, argc - i, argv + i);
 	admin_free(&env);

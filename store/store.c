@@ -20,6 +20,7 @@
 
 #include "b64url.h"
 #include "mbuf.h"
+#include "secret.h"
 #include "store.h"
 
 #define HASH_KEY_FILE_MAX	(64 * 1024)
@@ -442,6 +443,12 @@ store_errmsg(struct store *st)
 	return st == NULL ? no_handle : st->err;
 }
 
+sqlite3 *
+store_db(struct store *st)
+{
+	return st == NULL ? NULL : st->db;
+}
+
 /* ---- the hash key ---- */
 
 static int
@@ -526,45 +533,17 @@ store_hash_key_load(const char *path, struct store_hash_key *k, char *err,
 		    size_t errlen)
 {
 	struct mbuf text;
-	struct stat sb;
-	int fd, rc;
+	int rc;
 
 	if (err != NULL && errlen > 0)
 		err[0] = '\0';
 	if (k == NULL || path == NULL)
 		return hk_error(err, errlen, "hash_key_file", 0, "no file");
 	sodium_memzero(k, sizeof(*k));
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
-		return hk_error(err, errlen, path, 0, "cannot open: %s",
-		    strerror(errno));
-	/* fstat on the open file: no window to swap it after the check. */
-	if (fstat(fd, &sb) == -1) {
-		rc = errno;
-		close(fd);
-		return hk_error(err, errlen, path, 0, "cannot stat: %s",
-		    strerror(rc));
-	}
-	if (sb.st_mode & 0006) {
-		close(fd);
-		return hk_error(err, errlen, path, 0,
-		    "readable by other users (mode %04o); chmod 600 or 640 it",
-		    (unsigned)(sb.st_mode & 07777));
-	}
 	mbuf_init(&text);
-	if (mbuf_read_fd(&text, fd, HASH_KEY_FILE_MAX) == -1) {
-		rc = errno;
-		close(fd);
-		if (text.data != NULL)
-			sodium_memzero(text.data, text.cap);
-		mbuf_free(&text);
-		return hk_error(err, errlen, path, 0, "cannot read: %s",
-		    rc == EFBIG ? "file too large" : strerror(rc));
-	}
-	close(fd);
-	if (text.data != NULL && memchr(text.data, '\0', text.len) != NULL)
-		rc = hk_error(err, errlen, path, 0, "NUL byte in file");
-	else
-		rc = hk_parse(path, text.data ? text.data : "", k, err, errlen);
+	if (secret_file_read(path, HASH_KEY_FILE_MAX, &text, err, errlen) == -1)
+		return -1;
+	rc = hk_parse(path, text.data ? text.data : "", k, err, errlen);
 	if (rc == -1)
 		sodium_memzero(k, sizeof(*k));
 	if (text.data != NULL)

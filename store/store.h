@@ -52,6 +52,10 @@ int store_open(const char *path, bool create, int busy_ms, struct store **out,
 void store_close(struct store *st);
 int store_schema_version(struct store *st);
 const char *store_errmsg(struct store *st);
+/* The handle's SQLite connection, for the queries of store/report.c (which
+ * prepare, bind and finalize their own statements); NULL for NULL. */
+typedef struct sqlite3 sqlite3;
+sqlite3 *store_db(struct store *st);
 
 /* hash_key_file: one line, unpadded base64url of 32..64 random bytes, not
  * readable by others. It is never rotated: opt-outs are kept under it. */

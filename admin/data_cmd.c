@@ -1,0 +1,453 @@
+/* mailbeacon export, forget and purge: what a data-subject request and the
+ * retention period need.
+ *
+ * export --recipient ADDR | --sender ADDR prints as JSON everything stored
+ * about them:
+ *   {"schema": 1, "generated": ISO,
+ *    "recipient": ADDR, "recipient_hash": HEX,       (or "sender": ADDR)
+ *    "note": S,
+ *    "messages": [{"id", "queue_id", "message_id", "sender", "sasl_login",
+ *                  "subject", "words", "sent": ISO, "recipients": N,
+ *                  "link_count": N, "links": [{"num", "url"}],
+ *                  "events": [{"id", "kind", "link", "time": ISO,
+ *                              "ip_masked", "client_class", "verdict",
+ *                              "dnt": BOOL, "recipient_hash": HEX|null}]}],
+ *    "other_events": [EVENT...],  (recipient: events naming them, of
+ *                                  messages not recorded as sent to them)
+ *    "optout": {"time": ISO, "message_id": S|null} | null}   (recipient)
+ * A recipient is stored only as a keyed hash (hash_key_file); events are
+ * stored per message, so for a message with several recipients its events
+ * may be another recipient's. An event's recipient_hash is shown only when
+ * it is the subject's own.
+ *
+ * forget --recipient ADDR | --sender ADDR deletes in one transaction (see
+ * store/report.h), prints the rows deleted per table, then VACUUMs and
+ * checkpoints the WAL (TRUNCATE) so the bytes leave the files. Opt-outs
+ * are kept: they are the recipient's "no", needed to keep honouring it.
+ *
+ * purge applies retention_days: messages sent, and events recorded, before
+ * now - retention_days; opt-outs are kept. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <sodium.h>
+#include "admin.h"
+#include "config.h"
+#include "report_fmt.h"
+#include "store.h"
+
+void
+data_usage(FILE *f)
+{
+	fprintf(f,
+"usage: mailbeacon [-c FILE] export --recipient ADDR | --sender ADDR\n"
+"       mailbeacon [-c FILE] forget --recipient ADDR | --sender ADDR\n"
+"       mailbeacon [-c FILE] purge [--vacuum]\n"
+"\n"
+"export   prints as JSON everything stored about a recipient (their keyed\n"
+"         hash, the messages sent to them with links and events, their\n"
+"         opt-out) or a sender (their messages, links and events).\n"
+"forget   deletes it in one transaction: for a recipient their recipient\n"
+"         rows and the messages that had only them as recipient (with links\n"
+"         and events); for a sender all their messages, links, recipient\n"
+"         rows and events. Opt-outs are kept (consent data: they keep mail\n"
+"         to that recipient untracked). Prints the rows deleted per table,\n"
+"         then vacuums the database and truncates its WAL so the bytes are\n"
+"         gone from the files.\n"
+"purge    applies retention_days: deletes messages sent, and events\n"
+"         recorded, before now - retention_days (with the messages' links\n"
+"         and recipient rows); keeps opt-outs; prints the counts.\n"
+"         --vacuum also rebuilds the file (else freed pages are zeroed).\n"
+"\n"
+"Exit: 0 ok, 1 usage or configuration error, 2 runtime error.\n");
+}
+
+/* --recipient ADDR | --sender ADDR, exactly one. */
+static int
+subject_opts(const char *cmd, int argc, char **argv, const char **rcpt, const char **sender,
+	     bool *vacuum)
+{
+	static const struct option longopts[] = {
+		{ "recipient", required_argument, NULL, 'r' },
+		{ "sender", required_argument, NULL, 's' },
+		{ "vacuum", no_argument, NULL, 'V' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+
+	*rcpt = *sender = NULL;
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'r':
+			*rcpt = optarg;
+			break;
+		case 's':
+			*sender = optarg;
+			break;
+		case 'V':
+			if (vacuum == NULL)
+				goto bad;
+			*vacuum = true;
+			break;
+		case 'h':
+			data_usage(stdout);
+			return 0;
+		default:
+			goto bad;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "mailbeacon %s: unexpected argument '%s'\n", cmd, argv[optind]);
+		return EXIT_USAGE;
+	}
+	if (vacuum != NULL)
+		return -1;	/* purge: no subject */
+	if ((*rcpt == NULL) == (*sender == NULL)) {
+		fprintf(stderr, "mailbeacon %s: give either --recipient ADDR or --sender ADDR\n",
+		    cmd);
+		return EXIT_USAGE;
+	}
+	if ((*rcpt && **rcpt == '\0') || (*sender && **sender == '\0')) {
+		fprintf(stderr, "mailbeacon %s: empty address\n", cmd);
+		return EXIT_USAGE;
+	}
+	return -1;	/* go on */
+bad:
+	fprintf(stderr, "mailbeacon %s: bad option or missing value: %s\n", cmd,
+	    argv[optind - 1]);
+	fprintf(stderr, "run 'mailbeacon %s --help' for usage\n", cmd);
+	return EXIT_USAGE;
+}
+
+static int
+recipient_hash(struct admin_env *env, const char *cmd, const char *addr,
+	       unsigned char hash[STORE_HASH_LEN])
+{
+	struct store_hash_key key;
+	char err[512];
+
+	if (store_hash_key_load(env->cfg->hash_key_file, &key, err, sizeof(err)) < 0) {
+		fprintf(stderr, "mailbeacon %s: %s\n", cmd, err);
+		return EXIT_USAGE;
+	}
+	store_recipient_hash(&key, addr, hash);
+	sodium_memzero(&key, sizeof(key));
+	return 0;
+}
+
+static int
+open_store(struct admin_env *env, const char *cmd, struct store **st)
+{
+	char err[1024];
+
+	if (store_open(env->cfg->database, false, 5000, st, err, sizeof(err)) < 0) {
+		fprintf(stderr, "mailbeacon %s: %s\n", cmd, err);
+		return EXIT_RUNTIME;
+	}
+	return 0;
+}
+
+/* ---- export ---- */
+
+struct export_ctx {
+	FILE *f;
+	struct store *st;
+	const unsigned char *hash;	/* the subject's, or NULL (a sender) */
+	char *err;
+	size_t errlen;
+	bool first, first_inner;
+};
+
+static void
+json_time(FILE *f, long long t)
+{
+	char b[32];
+
+	fmt_iso(t, b);
+	json_str(f, b);
+}
+
+static int
+event_cb(void *arg, const struct export_event *e)
+{
+	struct export_ctx *x = arg;
+	FILE *f = x->f;
+	char hex[2 * STORE_HASH_LEN + 1];
+
+	fprintf(f, "%s\n      {\"id\": %lld, \"kind\": ", x->first_inner ? "" : ",", e->id);
+	x->first_inner = false;
+	json_str(f, e->kind);
+	fputs(", \"link\": ", f);
+	if (e->has_link)
+		fprintf(f, "%lld", e->link);
+	else
+		fputs("null", f);
+	fputs(", \"time\": ", f);
+	json_time(f, e->time);
+	fputs(", \"ip_masked\": ", f);
+	json_str(f, e->ip_masked);
+	fputs(", \"client_class\": ", f);
+	json_str(f, e->client_class);
+	fputs(", \"verdict\": ", f);
+	json_str(f, e->verdict);
+	fprintf(f, ", \"dnt\": %s, \"recipient_hash\": ", e->dnt ? "true" : "false");
+	if (x->hash != NULL && e->recipient_hash != NULL &&
+	    e->recipient_hash_len == STORE_HASH_LEN &&
+	    memcmp(e->recipient_hash, x->hash, STORE_HASH_LEN) == 0) {
+		fmt_hex(x->hash, STORE_HASH_LEN, hex);
+		json_str(f, hex);
+	} else {
+		fputs("null", f);
+	}
+	putc('}', f);
+	return 0;
+}
+
+static int
+link_cb(void *arg, long long num, const char *url)
+{
+	struct export_ctx *x = arg;
+
+	fprintf(x->f, "%s{\"num\": %lld, \"url\": ", x->first_inner ? "" : ", ", num);
+	x->first_inner = false;
+	json_str(x->f, url);
+	putc('}', x->f);
+	return 0;
+}
+
+static int
+message_cb(void *arg, const struct export_message *m)
+{
+	struct export_ctx *x = arg;
+	FILE *f = x->f;
+
+	fputs(x->first ? "\n" : ",\n", f);
+	x->first = false;
+	fputs("    {\"id\": ", f);
+	json_str(f, m->id);
+	fputs(", \"queue_id\": ", f);
+	json_str(f, m->queue_id);
+	fputs(", \"message_id\": ", f);
+	json_str(f, m->message_id);
+	fputs(",\n     \"sender\": ", f);
+	json_str(f, m->sender);
+	fputs(", \"sasl_login\": ", f);
+	json_str(f, m->sasl_login);
+	fputs(", \"subject\": ", f);
+	json_str(f, m->subject);
+	fputs(", \"words\": ", f);
+	json_str(f, m->words);
+	fputs(",\n     \"sent\": ", f);
+	json_time(f, m->sent);
+	fprintf(f, ", \"recipients\": %lld, \"link_count\": %lld,\n     \"links\": [",
+	    m->recipient_count, m->link_count);
+	x->first_inner = true;
+	if (store_export_links(x->st, m->id, link_cb, x, x->err, x->errlen) != 0)
+		return -1;
+	fputs("],\n     \"events\": [", f);
+	x->first_inner = true;
+	if (store_export_events(x->st, m->id, NULL, event_cb, x, x->err, x->errlen) != 0)
+		return -1;
+	fputs("]}", f);
+	return 0;
+}
+
+static int
+optout_cb(void *arg, const struct export_optout *o)
+{
+	struct export_ctx *x = arg;
+
+	fputs("{\"time\": ", x->f);
+	json_time(x->f, o->time);
+	fputs(", \"message_id\": ", x->f);
+	json_str(x->f, o->message_id);
+	putc('}', x->f);
+	return 0;
+}
+
+int
+cmd_export(struct admin_env *env, int argc, char **argv)
+{
+	const char *rcpt, *sender;
+	unsigned char hash[STORE_HASH_LEN];
+	char hex[2 * STORE_HASH_LEN + 1], b[32], err[1024];
+	struct store *st;
+	struct export_ctx x = { stdout, NULL, NULL, err, sizeof(err), true, true };
+	FILE *f = stdout;
+	int rc;
+
+	if ((rc = subject_opts("export", argc, argv, &rcpt, &sender, NULL)) >= 0)
+		return rc;
+	if (rcpt != NULL && (rc = recipient_hash(env, "export", rcpt, hash)) != 0)
+		return rc;
+	if ((rc = open_store(env, "export", &st)) != 0)
+		return rc;
+	x.st = st;
+	x.hash = rcpt ? hash : NULL;
+	rc = -1;
+	if (store_report_begin(st, err, sizeof(err)) == -1)
+		goto out;
+	fmt_iso((long long)time(NULL), b);
+	fputs("{\n  \"schema\": 1,\n  \"generated\": ", f);
+	json_str(f, b);
+	if (rcpt != NULL) {
+		fmt_hex(hash, STORE_HASH_LEN, hex);
+		fputs(",\n  \"recipient\": ", f);
+		json_str(f, rcpt);
+		fputs(",\n  \"recipient_hash\": ", f);
+		json_str(f, hex);
+		fputs(",\n  \"note\": \"Recipients are stored only as this keyed hash. Events are "
+		    "recorded per message: for a message with several recipients they may be "
+		    "another recipient's.\"", f);
+	} else {
+		fputs(",\n  \"sender\": ", f);
+		json_str(f, sender);
+		fputs(",\n  \"note\": \"The messages recorded from this envelope sender, their "
+		    "links and the events of their tracking URLs. Recipients are stored only as "
+		    "keyed hashes and are not part of this export.\"", f);
+	}
+	fputs(",\n  \"messages\": [", f);
+	if (store_export_messages(st, x.hash, sender, message_cb, &x, err, sizeof(err)) != 0)
+		goto out;
+	fputs("]", f);
+	if (rcpt != NULL) {
+		fputs(",\n  \"other_events\": [", f);
+		x.first_inner = true;
+		if (store_export_events(st, NULL, hash, event_cb, &x, err, sizeof(err)) != 0)
+			goto out;
+		fputs("],\n  \"optout\": ", f);
+		int o = store_export_optout(st, hash, optout_cb, &x, err, sizeof(err));
+		if (o < 0)
+			goto out;
+		if (o == 0)
+			fputs("null", f);
+	}
+	fputs("\n}\n", f);
+	rc = 0;
+out:
+	store_report_end(st);
+	store_close(st);
+	sodium_memzero(hash, sizeof(hash));
+	if (rc != 0) {
+		fprintf(stderr, "mailbeacon export: %s\n", err);
+		return EXIT_RUNTIME;
+	}
+	if (fflush(f) == EOF || ferror(f)) {
+		fprintf(stderr, "mailbeacon export: cannot write: %m\n");
+		return EXIT_RUNTIME;
+	}
+	return 0;
+}
+
+/* ---- forget and purge ---- */
+
+static void
+print_counts(const struct store_erase_counts *c)
+{
+	printf("  messages            %lld\n", c->messages);
+	printf("  message_recipients  %lld\n", c->message_recipients);
+	printf("  links               %lld\n", c->links);
+	printf("  events              %lld\n", c->events);
+}
+
+/* After an erase: VACUUM (when asked) and a TRUNCATE checkpoint. Returns 0,
+ * or EXIT_RUNTIME when the bytes may still be in the files. */
+static int
+compact(struct store *st, const char *cmd, bool vacuum, bool must)
+{
+	char err[1024];
+	bool complete;
+
+	if (store_compact(st, vacuum, &complete, err, sizeof(err)) == -1) {
+		fprintf(stderr, "mailbeacon %s: the rows are deleted, but: %s\n", cmd, err);
+		return must ? EXIT_RUNTIME : 0;
+	}
+	if (!complete) {
+		fprintf(stderr, "mailbeacon %s: the rows are deleted, but another process kept "
+		    "the write-ahead log busy: the old pages leave it at its next checkpoint; run "
+		    "'mailbeacon %s' again when the beacon and milter are idle\n", cmd, cmd);
+		return must ? EXIT_RUNTIME : 0;
+	}
+	printf("%s: the database file and its write-ahead log no longer hold the deleted "
+	    "rows\n", vacuum ? "vacuumed" : "checkpointed");
+	return 0;
+}
+
+int
+cmd_forget(struct admin_env *env, int argc, char **argv)
+{
+	const char *rcpt, *sender;
+	unsigned char hash[STORE_HASH_LEN];
+	struct store_erase_counts c;
+	char err[1024];
+	struct store *st;
+	int rc;
+
+	if ((rc = subject_opts("forget", argc, argv, &rcpt, &sender, NULL)) >= 0)
+		return rc;
+	if (rcpt != NULL && (rc = recipient_hash(env, "forget", rcpt, hash)) != 0)
+		return rc;
+	if ((rc = open_store(env, "forget", &st)) != 0)
+		return rc;
+	rc = rcpt ? store_forget_recipient(st, hash, &c, err, sizeof(err)) :
+	    store_forget_sender(st, sender, &c, err, sizeof(err));
+	sodium_memzero(hash, sizeof(hash));
+	if (rc == -1) {
+		fprintf(stderr, "mailbeacon forget: nothing was deleted: %s\n", err);
+		store_close(st);
+		return EXIT_RUNTIME;
+	}
+	printf("forgot %s %s; rows deleted:\n", rcpt ? "recipient" : "sender",
+	    rcpt ? rcpt : sender);
+	print_counts(&c);
+	if (rcpt != NULL)
+		printf("kept: %lld opt-out%s (consent data: it keeps mail to them untracked)\n",
+		    c.optouts_kept, c.optouts_kept == 1 ? "" : "s");
+	else
+		printf("kept: %lld opt-out%s of recipients recorded from these messages "
+		    "(consent data)\n", c.optouts_kept, c.optouts_kept == 1 ? "" : "s");
+	rc = compact(st, "forget", true, true);
+	store_close(st);
+	return rc;
+}
+
+int
+cmd_purge(struct admin_env *env, int argc, char **argv)
+{
+	const char *rcpt, *sender;
+	struct store_erase_counts c;
+	bool vacuum = false;
+	char err[1024], b[32];
+	long long cutoff;
+	struct store *st;
+	int rc;
+
+	if ((rc = subject_opts("purge", argc, argv, &rcpt, &sender, &vacuum)) >= 0)
+		return rc;
+	if (rcpt != NULL || sender != NULL) {
+		fprintf(stderr, "mailbeacon purge: takes no --recipient or --sender (see forget)\n");
+		return EXIT_USAGE;
+	}
+	if ((rc = open_store(env, "purge", &st)) != 0)
+		return rc;
+	cutoff = (long long)time(NULL) - (long long)env->cfg->retention_days * 86400;
+	if (store_purge(st, cutoff, &c, err, sizeof(err)) == -1) {
+		fprintf(stderr, "mailbeacon purge: nothing was deleted: %s\n", err);
+		store_close(st);
+		return EXIT_RUNTIME;
+	}
+	fmt_iso(cutoff, b);
+	printf("purged what is older than %d days (sent or recorded before %s); rows "
+	    "deleted:\n", env->cfg->retention_days, b);
+	print_counts(&c);
+	printf("kept: %lld opt-out%s (consent data, never expires)\n", c.optouts_kept,
+	    c.optouts_kept == 1 ? "" : "s");
+	rc = compact(st, "purge", vacuum, false);
+	store_close(st);
+	return rc;
+}

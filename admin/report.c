@@ -1,0 +1,728 @@
+/* mailbeacon report: engagement per message and per sender, from the store.
+ * Options and their parsing, the day range of the charts, and the table
+ * and CSV formats; JSON and HTML are in report_json.c and report_html.c.
+ *
+ * Counting (store/report.h): an open is human when its verdict is "human"
+ * or "gmail-proxy", machine when "apple-mpp", "prefetch" or "scanner"; a
+ * click is human when its verdict is "human", scanner otherwise. Unique
+ * human opens = messages with at least one human open. Open rate = that /
+ * messages; click rate = messages with a human click / messages. Events
+ * marked dnt count like the others. Times are UTC. */
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "admin.h"
+#include "config.h"
+#include "report_fmt.h"
+#include "store.h"
+
+void
+report_usage(FILE *f)
+{
+	fprintf(f,
+"usage: mailbeacon [-c FILE] report [--sender ADDR|@DOMAIN] [--since WHEN]\n"
+"           [--until WHEN] [--message ID] [--format table|csv|json|html]\n"
+"\n"
+"Engagement per message and per sender: sent, recipients, opens (human /\n"
+"machine), unique human opens, first human open and time to open, clicks\n"
+"(human / scanner), clicks per link, open and click rates.\n"
+"\n"
+"  --sender ADDR    one envelope sender (ASCII case-insensitive), or @DOMAIN\n"
+"  --since WHEN     messages sent at or after WHEN\n"
+"  --until WHEN     messages sent at or before WHEN (a date: that whole day)\n"
+"                   WHEN: Nd, Nh or Nw ago, YYYY-MM-DD, YYYY-MM-DDTHH:MM[:SS]\n"
+"                   with Z or +HH:MM (no zone means UTC), or @UNIXTIME\n"
+"  --message ID     our message id, the queue id or the Message-ID header\n"
+"  --format F       table (default; fits 100 columns), csv, json, html\n"
+"\n"
+"Counting: an open is human when its verdict is human or gmail-proxy (Google's\n"
+"proxy fetches when the person opens), machine when apple-mpp, prefetch or\n"
+"scanner. A click is human when its verdict is human, scanner otherwise. Unique\n"
+"human opens: messages with at least one human open. Open rate: those /\n"
+"messages; click rate: messages with a human click / messages. Times are UTC.\n"
+"\n"
+"csv (RFC 4180, CRLF): a header line, then rows whose first column, scope, is\n"
+"  message (one per message, each followed by its link rows), link, sender\n"
+"  (one per sender) or total (one). Columns: scope, sender, id, queue_id,\n"
+"  message_id, sent, last_sent, messages, recipients, opens_human,\n"
+"  opens_machine, unique_human_opens, first_human_open, time_to_open_seconds,\n"
+"  clicks_human, clicks_scanner, messages_clicked, optouts, open_rate,\n"
+"  click_rate, link_num, url. Times ISO 8601 UTC; empty when not applicable;\n"
+"  a cell that a spreadsheet would take for a formula starts with '.\n"
+"\n"
+"json (schema 1; keys are stable, new keys may be added):\n"
+"  {\"schema\": 1, \"generated\": ISO,\n"
+"   \"filters\": {\"sender\": S|null, \"since\": ISO|null, \"until\": ISO|null,\n"
+"                \"message\": S|null},          (until: sent before it)\n"
+"   \"totals\": COUNTS,\n"
+"   \"days\": [{\"day\": \"YYYY-MM-DD\", \"opens_human\": N, \"clicks_human\": N}],\n"
+"   \"senders\": [{\"sender\": S, COUNTS..., \"messages_detail\": [\n"
+"      {\"id\": S, \"queue_id\": S|null, \"message_id\": S|null, \"subject\": S|null,\n"
+"       \"sent\": ISO, \"recipients\": N, \"opens\": {\"human\": N, \"machine\": N},\n"
+"       \"unique_human_opens\": 0|1, \"first_human_open\": ISO|null,\n"
+"       \"time_to_open_seconds\": N|null, \"clicks\": {\"human\": N, \"scanner\": N},\n"
+"       \"optouts\": N, \"links\": [{\"num\": N, \"url\": S|null,\n"
+"       \"human_clicks\": N, \"scanner_clicks\": N}]}]}]}\n"
+"  COUNTS: \"messages\": N, \"recipients\": N, \"opens\": {\"human\": N,\n"
+"   \"machine\": N}, \"unique_human_opens\": N, \"clicks\": {\"human\": N,\n"
+"   \"scanner\": N}, \"messages_clicked\": N, \"optouts\": N, \"open_rate\": X,\n"
+"   \"click_rate\": X, \"first_sent\": ISO|null, \"last_sent\": ISO|null\n"
+"  days: every UTC day from the first day of the range (--since, else the\n"
+"   first message) to the last (the latest message or event, or --until /\n"
+"   now when a range was given), at most %d days (the latest).\n"
+"\n"
+"html: one self-contained page (no scripts, no external resources): the\n"
+"  summary, human opens and clicks per day and clicks per link (inline SVG),\n"
+"  and the messages.\n"
+"\n"
+"Exit: 0 ok, 1 usage or configuration error, 2 runtime error.\n",
+	    REPORT_MAX_DAYS);
+}
+
+/* ---- WHEN ---- */
+
+/* Days since 1970-01-01 of a civil date (H. Hinnant's algorithm). */
+static long long
+days_from_civil(long long y, int m, int d)
+{
+	y -= m <= 2;
+	long long era = (y >= 0 ? y : y - 399) / 400;
+	long long yoe = y - era * 400;
+	long long doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+	long long doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+
+	return era * 146097 + doe - 719468;
+}
+
+static int
+days_in_month(long long y, int m)
+{
+	static const int dm[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+
+	if (m == 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))
+		return 29;
+	return dm[m - 1];
+}
+
+/* Reads exactly n digits. */
+static int
+digits(const char **p, int n, int *out)
+{
+	int v = 0;
+
+	for (int i = 0; i < n; i++) {
+		if ((*p)[i] < '0' || (*p)[i] > '9')
+			return -1;
+		v = v * 10 + ((*p)[i] - '0');
+	}
+	*p += n;
+	*out = v;
+	return 0;
+}
+
+/*
+ * WHEN: "Nd", "Nh", "Nw" (ago), "@UNIXTIME", "YYYY-MM-DD", or
+ * "YYYY-MM-DD[T ]HH:MM[:SS][Z|+HH:MM|-HH:MM|+HHMM]" (no zone: UTC).
+ * *date_only tells a bare date from a time.
+ */
+static int
+parse_when(const char *s, long long now, long long *out, bool *date_only)
+{
+	const char *p = s;
+	int y, mo, d, h = 0, mi = 0, sec = 0, zh, zm;
+	long long off = 0;
+	char *end;
+
+	*date_only = false;
+	if (*s == '@') {
+		long long v;
+
+		if (s[1] < '0' || s[1] > '9')
+			return -1;
+		v = strtoll(s + 1, &end, 10);
+		if (*end != '\0' || v == LLONG_MAX)
+			return -1;
+		*out = v;
+		return 0;
+	}
+	if (*s >= '0' && *s <= '9' && strlen(s) < 12) {
+		unsigned long long n = strtoull(s, &end, 10);
+		long long unit = 0;
+
+		if (end[0] != '\0' && end[1] == '\0')
+			unit = end[0] == 'd' ? 86400 : end[0] == 'h' ? 3600 :
+			    end[0] == 'w' ? 7 * 86400 : 0;
+		if (unit != 0) {
+			if (n > 100000ULL * 86400 / (unsigned long long)unit)
+				return -1;
+			*out = now - (long long)n * unit;
+			return 0;
+		}
+	}
+	if (digits(&p, 4, &y) == -1 || *p++ != '-' || digits(&p, 2, &mo) == -1 ||
+	    *p++ != '-' || digits(&p, 2, &d) == -1)
+		return -1;
+	if (mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo))
+		return -1;
+	if (*p == '\0') {
+		*date_only = true;
+	} else {
+		if (*p != 'T' && *p != 't' && *p != ' ')
+			return -1;
+		p++;
+		if (digits(&p, 2, &h) == -1 || *p++ != ':' || digits(&p, 2, &mi) == -1)
+			return -1;
+		if (*p == ':') {
+			p++;
+			if (digits(&p, 2, &sec) == -1)
+				return -1;
+		}
+		if (h > 23 || mi > 59 || sec > 60)
+			return -1;
+		if (sec == 60)
+			sec = 59;
+		if (*p == 'Z' || *p == 'z') {
+			p++;
+		} else if (*p == '+' || *p == '-') {
+			int sign = *p++ == '-' ? -1 : 1;
+
+			if (digits(&p, 2, &zh) == -1)
+				return -1;
+			if (*p == ':')
+				p++;
+			if (digits(&p, 2, &zm) == -1 || zh > 23 || zm > 59)
+				return -1;
+			off = sign * (zh * 3600LL + zm * 60LL);
+		}
+		if (*p != '\0')
+			return -1;
+	}
+	*out = days_from_civil(y, mo, d) * 86400 + h * 3600LL + mi * 60LL + sec - off;
+	return 0;
+}
+
+/* ---- the day range ---- */
+
+static long long
+day_of(long long t)
+{
+	return t / 86400 - (t % 86400 < 0);
+}
+
+struct day_fill {
+	struct report_days *d;
+};
+
+static int
+day_cb(void *arg, const struct report_day *rd)
+{
+	struct report_days *d = ((struct day_fill *)arg)->d;
+	long long i = rd->day - d->first;
+
+	if (i >= 0 && i < d->n) {
+		d->opens[i] += rd->opens_human;
+		d->clicks[i] += rd->clicks_human;
+	}
+	return 0;
+}
+
+/*
+ * The chart's range: from the day of --since (else of the first message)
+ * to the day of the latest message or event; when a range was asked for
+ * (--since or --until), at least to the day of --until (else now), never
+ * past now. At most REPORT_MAX_DAYS, the latest.
+ */
+int
+report_load_days(struct store *st, const struct report_opts *o,
+		 const struct report_counts *t, struct report_days *d,
+		 char *err, size_t errlen)
+{
+	long long first, last;
+	struct day_fill fill = { d };
+
+	memset(d, 0, sizeof(*d));
+	if (t->messages == 0)
+		return 0;
+	first = o->f.has_since ? o->f.since : t->first_sent;
+	last = t->last_sent;
+	if (t->has_last_event && t->last_event > last)
+		last = t->last_event;
+	if (o->f.has_since || o->f.has_until) {
+		long long end = o->f.has_until ? o->f.until - 1 : o->now;
+
+		if (end > o->now)
+			end = o->now;
+		if (end > last)
+			last = end;
+	}
+	if (first > last)
+		first = last;
+	d->first = day_of(first);
+	d->n = day_of(last) - d->first + 1;
+	if (d->n > REPORT_MAX_DAYS) {
+		d->first += d->n - REPORT_MAX_DAYS;
+		d->n = REPORT_MAX_DAYS;
+		d->truncated = true;
+	}
+	d->opens = calloc((size_t)d->n, sizeof(*d->opens));
+	d->clicks = calloc((size_t)d->n, sizeof(*d->clicks));
+	if (d->opens == NULL || d->clicks == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	return store_report_days(st, &o->f, day_cb, &fill, err, errlen) == 0 ? 0 : -1;
+}
+
+void
+report_free_days(struct report_days *d)
+{
+	free(d->opens);
+	free(d->clicks);
+	memset(d, 0, sizeof(*d));
+}
+
+/* ---- table ---- */
+
+static void
+pct(char buf[16], long long num, long long den)
+{
+	snprintf(buf, 16, "%.1f%%", 100.0 * ratio(num, den));
+}
+
+static void
+pair(char buf[48], long long a, long long b)
+{
+	snprintf(buf, 48, "%lld/%lld", a, b);
+}
+
+/* SENDER(30) MSGS(6) RCPTS(7) OPENS H/M(13) UNIQUE(7) OPEN%(7) CLICKS H/S(13) CLICK%(7) */
+static void
+table_sender_row(FILE *f, const char *name, const struct report_counts *c)
+{
+	char n[32], o[48], k[48], op[16], cp[16];
+
+	tty_cell(f, name, 30, false);
+	snprintf(n, sizeof(n), "%lld", c->messages);
+	fputc(' ', f);
+	tty_cell(f, n, 6, true);
+	snprintf(n, sizeof(n), "%lld", c->recipients);
+	fputc(' ', f);
+	tty_cell(f, n, 7, true);
+	pair(o, c->opens_human, c->opens_machine);
+	fputc(' ', f);
+	tty_cell(f, o, 13, true);
+	snprintf(n, sizeof(n), "%lld", c->unique_human_opens);
+	fputc(' ', f);
+	tty_cell(f, n, 7, true);
+	pct(op, c->unique_human_opens, c->messages);
+	fputc(' ', f);
+	tty_cell(f, op, 7, true);
+	pair(k, c->clicks_human, c->clicks_scanner);
+	fputc(' ', f);
+	tty_cell(f, k, 13, true);
+	pct(cp, c->messages_clicked, c->messages);
+	fputc(' ', f);
+	tty_cell(f, cp, 7, true);
+	fputc('\n', f);
+}
+
+static int
+table_sender_cb(void *arg, const struct report_sender *s)
+{
+	table_sender_row(arg, s->sender, &s->c);
+	return 0;
+}
+
+struct table_ctx {
+	FILE *f;
+	char *sender_copy;
+};
+
+/* "  " ID(22) SENT(16) RCPTS(5) OPENS H/M(11) FIRST OPEN(16) TO OPEN(7) CLICKS H/S(11) */
+static int
+table_message_cb(void *arg, const struct report_message *m)
+{
+	struct table_ctx *t = arg;
+	FILE *f = t->f;
+	char b[48];
+
+	if (t->sender_copy == NULL || strcmp(t->sender_copy, m->sender) != 0) {
+		free(t->sender_copy);
+		if ((t->sender_copy = strdup(m->sender)) == NULL)
+			return 1;	/* out of memory */
+		fputc('\n', f);
+		tty_text(f, m->sender, 100);
+		fputs("\n  ", f);
+		tty_cell(f, "MESSAGE", 22, false);
+		fputs(" SENT (UTC)       RCPTS   OPENS H/M FIRST OPEN (UTC) TO OPEN  CLICKS H/S\n", f);
+	}
+	fputs("  ", f);
+	tty_cell(f, m->id, 22, false);
+	fmt_short(m->sent, b);
+	fputc(' ', f);
+	tty_cell(f, b, 16, false);
+	snprintf(b, sizeof(b), "%lld", m->recipients);
+	fputc(' ', f);
+	tty_cell(f, b, 5, true);
+	pair(b, m->opens_human, m->opens_machine);
+	fputc(' ', f);
+	tty_cell(f, b, 11, true);
+	if (m->has_first_human_open)
+		fmt_short(m->first_human_open, b);
+	else
+		snprintf(b, sizeof(b), "-");
+	fputc(' ', f);
+	tty_cell(f, b, 16, false);
+	if (m->has_first_human_open)
+		fmt_duration(m->first_human_open - m->sent, b);
+	else
+		snprintf(b, sizeof(b), "-");
+	fputc(' ', f);
+	tty_cell(f, b, 7, true);
+	pair(b, m->clicks_human, m->clicks_scanner);
+	fputc(' ', f);
+	tty_cell(f, b, 11, true);
+	fputc('\n', f);
+	for (size_t i = 0; i < m->n_links; i++) {
+		const struct report_link *l = &m->links[i];
+
+		snprintf(b, sizeof(b), "#%lld", l->num);
+		fputs("    ", f);
+		tty_cell(f, b, 5, false);
+		pair(b, l->human_clicks, l->scanner_clicks);
+		fputc(' ', f);
+		tty_cell(f, b, 11, true);
+		fputc(' ', f);
+		tty_text(f, l->url ? l->url : "(URL not stored)", 78);
+		fputc('\n', f);
+	}
+	return 0;
+}
+
+/* One line per filter, each within 100 columns. */
+static void
+table_filters(FILE *f, const struct report_opts *o)
+{
+	char b[32];
+
+	if (!o->f.sender && !o->f.has_since && !o->f.has_until && !o->f.message) {
+		fputs("filters: none\n", f);
+		return;
+	}
+	if (o->f.sender) {
+		fputs("sender:  ", f);
+		tty_text(f, o->f.sender, 90);
+		fputc('\n', f);
+	}
+	if (o->f.has_since || o->f.has_until) {
+		fputs("sent:   ", f);
+		if (o->f.has_since) {
+			fmt_iso(o->f.since, b);
+			fprintf(f, " from %s", b);
+		}
+		if (o->f.has_until) {
+			fmt_iso(o->f.until, b);
+			fprintf(f, " before %s", b);
+		}
+		fputc('\n', f);
+	}
+	if (o->f.message) {
+		fputs("message: ", f);
+		tty_text(f, o->f.message, 90);
+		fputc('\n', f);
+	}
+}
+
+static int
+report_table(struct store *st, const struct report_opts *o, FILE *f, char *err, size_t errlen)
+{
+	struct report_counts tot;
+	struct table_ctx t = { f, NULL };
+	char b[32];
+	int rc;
+
+	if (store_report_totals(st, &o->f, &tot, err, errlen) == -1)
+		return -1;
+	fmt_iso(o->now, b);
+	fprintf(f, "mailbeacon report, generated %s\n", b);
+	table_filters(f, o);
+	if (tot.messages == 0) {
+		fputs("no tracked messages match\n", f);
+		return 0;
+	}
+	fputs("opens: human (incl. gmail-proxy) / machine; clicks: human / scanner\n\n", f);
+	tty_cell(f, "SENDER", 30, false);
+	fputs("   MSGS   RCPTS     OPENS H/M  UNIQUE   OPEN%    CLICKS H/S  CLICK%\n", f);
+	if (store_report_senders(st, &o->f, table_sender_cb, f, err, errlen) != 0)
+		return -1;
+	table_sender_row(f, "all senders", &tot);
+	rc = store_report_messages(st, &o->f, NULL, table_message_cb, &t, err, errlen);
+	free(t.sender_copy);
+	if (rc > 0)
+		snprintf(err, errlen, "out of memory");
+	return rc == 0 ? 0 : -1;
+}
+
+/* ---- CSV ---- */
+
+static void
+csv_num(FILE *f, long long v)
+{
+	fprintf(f, ",%lld", v);
+}
+
+static void
+csv_text(FILE *f, const char *s)
+{
+	putc(',', f);
+	csv_field(f, s);
+}
+
+static void
+csv_time(FILE *f, bool has, long long t)
+{
+	char b[32];
+
+	putc(',', f);
+	if (has) {
+		fmt_iso(t, b);
+		fputs(b, f);
+	}
+}
+
+static void
+csv_rate(FILE *f, long long num, long long den)
+{
+	char b[40];
+
+	putc(',', f);
+	if (den > 0) {
+		fmt_double(ratio(num, den), b);
+		fputs(b, f);
+	}
+}
+
+static int
+csv_message_cb(void *arg, const struct report_message *m)
+{
+	FILE *f = arg;
+	long long uniq = m->opens_human > 0, clicked = m->clicks_human > 0;
+
+	fputs("message", f);
+	csv_text(f, m->sender);
+	csv_text(f, m->id);
+	csv_text(f, m->queue_id);
+	csv_text(f, m->message_id);
+	csv_time(f, true, m->sent);
+	csv_time(f, false, 0);
+	csv_num(f, 1);
+	csv_num(f, m->recipients);
+	csv_num(f, m->opens_human);
+	csv_num(f, m->opens_machine);
+	csv_num(f, uniq);
+	csv_time(f, m->has_first_human_open, m->first_human_open);
+	putc(',', f);
+	if (m->has_first_human_open)
+		fprintf(f, "%lld", m->first_human_open - m->sent);
+	csv_num(f, m->clicks_human);
+	csv_num(f, m->clicks_scanner);
+	csv_num(f, clicked);
+	csv_num(f, m->optouts);
+	csv_rate(f, uniq, 1);
+	csv_rate(f, clicked, 1);
+	fputs(",,\r\n", f);
+	for (size_t i = 0; i < m->n_links; i++) {
+		const struct report_link *l = &m->links[i];
+
+		fputs("link", f);
+		csv_text(f, m->sender);
+		csv_text(f, m->id);
+		fputs(",,,,,,,,,,,", f);	/* queue_id .. time_to_open_seconds */
+		csv_num(f, l->human_clicks);
+		csv_num(f, l->scanner_clicks);
+		fputs(",,,,", f);		/* messages_clicked .. click_rate */
+		csv_num(f, l->num);
+		csv_text(f, l->url);
+		fputs("\r\n", f);
+	}
+	return 0;
+}
+
+static void
+csv_counts(FILE *f, const char *scope, const char *sender, const struct report_counts *c)
+{
+	fputs(scope, f);
+	csv_text(f, sender);
+	fputs(",,,", f);			/* id, queue_id, message_id */
+	csv_time(f, c->messages > 0, c->first_sent);
+	csv_time(f, c->messages > 0, c->last_sent);
+	csv_num(f, c->messages);
+	csv_num(f, c->recipients);
+	csv_num(f, c->opens_human);
+	csv_num(f, c->opens_machine);
+	csv_num(f, c->unique_human_opens);
+	fputs(",,", f);				/* first_human_open, time_to_open */
+	csv_num(f, c->clicks_human);
+	csv_num(f, c->clicks_scanner);
+	csv_num(f, c->messages_clicked);
+	csv_num(f, c->optouts);
+	csv_rate(f, c->unique_human_opens, c->messages);
+	csv_rate(f, c->messages_clicked, c->messages);
+	fputs(",,\r\n", f);
+}
+
+static int
+csv_sender_cb(void *arg, const struct report_sender *s)
+{
+	csv_counts(arg, "sender", s->sender, &s->c);
+	return 0;
+}
+
+static int
+report_csv(struct store *st, const struct report_opts *o, FILE *f, char *err, size_t errlen)
+{
+	struct report_counts tot;
+
+	if (store_report_totals(st, &o->f, &tot, err, errlen) == -1)
+		return -1;
+	fputs("scope,sender,id,queue_id,message_id,sent,last_sent,messages,recipients,"
+	    "opens_human,opens_machine,unique_human_opens,first_human_open,"
+	    "time_to_open_seconds,clicks_human,clicks_scanner,messages_clicked,optouts,"
+	    "open_rate,click_rate,link_num,url\r\n", f);
+	if (store_report_messages(st, &o->f, NULL, csv_message_cb, f, err, errlen) != 0 ||
+	    store_report_senders(st, &o->f, csv_sender_cb, f, err, errlen) != 0)
+		return -1;
+	csv_counts(f, "total", NULL, &tot);
+	return 0;
+}
+
+/* ---- the command ---- */
+
+int
+cmd_report(struct admin_env *env, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "sender", required_argument, NULL, 's' },
+		{ "since", required_argument, NULL, 'S' },
+		{ "until", required_argument, NULL, 'U' },
+		{ "message", required_argument, NULL, 'm' },
+		{ "format", required_argument, NULL, 'f' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct report_opts o;
+	struct store *st = NULL;
+	char err[1024];
+	bool date_only;
+	long long t;
+	int c, rc = 0;
+
+	memset(&o, 0, sizeof(o));
+	o.now = (long long)time(NULL);
+	o.format = FMT_TABLE;
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 's':
+			if (optarg[0] == '\0' || strcmp(optarg, "@") == 0) {
+				fprintf(stderr, "mailbeacon report: --sender: empty address\n");
+				return EXIT_USAGE;
+			}
+			o.f.sender = optarg;
+			break;
+		case 'S':
+		case 'U':
+			if (parse_when(optarg, o.now, &t, &date_only) == -1) {
+				fprintf(stderr, "mailbeacon report: --%s '%s': expected Nd, Nh, Nw, "
+				    "YYYY-MM-DD, YYYY-MM-DDTHH:MM:SSZ or @UNIXTIME\n",
+				    c == 'S' ? "since" : "until", optarg);
+				return EXIT_USAGE;
+			}
+			if (c == 'S') {
+				o.f.has_since = true;
+				o.f.since = t;
+			} else {
+				/* inclusive: a date means that whole day */
+				o.f.has_until = true;
+				o.f.until = date_only ? t + 86400 : t + 1;
+			}
+			break;
+		case 'm':
+			if (optarg[0] == '\0') {
+				fprintf(stderr, "mailbeacon report: --message: empty\n");
+				return EXIT_USAGE;
+			}
+			o.f.message = optarg;
+			break;
+		case 'f':
+			if (strcmp(optarg, "table") == 0)
+				o.format = FMT_TABLE;
+			else if (strcmp(optarg, "csv") == 0)
+				o.format = FMT_CSV;
+			else if (strcmp(optarg, "json") == 0)
+				o.format = FMT_JSON;
+			else if (strcmp(optarg, "html") == 0)
+				o.format = FMT_HTML;
+			else {
+				fprintf(stderr, "mailbeacon report: --format '%s': expected table, "
+				    "csv, json or html\n", optarg);
+				return EXIT_USAGE;
+			}
+			break;
+		case 'h':
+			report_usage(stdout);
+			return 0;
+		default:
+			fprintf(stderr, "mailbeacon report: bad option or missing value: %s\n",
+			    argv[optind - 1]);
+			fprintf(stderr, "run 'mailbeacon report --help' for usage\n");
+			return EXIT_USAGE;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "mailbeacon report: unexpected argument '%s'\n", argv[optind]);
+		return EXIT_USAGE;
+	}
+	if (o.f.has_since && o.f.has_until && o.f.since >= o.f.until) {
+		fprintf(stderr, "mailbeacon report: --since is not before --until\n");
+		return EXIT_USAGE;
+	}
+	if (store_open(env->cfg->database, false, 5000, &st, err, sizeof(err)) < 0) {
+		fprintf(stderr, "mailbeacon report: %s\n", err);
+		return EXIT_RUNTIME;
+	}
+	if (store_report_begin(st, err, sizeof(err)) == -1) {
+		fprintf(stderr, "mailbeacon report: %s\n", err);
+		store_close(st);
+		return EXIT_RUNTIME;
+	}
+	switch (o.format) {
+	case FMT_TABLE:
+		rc = report_table(st, &o, stdout, err, sizeof(err));
+		break;
+	case FMT_CSV:
+		rc = report_csv(st, &o, stdout, err, sizeof(err));
+		break;
+	case FMT_JSON:
+		rc = report_json(st, &o, stdout, err, sizeof(err));
+		break;
+	case FMT_HTML:
+		rc = report_html(st, &o, stdout, err, sizeof(err));
+		break;
+	}
+	store_report_end(st);
+	store_close(st);
+	if (rc != 0) {
+		fprintf(stderr, "mailbeacon report: %s\n", err);
+		return EXIT_RUNTIME;
+	}
+	if (fflush(stdout) == EOF || ferror(stdout)) {
+		fprintf(stderr, "mailbeacon report: cannot write the report: %m\n");
+		return EXIT_RUNTIME;
+	}
+	return 0;
+}

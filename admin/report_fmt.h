@@ -1,0 +1,81 @@
+/* report_fmt: what the formats of `mailbeacon report` (report.c,
+ * report_json.c, report_html.c) and export (data_cmd.c) share: options,
+ * time and number formatting, and escaping for JSON, HTML, CSV and the
+ * terminal. Every writer takes untrusted text (senders, URLs, Message-IDs)
+ * and escapes it for its context; invalid UTF-8 becomes U+FFFD. */
+#ifndef MB_ADMIN_REPORT_FMT_H
+#define MB_ADMIN_REPORT_FMT_H
+#include <stdbool.h>
+#include <stdio.h>
+#include "report.h"	/* store/report.h */
+#include "store.h"
+
+enum report_format { FMT_TABLE, FMT_CSV, FMT_JSON, FMT_HTML };
+
+/* The chart's days: at most this many (the latest ones are kept). */
+#define REPORT_MAX_DAYS 3660
+/* The per-link bar chart shows the most clicked links, at most this many. */
+#define REPORT_MAX_LINK_BARS 200
+
+struct report_opts {
+	struct report_filter f;
+	long long now;
+	enum report_format format;
+};
+
+/* The days of the per-day series: every UTC day from first to last. */
+struct report_days {
+	long long first, n;		/* day numbers (time / 86400) */
+	long long *opens, *clicks;	/* human, n each */
+	bool truncated;			/* older days left out (REPORT_MAX_DAYS) */
+};
+
+/* Fills days for the report's range (see report.c: report_day_range);
+ * n = 0 when there is nothing to show. */
+int report_load_days(struct store *st, const struct report_opts *o,
+		     const struct report_counts *totals, struct report_days *d,
+		     char *err, size_t errlen);
+void report_free_days(struct report_days *d);
+
+int report_json(struct store *st, const struct report_opts *o, FILE *out,
+		char *err, size_t errlen);
+int report_html(struct store *st, const struct report_opts *o, FILE *out,
+		char *err, size_t errlen);
+
+/* ---- formatting ---- */
+
+/* "2024-03-01T12:00:00Z" */
+void fmt_iso(long long t, char buf[32]);
+/* "2024-03-01 12:00" */
+void fmt_short(long long t, char buf[32]);
+/* "2024-03-01" of a day number */
+void fmt_day(long long day, char buf[32]);
+/* "45s", "12m05s", "5h12m", "3d04h"; negative with "-" */
+void fmt_duration(long long secs, char buf[32]);
+/* The shortest text that reads back as the same double. */
+void fmt_double(double x, char buf[40]);
+/* ratio num/den, 0 when den is 0 */
+double ratio(long long num, long long den);
+/* Lower-case hex of n bytes into buf (2n + 1). */
+void fmt_hex(const unsigned char *p, size_t n, char *buf);
+
+/* Decodes one UTF-8 code point of s (at most n bytes): its length, or 0
+ * for an invalid sequence (then *cp = U+FFFD and one byte is consumed). */
+size_t utf8_next(const unsigned char *s, size_t n, unsigned *cp);
+
+/* A JSON string (with quotes), or null for NULL. */
+void json_str(FILE *f, const char *s);
+/* Text escaped for HTML content and quoted attribute values. */
+void html_str(FILE *f, const char *s);
+/* At most max code points of s, HTML-escaped, "…" when cut. */
+void html_str_cut(FILE *f, const char *s, size_t max);
+/* An RFC 4180 field (quoted when needed). Cells that a spreadsheet would
+ * read as a formula (=, +, -, @, TAB, CR first) get a leading '. */
+void csv_field(FILE *f, const char *s);
+/* A terminal cell of exactly width columns: control characters become
+ * "?", longer text is cut with "…"; right-aligned when right. */
+void tty_cell(FILE *f, const char *s, int width, bool right);
+/* The same, at most max columns, not padded (a line's last cell). */
+void tty_text(FILE *f, const char *s, int max);
+
+#endif

@@ -1,0 +1,341 @@
+/* report_util: formatting and escaping shared by the report formats and
+ * export (see report_fmt.h). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "report_fmt.h"
+
+/* Civil date of a day number (days since 1970-01-01), proleptic Gregorian
+ * (H. Hinnant's algorithm): no time zone, no locale, any range. */
+static void
+civil(long long days, long long *y, int *m, int *d)
+{
+	long long z = days + 719468;
+	long long era = (z >= 0 ? z : z - 146096) / 146097;
+	long long doe = z - era * 146097;
+	long long yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	long long doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	long long mp = (5 * doy + 2) / 153;
+
+	*d = (int)(doy - (153 * mp + 2) / 5 + 1);
+	*m = (int)(mp < 10 ? mp + 3 : mp - 9);
+	*y = yoe + era * 400 + (*m <= 2);
+}
+
+static long long
+floordiv(long long a, long long b)
+{
+	return a / b - (a % b != 0 && (a < 0) != (b < 0));
+}
+
+static void
+split(long long t, long long *y, int *mo, int *d, int *h, int *mi, int *s)
+{
+	long long day = floordiv(t, 86400), sec = t - day * 86400;
+
+	civil(day, y, mo, d);
+	*h = (int)(sec / 3600);
+	*mi = (int)(sec / 60 % 60);
+	*s = (int)(sec % 60);
+}
+
+void
+fmt_iso(long long t, char buf[32])
+{
+	long long y;
+	int mo, d, h, mi, s;
+
+	split(t, &y, &mo, &d, &h, &mi, &s);
+	snprintf(buf, 32, "%04lld-%02d-%02dT%02d:%02d:%02dZ", y, mo, d, h, mi, s);
+}
+
+void
+fmt_short(long long t, char buf[32])
+{
+	long long y;
+	int mo, d, h, mi, s;
+
+	split(t, &y, &mo, &d, &h, &mi, &s);
+	snprintf(buf, 32, "%04lld-%02d-%02d %02d:%02d", y, mo, d, h, mi);
+}
+
+void
+fmt_day(long long day, char buf[32])
+{
+	long long y;
+	int m, d;
+
+	civil(day, &y, &m, &d);
+	snprintf(buf, 32, "%04lld-%02d-%02d", y, m, d);
+}
+
+void
+fmt_duration(long long secs, char buf[32])
+{
+	const char *sign = secs < 0 ? "-" : "";
+	unsigned long long v = secs < 0 ? 0ULL - (unsigned long long)secs : (unsigned long long)secs;
+
+	if (v < 60)
+		snprintf(buf, 32, "%s%llus", sign, v);
+	else if (v < 3600)
+		snprintf(buf, 32, "%s%llum%02llus", sign, v / 60, v % 60);
+	else if (v < 86400)
+		snprintf(buf, 32, "%s%lluh%02llum", sign, v / 3600, v / 60 % 60);
+	else
+		snprintf(buf, 32, "%s%llud%02lluh", sign, v / 86400, v / 3600 % 24);
+}
+
+void
+fmt_double(double x, char buf[40])
+{
+	for (int prec = 1; prec <= 17; prec++) {
+		snprintf(buf, 40, "%.*g", prec, x);
+		if (strtod(buf, NULL) == x)
+			break;
+	}
+	/* "1.0", not "1": a rate reads as a real number everywhere. Rates are
+	 * always finite, in [0, 1] (no "inf" or "nan" to worry about). */
+	if (strpbrk(buf, ".eE") == NULL && strlen(buf) + 3 <= 40)
+		strcat(buf, ".0");
+}
+
+double
+ratio(long long num, long long den)
+{
+	return den > 0 ? (double)num / (double)den : 0.0;
+}
+
+void
+fmt_hex(const unsigned char *p, size_t n, char *buf)
+{
+	static const char hex[] = "0123456789abcdef";
+
+	for (size_t i = 0; i < n; i++) {
+		buf[2 * i] = hex[p[i] >> 4];
+		buf[2 * i + 1] = hex[p[i] & 15];
+	}
+	buf[2 * n] = '\0';
+}
+
+size_t
+utf8_next(const unsigned char *s, size_t n, unsigned *cp)
+{
+	unsigned c = s[0], v;
+	size_t len, i;
+
+	if (c < 0x80) {
+		*cp = c;
+		return 1;
+	}
+	if (c >= 0xc2 && c <= 0xdf) {
+		len = 2;
+		v = c & 0x1f;
+	} else if (c >= 0xe0 && c <= 0xef) {
+		len = 3;
+		v = c & 0x0f;
+	} else if (c >= 0xf0 && c <= 0xf4) {
+		len = 4;
+		v = c & 0x07;
+	} else {
+		goto bad;
+	}
+	if (len > n)
+		goto bad;
+	for (i = 1; i < len; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			goto bad;
+		v = v << 6 | (s[i] & 0x3f);
+	}
+	if ((len == 3 && v < 0x800) || (len == 4 && (v < 0x10000 || v > 0x10ffff)) ||
+	    (v >= 0xd800 && v <= 0xdfff))
+		goto bad;
+	*cp = v;
+	return len;
+bad:
+	*cp = 0xfffd;
+	return 0;
+}
+
+/* Calls put for each code point of s; invalid bytes are U+FFFD. */
+#define FOR_EACH_CP(s, cp, body) do { \
+	const unsigned char *p_ = (const unsigned char *)(s); \
+	size_t n_ = strlen((const char *)p_), k_; \
+	while (n_ > 0) { \
+		unsigned cp; \
+		k_ = utf8_next(p_, n_, &cp); \
+		if (k_ == 0) \
+			k_ = 1; \
+		body; \
+		p_ += k_; \
+		n_ -= k_; \
+	} \
+} while (0)
+
+static void
+put_utf8(FILE *f, unsigned cp)
+{
+	if (cp < 0x80) {
+		putc((int)cp, f);
+	} else if (cp < 0x800) {
+		putc((int)(0xc0 | cp >> 6), f);
+		putc((int)(0x80 | (cp & 0x3f)), f);
+	} else if (cp < 0x10000) {
+		putc((int)(0xe0 | cp >> 12), f);
+		putc((int)(0x80 | (cp >> 6 & 0x3f)), f);
+		putc((int)(0x80 | (cp & 0x3f)), f);
+	} else {
+		putc((int)(0xf0 | cp >> 18), f);
+		putc((int)(0x80 | (cp >> 12 & 0x3f)), f);
+		putc((int)(0x80 | (cp >> 6 & 0x3f)), f);
+		putc((int)(0x80 | (cp & 0x3f)), f);
+	}
+}
+
+void
+json_str(FILE *f, const char *s)
+{
+	if (s == NULL) {
+		fputs("null", f);
+		return;
+	}
+	putc('"', f);
+	FOR_EACH_CP(s, cp, {
+		switch (cp) {
+		case '"': fputs("\\\"", f); break;
+		case '\\': fputs("\\\\", f); break;
+		case '\n': fputs("\\n", f); break;
+		case '\r': fputs("\\r", f); break;
+		case '\t': fputs("\\t", f); break;
+		default:
+			/* controls, and U+2028/9 for JavaScript consumers */
+			if (cp < 0x20 || cp == 0x7f || cp == 0x2028 || cp == 0x2029)
+				fprintf(f, "\\u%04x", cp);
+			else
+				put_utf8(f, cp);
+		}
+	});
+	putc('"', f);
+}
+
+static void
+html_cp(FILE *f, unsigned cp)
+{
+	switch (cp) {
+	case '&': fputs("&amp;", f); break;
+	case '<': fputs("&lt;", f); break;
+	case '>': fputs("&gt;", f); break;
+	case '"': fputs("&quot;", f); break;
+	case '\'': fputs("&#39;", f); break;
+	default:
+		/* controls other than white space are not allowed in HTML */
+		if ((cp < 0x20 && cp != '\t' && cp != '\n') || (cp >= 0x7f && cp < 0xa0))
+			put_utf8(f, 0xfffd);
+		else
+			put_utf8(f, cp);
+	}
+}
+
+void
+html_str(FILE *f, const char *s)
+{
+	if (s == NULL)
+		return;
+	FOR_EACH_CP(s, cp, html_cp(f, cp));
+}
+
+void
+html_str_cut(FILE *f, const char *s, size_t max)
+{
+	size_t count = 0, total = 0;
+
+	if (s == NULL)
+		return;
+	FOR_EACH_CP(s, cp, { (void)cp; total++; });
+	FOR_EACH_CP(s, cp, {
+		if (total > max && count + 1 >= max) {
+			fputs("\xe2\x80\xa6", f);
+			break;
+		}
+		html_cp(f, cp);
+		count++;
+	});
+}
+
+void
+csv_field(FILE *f, const char *s)
+{
+	bool quote = false, formula;
+
+	if (s == NULL || *s == '\0')
+		return;
+	formula = strchr("=+-@\t\r", *s) != NULL;
+	for (const char *p = s; *p; p++)
+		if (*p == ',' || *p == '"' || *p == '\n' || *p == '\r')
+			quote = true;
+	if (quote)
+		putc('"', f);
+	if (formula)
+		putc('\'', f);
+	FOR_EACH_CP(s, cp, {
+		if (cp == '"')
+			fputs("\"\"", f);
+		else
+			put_utf8(f, cp);
+	});
+	if (quote)
+		putc('"', f);
+}
+
+static bool
+tty_control(unsigned cp)
+{
+	return cp < 0x20 || (cp >= 0x7f && cp < 0xa0) || cp == 0x2028 || cp == 0x2029 ||
+	    (cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069) ||
+	    cp == 0x200e || cp == 0x200f;
+}
+
+void
+tty_text(FILE *f, const char *s, int max)
+{
+	size_t total = 0, count = 0, w = max > 0 ? (size_t)max : 0;
+
+	if (s == NULL)
+		return;
+	FOR_EACH_CP(s, cp, { (void)cp; total++; });
+	FOR_EACH_CP(s, cp, {
+		if (total > w && count + 1 >= w) {
+			if (w > 0)
+				fputs("\xe2\x80\xa6", f);
+			break;
+		}
+		put_utf8(f, tty_control(cp) ? '?' : cp);
+		count++;
+	});
+}
+
+void
+tty_cell(FILE *f, const char *s, int width, bool right)
+{
+	size_t total = 0, count = 0, w = width > 0 ? (size_t)width : 0;
+
+	if (s == NULL)
+		s = "";
+	FOR_EACH_CP(s, cp, { (void)cp; total++; });
+	if (right && total < w)
+		for (size_t i = total; i < w; i++)
+			putc(' ', f);
+	FOR_EACH_CP(s, cp, {
+		if (total > w && count + 1 >= w) {
+			if (w > 0) {
+				fputs("\xe2\x80\xa6", f);
+				count++;
+			}
+			break;
+		}
+		put_utf8(f, tty_control(cp) ? '?' : cp);
+		count++;
+	});
+	if (!right)
+		for (; count < w; count++)
+			putc(' ', f);
+}
