@@ -8,10 +8,12 @@ set -eu
 top=$(cd "$(dirname "$0")" && pwd)
 cd "$top"
 
-# Build, test and demo dependencies, by Debian package name.
+# Build, test and demo dependencies, by Debian package name. chromium renders
+# the HTML report in its test; postfix provides a private test instance.
 DEPS="gcc make autoconf automake pkgconf libc6-dev
 libmilter-dev libxml2-dev libsqlite3-dev sqlite3 libcurl4-openssl-dev
-libsodium-dev libmicrohttpd-dev libcmocka-dev miltertest python3 postfix"
+libsodium-dev libmicrohttpd-dev libcmocka-dev miltertest python3 postfix
+chromium"
 
 say() { printf '==> %s\n' "$*"; }
 
