@@ -20,6 +20,7 @@
 #include "log.h"
 #include "mbuf.h"
 #include "secret.h"
+#include "webhook.h"
 
 #define DEFAULT_CONFIG SYSCONFDIR "/mailbeacon/mailbeacon.conf"
 #define THREADS 4
@@ -224,6 +225,8 @@ main(int argc, char **argv)
 		fatal("cannot listen on %s", bc.cfg.beacon_listen);
 	if (privs_drop(bc.cfg.user, err, sizeof(err)) < 0 || check_store(err, sizeof(err)) < 0)
 		fatal("%s", err);
+	if (webhook_start() < 0)
+		log_warnx("webhooks off: cannot start their delivery thread");
 	if (writer_start() < 0)
 		fatal("cannot start the writer thread");
 	if (pidfile != NULL) {
@@ -240,6 +243,7 @@ main(int argc, char **argv)
 			continue;
 		if (sig == SIGHUP) {
 			reload_keys();
+			webhook_reload();
 			continue;
 		}
 		break;
@@ -247,6 +251,7 @@ main(int argc, char **argv)
 	log_info("stopping");
 	MHD_quiesce_daemon(bc.httpd);
 	writer_stop();		/* commits and answers what is queued */
+	webhook_stop();		/* drops what is left to deliver */
 	MHD_stop_daemon(bc.httpd);
 	readers_close();
 	if (pidfile != NULL)

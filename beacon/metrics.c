@@ -6,6 +6,7 @@
 #include <string.h>
 #include "beacon.h"
 #include "mbuf.h"
+#include "webhook.h"
 
 #define ROUTES 10
 #define STATUSES 10
@@ -112,5 +113,6 @@ metrics_render(size_t *len)
 		    "# TYPE mailbeacon_committed_events_total counter\n"
 		    "mailbeacon_committed_events_total %llu\n", committed_events);
 	pthread_mutex_unlock(&lock);
+	webhook_metrics(&b);
 	return mbuf_steal(&b, len);
 }

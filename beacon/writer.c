@@ -9,6 +9,7 @@
 #include <time.h>
 #include "beacon.h"
 #include "log.h"
+#include "webhook.h"
 
 #define BATCH_MAX 512
 
@@ -37,8 +38,9 @@ now_seconds(void)
 static void
 commit_batch(struct store **st, struct pending *batch)
 {
-	struct store_event ev[BATCH_MAX];
-	size_t n = 0;
+	static struct store_event ev[BATCH_MAX];
+	static struct webhook_candidate cand[BATCH_MAX];	/* writer thread only */
+	size_t n = 0, ncand = 0;
 	char err[512];
 
 	for (struct pending *p = batch; p != NULL; p = p->next)
@@ -54,8 +56,11 @@ commit_batch(struct store **st, struct pending *batch)
 		store_close(*st);
 		*st = NULL;
 	}
-	if (ok)
+	if (ok) {
 		metrics_commit(now_seconds() - t0, n);
+		/* Copied now: a request's memory goes once it is resumed. */
+		ncand = webhook_candidates(ev, n, cand);
+	}
 	for (struct pending *p = batch, *next; p != NULL; p = next) {
 		next = p->next;
 		p->committed = ok;
@@ -67,6 +72,10 @@ commit_batch(struct store **st, struct pending *batch)
 		pthread_mutex_unlock(&lock);
 		MHD_resume_connection(c);
 	}
+	/* Webhooks: decided after the responses went out, queued to their
+	 * own thread (webhook.c); nothing here waits on a receiver. */
+	if (ncand > 0 && *st != NULL)
+		webhook_after_commit(*st, cand, ncand);
 }
 
 static void *

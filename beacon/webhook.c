@@ -1,0 +1,702 @@
+/* webhook: notify=URL deliveries (see webhook.h).
+ *
+ * What is sent: POST URL with Content-Type: application/json and the body
+ *   {"event":"open"|"click","message":ID,"message_id_header":HDR|null,
+ *    "sender":ADDR,"link":N|null,"url":URL|null,"time":T,"verdict":V}
+ * (no recipient, no network, no client). "time" is the event's time; "url"
+ * is the link's URL as stored (store_link_urls), null for opens or when not
+ * stored.
+ *
+ * Signature: two headers,
+ *   X-Mailbeacon-Timestamp: TS      (Unix seconds when this attempt was made)
+ *   X-Mailbeacon-Signature: sha256=HEX
+ * where HEX is the lower-case hex HMAC-SHA-256, under the webhook key, of
+ * the octets  TS "." BODY  (the decimal timestamp exactly as in its header,
+ * one full stop, then the raw request body as received, unmodified). The
+ * webhook key is HMAC-SHA-256(key = the decoded secret of the FIRST key of
+ * key_file, message = "mailbeacon-webhook-v1"), 32 octets. A receiver
+ * recomputes HEX over TS "." BODY, compares it in constant time, and refuses
+ * a timestamp more than a few minutes from its clock (replays); retries are
+ * signed afresh with their own timestamp. Rotating key_file's first key
+ * changes the webhook key.
+ *
+ * URLs: https:// anywhere (TLS verified); plain http:// only to a loopback
+ * host (127.0.0.0/8, [::1], localhost), for local receivers and tests.
+ * No redirects are followed.
+ *
+ * Delivery: one thread, one queue of at most QUEUE_MAX deliveries (new and
+ * waiting to be retried); when it is full a new one is dropped and counted.
+ * Network errors, 5xx and 429 are retried after 1, 2, 4, 8, 16 s (6
+ * attempts in all); 2xx is delivered; any other status gives up. */
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <curl/curl.h>
+#include <sodium.h>
+#include <sqlite3.h>
+#include "beacon.h"
+#include "log.h"
+#include "policy.h"
+#include "webhook.h"
+
+#define QUEUE_MAX 10000
+#define ATTEMPTS_MAX 6
+#define CONNECT_TIMEOUT 5L
+#define TOTAL_TIMEOUT 10L
+#define KEY_LABEL "mailbeacon-webhook-v1"
+
+struct delivery {
+	char *url;
+	char *body;
+	char what[64];		/* for log lines: "open of MSGID" */
+	unsigned attempts;
+	double next_at;		/* monotonic seconds */
+	struct delivery *next;
+};
+
+enum result { R_DELIVERED, R_RETRY, R_FAILED, R_STOPPED };
+
+/* The policy: written by the main thread (start, SIGHUP), read by the
+ * writer thread. */
+static pthread_mutex_t pol_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct policy pol;
+static bool pol_loaded, pol_notify;
+
+/* The queue and the counters. */
+static pthread_mutex_t q_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t q_wake;
+static struct delivery *q_head, *q_tail;
+static size_t q_len;
+static atomic_bool stopping;
+static bool started;
+static pthread_t thread;
+static unsigned long long n_delivered, n_retried, n_failed, n_dropped;
+
+static double
+mono_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void
+delivery_free(struct delivery *d)
+{
+	if (d == NULL)
+		return;
+	free(d->url);
+	free(d->body);
+	free(d);
+}
+
+/* ---- policy ---- */
+
+static int
+policy_reload(bool at_start)
+{
+	struct policy p;
+	char err[512];
+	bool notify = false;
+
+	memset(&p, 0, sizeof(p));
+	if (bc.cfg.policy_file == NULL)
+		return 0;
+	if (policy_load(bc.cfg.policy_file, &p, err, sizeof(err)) < 0) {
+		if (at_start)
+			log_warnx("webhooks off: policy: %s", err);
+		else
+			log_warnx("policy reload failed, keeping the previous policy: %s", err);
+		return -1;
+	}
+	for (size_t i = 0; i < p.n; i++)
+		if (p.rules[i].notify != NULL)
+			notify = true;
+	pthread_mutex_lock(&pol_lock);
+	if (pol_loaded)
+		policy_free(&pol);
+	pol = p;
+	pol_loaded = true;
+	pol_notify = notify;
+	pthread_mutex_unlock(&pol_lock);
+	if (!at_start)
+		log_info("reloaded the policy (SIGHUP)%s", notify ? ": webhooks on" : "");
+	return 0;
+}
+
+/* The sender's notify URL (to free), or NULL. */
+static char *
+notify_url(const char *sender)
+{
+	char *url = NULL;
+
+	pthread_mutex_lock(&pol_lock);
+	if (pol_loaded && pol_notify) {
+		const struct policy_rule *r = policy_lookup(&pol, sender);
+		if (r != NULL && r->notify != NULL)
+			url = strdup(r->notify);
+	}
+	pthread_mutex_unlock(&pol_lock);
+	return url;
+}
+
+/* https:// anywhere; http:// to a loopback host only. */
+static bool
+url_allowed(const char *url)
+{
+	CURLU *u = curl_url();
+	char *scheme = NULL, *host = NULL;
+	bool ok = false;
+
+	if (u == NULL)
+		return false;
+	if (curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK) {
+		if (strcasecmp(scheme, "https") == 0)
+			ok = true;
+		else if (strcasecmp(scheme, "http") == 0)
+			ok = strcasecmp(host, "localhost") == 0 || strcmp(host, "[::1]") == 0 ||
+			    (strncmp(host, "127.", 4) == 0 &&
+			     strspn(host, "0123456789.") == strlen(host));
+	}
+	curl_free(scheme);
+	curl_free(host);
+	curl_url_cleanup(u);
+	return ok;
+}
+
+/* ---- the queue ---- */
+
+static void
+enqueue(struct delivery *d)
+{
+	pthread_mutex_lock(&q_lock);
+	if (!started || stopping || q_len >= QUEUE_MAX) {
+		n_dropped++;
+		bool was_started = started;
+		pthread_mutex_unlock(&q_lock);
+		log_warnx("webhook %s to %s dropped: %s", d->what, d->url,
+			  was_started ? "the queue is full" : "not running");
+		delivery_free(d);
+		return;
+	}
+	d->next = NULL;
+	d->next_at = mono_now();
+	if (q_tail != NULL)
+		q_tail->next = d;
+	else
+		q_head = d;
+	q_tail = d;
+	q_len++;
+	pthread_cond_signal(&q_wake);
+	pthread_mutex_unlock(&q_lock);
+}
+
+/* Under q_lock: takes the first delivery due by now, or NULL with *wait_until
+ * the earliest due time (0 when the queue is empty). */
+static struct delivery *
+take_due(double now, double *wait_until)
+{
+	struct delivery *prev = NULL;
+
+	*wait_until = 0;
+	for (struct delivery *d = q_head; d != NULL; prev = d, d = d->next) {
+		if (d->next_at <= now) {
+			if (prev != NULL)
+				prev->next = d->next;
+			else
+				q_head = d->next;
+			if (q_tail == d)
+				q_tail = prev;
+			d->next = NULL;
+			q_len--;
+			return d;
+		}
+		if (*wait_until == 0 || d->next_at < *wait_until)
+			*wait_until = d->next_at;
+	}
+	return NULL;
+}
+
+/* ---- one attempt ---- */
+
+static size_t
+discard(char *ptr, size_t size, size_t nmemb, void *arg)
+{
+	(void)ptr;
+	(void)arg;
+	return size * nmemb;
+}
+
+static int
+abort_check(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
+{
+	(void)arg;
+	(void)dt;
+	(void)dn;
+	(void)ut;
+	(void)un;
+	return stopping ? 1 : 0;
+}
+
+/* "sha256=" and the hex HMAC of TS "." BODY under the webhook key. */
+static int
+sign(const char *ts, const char *body, char *out, size_t outlen)
+{
+	unsigned char wkey[crypto_auth_hmacsha256_BYTES], mac[crypto_auth_hmacsha256_BYTES];
+	crypto_auth_hmacsha256_state st;
+	int rc = -1;
+
+	pthread_rwlock_rdlock(&bc.keys_lock);
+	if (bc.keys != NULL && bc.keys->n > 0) {
+		const struct key *k = &bc.keys->keys[0];
+		crypto_auth_hmacsha256_init(&st, k->secret, k->secret_len);
+		crypto_auth_hmacsha256_update(&st, (const unsigned char *)KEY_LABEL, strlen(KEY_LABEL));
+		crypto_auth_hmacsha256_final(&st, wkey);
+		rc = 0;
+	}
+	pthread_rwlock_unlock(&bc.keys_lock);
+	if (rc < 0)
+		return -1;
+	crypto_auth_hmacsha256_init(&st, wkey, sizeof(wkey));
+	crypto_auth_hmacsha256_update(&st, (const unsigned char *)ts, strlen(ts));
+	crypto_auth_hmacsha256_update(&st, (const unsigned char *)".", 1);
+	crypto_auth_hmacsha256_update(&st, (const unsigned char *)body, strlen(body));
+	crypto_auth_hmacsha256_final(&st, mac);
+	sodium_memzero(wkey, sizeof(wkey));
+	sodium_memzero(&st, sizeof(st));
+	if (outlen < 7 + 2 * sizeof(mac) + 1)
+		return -1;
+	memcpy(out, "sha256=", 7);
+	sodium_bin2hex(out + 7, outlen - 7, mac, sizeof(mac));
+	return 0;
+}
+
+static enum result
+attempt(CURL *h, struct delivery *d, char *why, size_t whylen)
+{
+	char ts[32], sig[80], h_ts[64], h_sig[128];
+	char errbuf[CURL_ERROR_SIZE] = "";
+	struct curl_slist *hdrs = NULL;
+	long status = 0;
+
+	snprintf(ts, sizeof(ts), "%lld", (long long)time(NULL));
+	if (sign(ts, d->body, sig, sizeof(sig)) < 0) {
+		snprintf(why, whylen, "no signing key");
+		return R_FAILED;
+	}
+	snprintf(h_ts, sizeof(h_ts), "X-Mailbeacon-Timestamp: %s", ts);
+	snprintf(h_sig, sizeof(h_sig), "X-Mailbeacon-Signature: %s", sig);
+	struct curl_slist *t;
+	if ((t = curl_slist_append(hdrs, "Content-Type: application/json")) != NULL) hdrs = t;
+	if ((t = curl_slist_append(hdrs, "Expect:")) != NULL) hdrs = t;
+	if ((t = curl_slist_append(hdrs, h_ts)) != NULL) hdrs = t;
+	if ((t = curl_slist_append(hdrs, h_sig)) != NULL) hdrs = t;
+
+	curl_easy_reset(h);
+	curl_easy_setopt(h, CURLOPT_URL, d->url);
+	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
+	curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, CONNECT_TIMEOUT);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT, TOTAL_TIMEOUT);
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_NOPROXY, "localhost,127.0.0.1,::1");
+	curl_easy_setopt(h, CURLOPT_USERAGENT, "mailbeacon-webhook/1");
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+	curl_easy_setopt(h, CURLOPT_POSTFIELDS, d->body);
+	curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)strlen(d->body));
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
+	curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, abort_check);
+	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+	CURLcode rc = curl_easy_perform(h);
+	curl_slist_free_all(hdrs);
+	if (rc == CURLE_ABORTED_BY_CALLBACK && stopping) {
+		snprintf(why, whylen, "stopping");
+		return R_STOPPED;
+	}
+	if (rc != CURLE_OK) {
+		snprintf(why, whylen, "%s", errbuf[0] ? errbuf : curl_easy_strerror(rc));
+		if (rc == CURLE_UNSUPPORTED_PROTOCOL || rc == CURLE_URL_MALFORMAT)
+			return R_FAILED;
+		return R_RETRY;
+	}
+	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+	snprintf(why, whylen, "HTTP status %ld", status);
+	if (status >= 200 && status < 300)
+		return R_DELIVERED;
+	if (status >= 500 || status == 429)
+		return R_RETRY;
+	return R_FAILED;
+}
+
+static void *
+delivery_main(void *arg)
+{
+	CURL *h = curl_easy_init();
+	char why[CURL_ERROR_SIZE + 64];
+
+	(void)arg;
+	if (h == NULL)
+		log_warnx("webhooks: libcurl cannot start; deliveries will fail");
+	pthread_mutex_lock(&q_lock);
+	while (!stopping) {
+		double until;
+		struct delivery *d = take_due(mono_now(), &until);
+		if (d == NULL) {
+			if (until == 0) {
+				pthread_cond_wait(&q_wake, &q_lock);
+			} else {
+				struct timespec ts;
+				ts.tv_sec = (time_t)until;
+				ts.tv_nsec = (long)((until - (double)ts.tv_sec) * 1e9);
+				pthread_cond_timedwait(&q_wake, &q_lock, &ts);
+			}
+			continue;
+		}
+		pthread_mutex_unlock(&q_lock);
+		d->attempts++;
+		enum result r = h != NULL ? attempt(h, d, why, sizeof(why)) : R_FAILED;
+		if (h == NULL)
+			snprintf(why, sizeof(why), "libcurl unavailable");
+		if (r == R_RETRY && stopping)
+			r = R_STOPPED;
+		pthread_mutex_lock(&q_lock);
+		switch (r) {
+		case R_DELIVERED:
+			n_delivered++;
+			pthread_mutex_unlock(&q_lock);
+			log_debug("webhook %s delivered to %s (%s)", d->what, d->url, why);
+			delivery_free(d);
+			break;
+		case R_RETRY:
+			if (d->attempts < ATTEMPTS_MAX) {
+				n_retried++;
+				d->next_at = mono_now() + (double)(1u << (d->attempts - 1));
+				d->next = NULL;
+				if (q_tail != NULL)
+					q_tail->next = d;
+				else
+					q_head = d;
+				q_tail = d;
+				q_len++;
+				pthread_mutex_unlock(&q_lock);
+				log_warnx("webhook %s to %s: attempt %u failed (%s); retrying in %u s",
+					  d->what, d->url, d->attempts, why, 1u << (d->attempts - 1));
+				break;
+			}
+			/* fall through */
+		case R_FAILED:
+			n_failed++;
+			pthread_mutex_unlock(&q_lock);
+			log_warnx("webhook %s to %s failed after %u attempt%s: %s", d->what, d->url,
+				  d->attempts, d->attempts == 1 ? "" : "s", why);
+			delivery_free(d);
+			break;
+		case R_STOPPED:
+			n_dropped++;
+			pthread_mutex_unlock(&q_lock);
+			log_warnx("webhook %s to %s dropped: stopping", d->what, d->url);
+			delivery_free(d);
+			break;
+		}
+		pthread_mutex_lock(&q_lock);
+	}
+	/* Stopping: what is left is dropped. */
+	size_t left = 0;
+	while (q_head != NULL) {
+		struct delivery *d = q_head;
+		q_head = d->next;
+		delivery_free(d);
+		left++;
+	}
+	q_tail = NULL;
+	q_len = 0;
+	n_dropped += left;
+	pthread_mutex_unlock(&q_lock);
+	if (left > 0)
+		log_warnx("webhooks: %zu pending deliver%s dropped at shutdown", left,
+			  left == 1 ? "y" : "ies");
+	if (h != NULL)
+		curl_easy_cleanup(h);
+	return NULL;
+}
+
+int
+webhook_start(void)
+{
+	pthread_condattr_t ca;
+
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
+		log_warnx("webhooks off: libcurl cannot start");
+		return -1;
+	}
+	policy_reload(true);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&q_wake, &ca);
+	pthread_condattr_destroy(&ca);
+	if (pthread_create(&thread, NULL, delivery_main, NULL) != 0)
+		return -1;
+	pthread_mutex_lock(&q_lock);
+	started = true;
+	pthread_mutex_unlock(&q_lock);
+	return 0;
+}
+
+void
+webhook_reload(void)
+{
+	policy_reload(false);
+}
+
+void
+webhook_stop(void)
+{
+	pthread_mutex_lock(&q_lock);
+	bool was = started;
+	stopping = true;
+	pthread_cond_signal(&q_wake);
+	pthread_mutex_unlock(&q_lock);
+	if (was)
+		pthread_join(thread, NULL);
+	pthread_mutex_lock(&q_lock);
+	started = false;
+	pthread_mutex_unlock(&q_lock);
+	pthread_mutex_lock(&pol_lock);
+	if (pol_loaded)
+		policy_free(&pol);
+	pol_loaded = pol_notify = false;
+	pthread_mutex_unlock(&pol_lock);
+	curl_global_cleanup();
+}
+
+/* ---- the writer's side ---- */
+
+size_t
+webhook_candidates(const struct store_event *ev, size_t n, struct webhook_candidate *out)
+{
+	size_t k = 0;
+
+	pthread_mutex_lock(&pol_lock);
+	bool any = pol_loaded && pol_notify;
+	pthread_mutex_unlock(&pol_lock);
+	if (!any)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		const struct store_event *e = &ev[i];
+		bool open = strcmp(e->kind, "open") == 0, click = strcmp(e->kind, "click") == 0;
+		/* Do-not-track events are counted, never announced. */
+		if (e->dnt || e->message_id == NULL || e->verdict == NULL)
+			continue;
+		if (!(open && (strcmp(e->verdict, "human") == 0 || strcmp(e->verdict, "gmail-proxy") == 0)) &&
+		    !(click && strcmp(e->verdict, "human") == 0))
+			continue;
+		struct webhook_candidate *c = &out[k++];
+		snprintf(c->message_id, sizeof(c->message_id), "%s", e->message_id);
+		snprintf(c->verdict, sizeof(c->verdict), "%s", e->verdict);
+		c->kind = open ? 'o' : 'c';
+		c->link = open ? 0 : e->link;
+		c->time = e->time;
+	}
+	return k;
+}
+
+static bool
+same_key(const struct webhook_candidate *a, const struct webhook_candidate *b)
+{
+	return a->kind == b->kind && a->link == b->link && strcmp(a->message_id, b->message_id) == 0;
+}
+
+static void
+json_string(struct mbuf *b, const char *s)
+{
+	if (s == NULL) {
+		mbuf_puts(b, "null");
+		return;
+	}
+	mbuf_putc(b, '"');
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+		if (ch == '"' || ch == '\\')
+			mbuf_printf(b, "\\%c", ch);
+		else if (ch < 0x20 || ch == 0x7f)
+			mbuf_printf(b, "\\u%04x", ch);
+		else
+			mbuf_putc(b, ch);
+	}
+	mbuf_putc(b, '"');
+}
+
+/* Column 0 of a one-row query as a new string (NULL: no row or NULL);
+ * *found tells whether there was a row. -1 on a database error. */
+static int
+query_text2(sqlite3 *db, const char *sql, const char *id, long long num, bool bind_num,
+	    char **a, char **b2, bool *found)
+{
+	sqlite3_stmt *s = NULL;
+	int rc;
+
+	*found = false;
+	*a = NULL;
+	if (b2 != NULL)
+		*b2 = NULL;
+	if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK)
+		return -1;
+	sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+	if (bind_num)
+		sqlite3_bind_int64(s, 2, num);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		*found = true;
+		const unsigned char *t = sqlite3_column_text(s, 0);
+		*a = t ? strdup((const char *)t) : NULL;
+		if (b2 != NULL) {
+			t = sqlite3_column_text(s, 1);
+			*b2 = t ? strdup((const char *)t) : NULL;
+		}
+		rc = SQLITE_DONE;
+	}
+	sqlite3_finalize(s);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+static long long
+count_firsts(sqlite3 *db, const struct webhook_candidate *c)
+{
+	const char *sql = c->kind == 'o'
+	    ? "SELECT count(*) FROM events WHERE message_id = ?1 AND kind = 'open'"
+	      " AND verdict IN ('human', 'gmail-proxy') AND dnt = 0"
+	    : "SELECT count(*) FROM events WHERE message_id = ?1 AND kind = 'click'"
+	      " AND link = ?2 AND verdict = 'human' AND dnt = 0";
+	sqlite3_stmt *s = NULL;
+	long long n = -1;
+
+	if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK)
+		return -1;
+	sqlite3_bind_text(s, 1, c->message_id, -1, SQLITE_STATIC);
+	if (c->kind == 'c')
+		sqlite3_bind_int64(s, 2, c->link);
+	if (sqlite3_step(s) == SQLITE_ROW)
+		n = sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	return n;
+}
+
+static void
+consider(sqlite3 *db, const struct webhook_candidate *c, size_t same_in_batch)
+{
+	char *sender = NULL, *mid_header = NULL, *link_url = NULL, *url = NULL;
+	bool found;
+
+	if (query_text2(db, "SELECT sender, message_id_header FROM messages WHERE id = ?1",
+			c->message_id, 0, false, &sender, &mid_header, &found) < 0) {
+		log_warnx("webhook for message %s not sent: %s", c->message_id, sqlite3_errmsg(db));
+		goto out;
+	}
+	if (!found || sender == NULL || (url = notify_url(sender)) == NULL)
+		goto out;	/* unknown here, or no notify= for its sender */
+	long long n = count_firsts(db, c);
+	if (n < 0) {
+		log_warnx("webhook for message %s not sent: %s", c->message_id, sqlite3_errmsg(db));
+		goto out;
+	}
+	if ((size_t)n != same_in_batch)
+		goto out;	/* an earlier one was committed before */
+	if (c->kind == 'c' && query_text2(db, "SELECT url FROM links WHERE message_id = ?1 AND num = ?2",
+					  c->message_id, c->link, true, &link_url, NULL, &found) < 0) {
+		log_warnx("webhook for message %s not sent: %s", c->message_id, sqlite3_errmsg(db));
+		goto out;
+	}
+	struct delivery *d = calloc(1, sizeof(*d));
+	if (d == NULL)
+		goto out;
+	if (c->kind == 'o')
+		snprintf(d->what, sizeof(d->what), "open of %s", c->message_id);
+	else
+		snprintf(d->what, sizeof(d->what), "click %u of %s", c->link, c->message_id);
+	if (!url_allowed(url)) {
+		pthread_mutex_lock(&q_lock);
+		n_failed++;
+		pthread_mutex_unlock(&q_lock);
+		log_warnx("webhook %s not sent: %s: only https://, or http:// to a loopback host",
+			  d->what, url);
+		free(d);
+		goto out;
+	}
+	struct mbuf b;
+	mbuf_init(&b);
+	mbuf_printf(&b, "{\"event\":\"%s\",\"message\":", c->kind == 'o' ? "open" : "click");
+	json_string(&b, c->message_id);
+	mbuf_puts(&b, ",\"message_id_header\":");
+	json_string(&b, mid_header);
+	mbuf_puts(&b, ",\"sender\":");
+	json_string(&b, sender);
+	if (c->kind == 'c')
+		mbuf_printf(&b, ",\"link\":%u,\"url\":", c->link);
+	else
+		mbuf_puts(&b, ",\"link\":null,\"url\":");
+	json_string(&b, link_url);
+	mbuf_printf(&b, ",\"time\":%lld,\"verdict\":", c->time);
+	json_string(&b, c->verdict);
+	mbuf_puts(&b, "}");
+	if (b.failed) {
+		mbuf_free(&b);
+		free(d);
+		goto out;
+	}
+	d->body = mbuf_steal(&b, NULL);
+	d->url = url;
+	url = NULL;
+	enqueue(d);
+out:
+	free(sender);
+	free(mid_header);
+	free(link_url);
+	free(url);
+}
+
+void
+webhook_after_commit(struct store *st, const struct webhook_candidate *c, size_t n)
+{
+	sqlite3 *db = store_db(st);
+
+	if (db == NULL)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		size_t same = 1;
+		bool seen = false;
+		for (size_t j = 0; j < i && !seen; j++)
+			seen = same_key(&c[j], &c[i]);
+		if (seen)
+			continue;	/* the batch's first of its kind speaks for it */
+		for (size_t j = i + 1; j < n; j++)
+			same += same_key(&c[j], &c[i]);
+		consider(db, &c[i], same);
+	}
+}
+
+void
+webhook_metrics(struct mbuf *b)
+{
+	pthread_mutex_lock(&q_lock);
+	unsigned long long d = n_delivered, r = n_retried, f = n_failed, x = n_dropped;
+	size_t len = q_len;
+	pthread_mutex_unlock(&q_lock);
+	mbuf_printf(b, "# HELP mailbeacon_webhooks_total Webhook deliveries by result.\n"
+		    "# TYPE mailbeacon_webhooks_total counter\n"
+		    "mailbeacon_webhooks_total{result=\"delivered\"} %llu\n"
+		    "mailbeacon_webhooks_total{result=\"retried\"} %llu\n"
+		    "mailbeacon_webhooks_total{result=\"failed\"} %llu\n"
+		    "mailbeacon_webhooks_total{result=\"dropped\"} %llu\n"
+		    "# HELP mailbeacon_webhooks_queued Webhook deliveries waiting (new or to retry).\n"
+		    "# TYPE mailbeacon_webhooks_queued gauge\n"
+		    "mailbeacon_webhooks_queued %zu\n", d, r, f, x, len);
+}

@@ -1,0 +1,41 @@
+/* webhook: the policy word notify=URL. The first human open of a message
+ * and the first human click of each of its links are POSTed, signed, to the
+ * sender's URL by a delivery thread of its own, from a bounded in-memory
+ * queue with retries; the writer and the HTTP threads never wait on it. */
+#ifndef MB_WEBHOOK_H
+#define MB_WEBHOOK_H
+#include <stddef.h>
+#include "mbuf.h"
+#include "store.h"
+
+/* An event of a committed batch that may deserve a webhook, copied out of
+ * the request (whose memory goes once its connection is resumed). */
+struct webhook_candidate {
+	char message_id[32];
+	char verdict[16];
+	char kind;		/* 'o' or 'c' */
+	unsigned link;
+	long long time;
+};
+
+/* Loads the policy (bc.cfg.policy_file) and starts the delivery thread. A
+ * policy that does not load leaves webhooks off and says why. */
+int webhook_start(void);
+/* SIGHUP: reloads the policy; a bad file keeps the previous one. */
+void webhook_reload(void);
+/* Stops the delivery thread promptly (an attempt under way is aborted);
+ * whatever is still queued is dropped, with a log line. */
+void webhook_stop(void);
+
+/* Writer thread, with the events just committed: copies those that may
+ * deserve a webhook (human opens and clicks of senders with notify=) into
+ * out (room for n). Returns how many. Cheap: no database access. */
+size_t webhook_candidates(const struct store_event *ev, size_t n, struct webhook_candidate *out);
+/* Writer thread, after the batch's connections were resumed: decides, with
+ * reads on st, which candidates are firsts, and queues their deliveries. */
+void webhook_after_commit(struct store *st, const struct webhook_candidate *c, size_t n);
+
+/* The mailbeacon_webhooks_total counters, for /metrics. */
+void webhook_metrics(struct mbuf *b);
+
+#endif
