@@ -38,5 +38,8 @@ int cmd_forget(struct admin_env *env, int argc, char **argv);
 int cmd_purge(struct admin_env *env, int argc, char **argv);
 void report_usage(FILE *f);
 void data_usage(FILE *f);
+/* sync_cmd.c: sync --from URL, events and opt-outs from a remote beacon. */
+int cmd_sync(struct admin_env *env, int argc, char **argv);
+void sync_usage(FILE *f);
 
 #endif

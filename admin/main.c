@@ -32,6 +32,8 @@ usage(FILE *f)
 		"  export --recipient ADDR | --sender ADDR   everything stored about them (JSON)\n"
 		"  forget --recipient ADDR | --sender ADDR   erase it (opt-outs are kept)\n"
 		"  purge [--vacuum]        delete what is older than retention_days\n"
+		"  sync --from URL [--token-file FILE]\n"
+		"      pull events and opt-outs from a beacon on another host (resumable)\n"
 		"options:\n"
 		"  -c FILE   configuration (default %s)\n", DEFAULT_CONFIG);
 }
@@ -156,6 +158,8 @@ main(int argc, char **argv)
 			else if (k > 1 && (strcmp(argv[1], "export") == 0 ||
 			    strcmp(argv[1], "forget") == 0 || strcmp(argv[1], "purge") == 0))
 				data_usage(stdout);
+			else if (k > 1 && strcmp(argv[1], "sync") == 0)
+				sync_usage(stdout);
 			else
 				usage(stdout);
 			return 0;
@@ -169,7 +173,7 @@ main(int argc, char **argv)
 	if (strcmp(cmd, "preview") != 0 && strcmp(cmd, "token") != 0 && strcmp(cmd, "policy") != 0 &&
 	    strcmp(cmd, "optout") != 0 && strcmp(cmd, "report") != 0 &&
 	    strcmp(cmd, "export") != 0 && strcmp(cmd, "forget") != 0 &&
-	    strcmp(cmd, "purge") != 0) {
+	    strcmp(cmd, "purge") != 0 && strcmp(cmd, "sync") != 0) {
 		fprintf(stderr, "mailbeacon: unknown command '%s'\n", cmd);
 		usage(stderr);
 		return EXIT_USAGE;
@@ -192,6 +196,8 @@ main(int argc, char **argv)
 		rc = cmd_forget(&env, argc - i, argv + i);
 	else if (strcmp(cmd, "purge") == 0)
 		rc = cmd_purge(&env, argc - i, argv + i);
+	else if (strcmp(cmd, "sync") == 0)
+		rc = cmd_sync(&env, argc - i, argv + i);
 	else
 		rc = cmd_policy(&env, argc - i, argv + i);
 	admin_free(&env);

@@ -74,6 +74,9 @@ static const char *const migrations[] = {
 	/* 2: an opt-out event names whose opt-out it was, for sync */
 	"ALTER TABLE events ADD COLUMN recipient_hash BLOB;"
 	"PRAGMA user_version = 2;",
+	/* 3: mailbeacon sync's cursor per source (a remote beacon's URL) */
+	"CREATE TABLE sync_state (source TEXT PRIMARY KEY, cursor INTEGER NOT NULL);"
+	"PRAGMA user_version = 3;",
 };
 
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

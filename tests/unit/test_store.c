@@ -168,7 +168,7 @@ test_open_create(void **state)
 	st = open_ok(path, true);
 	umask(old);
 	assert_int_equal(store_schema_version(st), STORE_SCHEMA_VERSION);
-	assert_int_equal(STORE_SCHEMA_VERSION, 2);
+	assert_int_equal(raw_int(path, "PRAGMA user_version", NULL), STORE_SCHEMA_VERSION);
 	assert_int_equal(stat(path, &sb), 0);
 	assert_int_equal(sb.st_mode & 07777, 0640);
 	/* WAL: persistent, so a second connection sees it too. */
@@ -179,8 +179,9 @@ test_open_create(void **state)
 	    "0123456789abcdef0123456789abcdef", 1, NULL), 0);
 	assert_int_equal(stat(tpath("create.db-wal"), &sb), 0);
 	assert_int_equal(sb.st_mode & 07777, 0640);
+	/* messages, message_recipients, links, events, optouts, sync_state */
 	assert_int_equal(raw_int(path, "SELECT count(*) FROM sqlite_master "
-	    "WHERE type = 'table'", NULL), 5);
+	    "WHERE type = 'table'", NULL), 6);
 	assert_int_equal(raw_int(path, "SELECT count(*) FROM sqlite_master "
 	    "WHERE type = 'index' AND sql IS NOT NULL", NULL), 4);
 	store_close(st);
@@ -278,14 +279,14 @@ static void
 test_newer_version_refused(void **state)
 {
 	const char *path = tpath("v99.db");
-	char want[512];
+	char want[512], sub[128];
 
 	(void)state;
 	raw_exec(path, "PRAGMA user_version = 99");
-	snprintf(want, sizeof(want), "%s: schema version 99 is newer than this "
-	    "program (2)", path);
-	open_fails(path, false, "schema version 99 is newer than this "
-	    "program (2)");
+	snprintf(sub, sizeof(sub), "schema version 99 is newer than this "
+	    "program (%d)", STORE_SCHEMA_VERSION);
+	snprintf(want, sizeof(want), "%s: %s", path, sub);
+	open_fails(path, false, sub);
 	{
 		struct store *st;
 		char err[512];
@@ -312,8 +313,9 @@ test_migrate_from_zero(void **state)
 	assert_int_equal(store_schema_version(st), STORE_SCHEMA_VERSION);
 	store_close(st);
 	assert_int_equal(raw_int(path, "PRAGMA user_version", NULL), STORE_SCHEMA_VERSION);
+	/* messages, message_recipients, links, events, optouts, sync_state */
 	assert_int_equal(raw_int(path, "SELECT count(*) FROM sqlite_master "
-	    "WHERE type = 'table'", NULL), 5);
+	    "WHERE type = 'table'", NULL), 6);
 	/* Someone else's database is not taken over. */
 	raw_exec(other, "CREATE TABLE accounts (x);");
 	open_fails(other, false, "not a mailbeacon database");
@@ -648,7 +650,8 @@ test_null_handle(void **state)
 }
 
 /* A version 1 database (as the first release wrote it) is migrated to
- * version 2 with its rows kept and the new column present. */
+ * the current version with its rows kept, the column of version 2 and the
+ * table of version 3 present. */
 static void
 test_migrate_v1_to_v2(void **state)
 {
@@ -674,11 +677,13 @@ test_migrate_v1_to_v2(void **state)
 	    "INSERT INTO events (message_id, kind, time, verdict) VALUES ('m1', 'open', 5, 'human');"
 	    "PRAGMA user_version = 1;");
 	st = open_ok(path, false);
-	assert_int_equal(store_schema_version(st), 2);
+	assert_int_equal(store_schema_version(st), STORE_SCHEMA_VERSION);
 	store_close(st);
 	assert_int_equal(raw_int(path, "SELECT count(*) FROM events WHERE message_id = 'm1'", NULL), 1);
 	assert_int_equal(raw_int(path, "SELECT count(*) FROM pragma_table_info('events')"
 	    " WHERE name = 'recipient_hash'", NULL), 1);
+	assert_int_equal(raw_int(path, "SELECT count(*) FROM sqlite_master"
+	    " WHERE type = 'table' AND name = 'sync_state'", NULL), 1);
 }
 
 struct seen {
