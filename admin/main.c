@@ -132,11 +132,71 @@ admin_free(struct admin_env *env)
 	free(env->footer_text);
 }
 
+/* Usage of the subcommands that have no function of their own. */
+static void
+preview_usage(FILE *f)
+{
+	fprintf(f, "usage: mailbeacon [-c FILE] preview --from ADDR --to ADDR[,ADDR...] "
+		"[--message-id ID --sent UNIXTIME] < message\n"
+		"Writes the message as the milter would deliver it; nothing is stored. When it\n"
+		"would be left untouched, writes it unchanged and the reason on standard error.\n"
+		"With the id and send time of a recorded message: exactly as it was delivered.\n");
+}
+
+static void
+token_usage(FILE *f)
+{
+	fprintf(f, "usage: mailbeacon [-c FILE] token verify [URL...]\n"
+		"Checks tracking URLs (or one per line on standard input) with the key file:\n"
+		"ok<TAB>KIND<TAB>MESSAGE<TAB>SENT<TAB>LINK<TAB>KEYID<TAB>DESTINATION, or\n"
+		"bad<TAB>REASON<TAB>URL. Exit 2 when any is bad.\n");
+}
+
+static void
+policy_usage(FILE *f)
+{
+	fprintf(f, "usage: mailbeacon [-c FILE] policy check ADDRESS\n"
+		"Prints the sender policy's decision for ADDRESS and the rule (file:line) that made it.\n");
+}
+
+static void
+optout_usage(FILE *f)
+{
+	fprintf(f, "usage: mailbeacon [-c FILE] optout ADDRESS...\n"
+		"Records that mail to these recipients must not be tracked, as the footer link does.\n");
+}
+
+/* One row per subcommand: what runs it and what --help prints. */
+static const struct command {
+	const char *name;
+	int (*run)(struct admin_env *env, int argc, char **argv);
+	void (*usage)(FILE *f);
+} commands[] = {
+	{ "preview", cmd_preview, preview_usage },
+	{ "token", cmd_token, token_usage },
+	{ "policy", cmd_policy, policy_usage },
+	{ "optout", cmd_optout, optout_usage },
+	{ "report", cmd_report, report_usage },
+	{ "export", cmd_export, data_usage },
+	{ "forget", cmd_forget, data_usage },
+	{ "purge", cmd_purge, data_usage },
+	{ "sync", cmd_sync, sync_usage },
+};
+
+static const struct command *
+find_command(const char *name)
+{
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (strcmp(commands[i].name, name) == 0)
+			return &commands[i];
+	return NULL;
+}
+
 int
 main(int argc, char **argv)
 {
 	struct admin_env env = { .config_path = DEFAULT_CONFIG };
-	int i = 1, rc;
+	int rc;
 
 	log_init("mailbeacon", 1);
 	/* -c may come before or after the command name. */
@@ -151,30 +211,22 @@ main(int argc, char **argv)
 			argc -= 2;
 			k--;
 		} else if (strcmp(argv[k], "-h") == 0 || strcmp(argv[k], "--help") == 0) {
-			/* "COMMAND --help" of report, export, forget, purge: their
-			 * own usage, without loading the configuration. */
-			if (k > 1 && strcmp(argv[1], "report") == 0)
-				report_usage(stdout);
-			else if (k > 1 && (strcmp(argv[1], "export") == 0 ||
-			    strcmp(argv[1], "forget") == 0 || strcmp(argv[1], "purge") == 0))
-				data_usage(stdout);
-			else if (k > 1 && strcmp(argv[1], "sync") == 0)
-				sync_usage(stdout);
+			/* "COMMAND --help": its own usage, without the configuration. */
+			const struct command *c = k > 1 ? find_command(argv[1]) : NULL;
+			if (c != NULL)
+				c->usage(stdout);
 			else
 				usage(stdout);
 			return 0;
 		}
 	}
-	if (i >= argc) {
+	if (argc < 2) {
 		usage(stderr);
 		return EXIT_USAGE;
 	}
-	const char *cmd = argv[i];
-	if (strcmp(cmd, "preview") != 0 && strcmp(cmd, "token") != 0 && strcmp(cmd, "policy") != 0 &&
-	    strcmp(cmd, "optout") != 0 && strcmp(cmd, "report") != 0 &&
-	    strcmp(cmd, "export") != 0 && strcmp(cmd, "forget") != 0 &&
-	    strcmp(cmd, "purge") != 0 && strcmp(cmd, "sync") != 0) {
-		fprintf(stderr, "mailbeacon: unknown command '%s'\n", cmd);
+	const struct command *c = find_command(argv[1]);
+	if (c == NULL) {
+		fprintf(stderr, "mailbeacon: unknown command '%s'\n", argv[1]);
 		usage(stderr);
 		return EXIT_USAGE;
 	}
@@ -182,24 +234,7 @@ main(int argc, char **argv)
 		admin_free(&env);
 		return rc;
 	}
-	if (strcmp(cmd, "preview") == 0)
-		rc = cmd_preview(&env, argc - i, argv + i);
-	else if (strcmp(cmd, "token") == 0)
-		rc = cmd_token(&env, argc - i, argv + i);
-	else if (strcmp(cmd, "optout") == 0)
-		rc = cmd_optout(&env, argc - i, argv + i);
-	else if (strcmp(cmd, "report") == 0)
-		rc = cmd_report(&env, argc - i, argv + i);
-	else if (strcmp(cmd, "export") == 0)
-		rc = cmd_export(&env, argc - i, argv + i);
-	else if (strcmp(cmd, "forget") == 0)
-		rc = cmd_forget(&env, argc - i, argv + i);
-	else if (strcmp(cmd, "purge") == 0)
-		rc = cmd_purge(&env, argc - i, argv + i);
-	else if (strcmp(cmd, "sync") == 0)
-		rc = cmd_sync(&env, argc - i, argv + i);
-	else
-		rc = cmd_policy(&env, argc - i, argv + i);
+	rc = c->run(&env, argc - 1, argv + 1);
 	admin_free(&env);
 	return rc;
 }
