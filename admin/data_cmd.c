@@ -34,7 +34,7 @@
 #include <time.h>
 #include <sodium.h>
 #include "admin.h"
-#include "config.h"
+#include "conf.h"
 #include "report_fmt.h"
 #include "store.h"
 

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "admin.h"
-#include "config.h"
+#include "conf.h"
 #include "keyring.h"
 #include "log.h"
 #include "policy.h"

@@ -28,7 +28,7 @@
 #include <sodium.h>
 
 #include "admin.h"
-#include "config.h"
+#include "conf.h"
 #include "mbuf.h"
 #include "secret.h"
 #include "store.h"

@@ -22,6 +22,7 @@
 #include "mbuf.h"
 #include "secret.h"
 #include "store.h"
+#include "store_int.h"
 
 #define HASH_KEY_FILE_MAX	(64 * 1024)
 
@@ -842,15 +843,11 @@ store_optout_add(struct store *st, const unsigned char hash[STORE_HASH_LEN],
 
 /* ---- events (the beacon) ---- */
 
-static int
-insert_event(struct store *st, const struct store_event *e)
+int
+store_bind_event(sqlite3_stmt *s, const struct store_event *e)
 {
-	sqlite3_stmt *s = store_stmt(st, S_INS_EVENT);
-	int rc;
+	int rc = bind_text(s, 1, e->message_id);
 
-	if (s == NULL)
-		return -1;
-	rc = bind_text(s, 1, e->message_id);
 	if (rc == SQLITE_OK)
 		rc = bind_text(s, 2, e->kind);
 	if (rc == SQLITE_OK)
@@ -869,6 +866,18 @@ insert_event(struct store *st, const struct store_event *e)
 		rc = e->recipient_hash != NULL
 		    ? sqlite3_bind_blob(s, 9, e->recipient_hash, STORE_HASH_LEN, SQLITE_STATIC)
 		    : sqlite3_bind_null(s, 9);
+	return rc;
+}
+
+static int
+insert_event(struct store *st, const struct store_event *e)
+{
+	sqlite3_stmt *s = store_stmt(st, S_INS_EVENT);
+	int rc;
+
+	if (s == NULL)
+		return -1;
+	rc = store_bind_event(s, e);
 	if (rc == SQLITE_OK)
 		rc = sqlite3_step(s);
 	if (rc != SQLITE_DONE)

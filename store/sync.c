@@ -8,6 +8,7 @@
 #include <sqlite3.h>
 
 #include "store.h"
+#include "store_int.h"
 #include "sync.h"
 
 static const char SQL_CURSOR[] = "SELECT cursor FROM sync_state WHERE source = ?1";
@@ -74,26 +75,8 @@ static int
 insert_event(sqlite3 *db, sqlite3_stmt *s, const struct store_event *e, char *err,
 	     size_t errlen)
 {
-	int rc = bind_text(s, 1, e->message_id);
+	int rc = store_bind_event(s, e);
 
-	if (rc == SQLITE_OK)
-		rc = bind_text(s, 2, e->kind);
-	if (rc == SQLITE_OK)
-		rc = e->link > 0 ? sqlite3_bind_int64(s, 3, e->link) : sqlite3_bind_null(s, 3);
-	if (rc == SQLITE_OK)
-		rc = sqlite3_bind_int64(s, 4, e->time);
-	if (rc == SQLITE_OK)
-		rc = bind_text(s, 5, e->ip_masked);
-	if (rc == SQLITE_OK)
-		rc = bind_text(s, 6, e->client_class);
-	if (rc == SQLITE_OK)
-		rc = bind_text(s, 7, e->verdict);
-	if (rc == SQLITE_OK)
-		rc = sqlite3_bind_int(s, 8, e->dnt ? 1 : 0);
-	if (rc == SQLITE_OK)
-		rc = e->recipient_hash != NULL
-		    ? sqlite3_bind_blob(s, 9, e->recipient_hash, STORE_HASH_LEN, SQLITE_STATIC)
-		    : sqlite3_bind_null(s, 9);
 	if (rc == SQLITE_OK)
 		rc = sqlite3_step(s);
 	if (rc != SQLITE_DONE)

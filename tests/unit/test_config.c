@@ -16,7 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "config.h"
+#include "conf.h"
 
 static char tmpdir[PATH_MAX];
 static char conf[PATH_MAX + 32];
