@@ -1,6 +1,7 @@
 /* mailbeacon(1): the admin command. Parses the global options, loads the
  * configuration once, and runs one subcommand. */
 #include <getopt.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +35,8 @@ usage(FILE *f)
 		"  purge [--vacuum]        delete what is older than retention_days\n"
 		"  sync --from URL [--token-file FILE]\n"
 		"      pull events and opt-outs from a beacon on another host (resumable)\n"
+		"  keygen [--id KEYID] [--hash] [--group GROUP] [-o FILE]\n"
+		"      make a signing key (put first in FILE: rotation) or the hash key\n"
 		"options:\n"
 		"  -c FILE   configuration (default %s)\n", DEFAULT_CONFIG);
 }
@@ -171,16 +174,18 @@ static const struct command {
 	const char *name;
 	int (*run)(struct admin_env *env, int argc, char **argv);
 	void (*usage)(FILE *f);
+	bool needs_config;	/* keygen runs before any key file exists */
 } commands[] = {
-	{ "preview", cmd_preview, preview_usage },
-	{ "token", cmd_token, token_usage },
-	{ "policy", cmd_policy, policy_usage },
-	{ "optout", cmd_optout, optout_usage },
-	{ "report", cmd_report, report_usage },
-	{ "export", cmd_export, data_usage },
-	{ "forget", cmd_forget, data_usage },
-	{ "purge", cmd_purge, data_usage },
-	{ "sync", cmd_sync, sync_usage },
+	{ "preview", cmd_preview, preview_usage, true },
+	{ "token", cmd_token, token_usage, true },
+	{ "policy", cmd_policy, policy_usage, true },
+	{ "optout", cmd_optout, optout_usage, true },
+	{ "report", cmd_report, report_usage, true },
+	{ "export", cmd_export, data_usage, true },
+	{ "forget", cmd_forget, data_usage, true },
+	{ "purge", cmd_purge, data_usage, true },
+	{ "sync", cmd_sync, sync_usage, true },
+	{ "keygen", cmd_keygen, keygen_usage, false },
 };
 
 static const struct command *
@@ -230,7 +235,7 @@ main(int argc, char **argv)
 		usage(stderr);
 		return EXIT_USAGE;
 	}
-	if ((rc = admin_load(&env)) != 0) {
+	if (c->needs_config && (rc = admin_load(&env)) != 0) {
 		admin_free(&env);
 		return rc;
 	}
