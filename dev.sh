@@ -1,6 +1,7 @@
 #!/bin/sh
 # dev.sh: the README's two commands. "./dev.sh demo" runs the demo and
-# "./dev.sh test" runs every test (twice: plain, then under ASan+UBSan).
+# "./dev.sh test" runs every test (twice: plain, then under ASan+UBSan; the
+# milter tests a third time under valgrind).
 # Both first install any missing Debian package and build what is stale, so
 # a fresh Debian 12 machine needs nothing else.
 set -eu
@@ -13,7 +14,7 @@ cd "$top"
 DEPS="gcc make autoconf automake pkgconf libc6-dev
 libmilter-dev libxml2-dev libsqlite3-dev sqlite3 libcurl4-openssl-dev
 libsodium-dev libmicrohttpd-dev libcmocka-dev miltertest python3 postfix
-chromium"
+chromium valgrind"
 
 say() { printf '==> %s\n' "$*"; }
 
@@ -95,6 +96,22 @@ check() {
 	failed=$((failed + dir_failed))
 }
 
+# check_valgrind DIR: the miltertest cases once more, with the milter under
+# valgrind's memcheck (no memory errors, nothing definitely lost at exit).
+check_valgrind() {
+	dir=$1
+	say "testing $dir: the milter under valgrind"
+	if MILTER_VALGRIND=1 top_builddir="$top/$dir" top_srcdir="$top" \
+		sh tests/milter/run-milter.sh >"$dir/valgrind.out" 2>&1; then
+		echo "PASS: milter/run-milter.sh under valgrind"
+		passed=$((passed + 1))
+	else
+		echo "FAIL: milter/run-milter.sh under valgrind"
+		cat "$dir/valgrind.out"
+		failed=$((failed + 1))
+	fi
+}
+
 SAN_FLAGS="-g -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all"
 
 case "${1:-}" in
@@ -107,6 +124,7 @@ test)
 	install_deps
 	build build
 	check build
+	check_valgrind build
 	build build-asan CFLAGS="$SAN_FLAGS" LDFLAGS="-fsanitize=address,undefined"
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
 		check build-asan

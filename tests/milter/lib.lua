@@ -22,6 +22,9 @@ function start()
 	mt.startfilter(MILTER, "-f", "-c", CONF, "-p", DIR .. "/milter.pid")
 	local conn = mt.connect("unix:" .. DIR .. "/milter.sock", 80, 0.25)
 	assert(conn, "cannot connect to the milter")
+	-- The socket listens before the store is checked; a case that locks
+	-- the store must not race that check (slow under valgrind).
+	assert(log_has("started: socket", 60, true), "the milter did not start")
 	return conn
 end
 

@@ -11,8 +11,34 @@ for tool in miltertest sqlite3; do
 		exit 77
 	fi
 done
+# MILTER_VALGRIND=1: every case runs the milter (supervisor and worker)
+# under valgrind's memcheck, and also fails on any memory error or on
+# memory definitely lost when the milter exits.
+if [ "${MILTER_VALGRIND:-0}" = 1 ]; then
+	if ! command -v valgrind >/dev/null 2>&1; then
+		echo "FAIL: MILTER_VALGRIND=1 but valgrind is not installed" >&2
+		exit 1
+	fi
+	real_milter=$milter
+fi
 passed=0
 failed=0
+# valgrind_clean DIR: true when valgrind (if used) reported nothing; with
+# -q its logs hold only errors and definite leaks.
+valgrind_clean() {
+	[ -n "${real_milter:-}" ] || return 0
+	# The milter's exit is asynchronous to miltertest's: let it finish.
+	sleep 1
+	set -- "$1"/valgrind.*
+	[ -f "$1" ] || { echo "no valgrind log" >>"$dir/log"; return 1; }
+	for vg in "$@"; do
+		if [ -s "$vg" ]; then
+			cat "$vg" >>"$dir/log"
+			return 1
+		fi
+	done
+	return 0
+}
 newkey() { head -c 32 /dev/urandom | basenc --base64url | tr -d '=\n'; }
 for script in "$here"/*.lua; do
 	name=$(basename "$script" .lua)
@@ -36,9 +62,20 @@ alice@example.com  opens clicks footer
 bob@example.com  off   
 @sales.example.com  opens clicks footer max_recipients=2
 POLICY
+	milter=${real_milter:-$milter}
 	"$milter" -n -c "$dir/mailbeacon.conf" >/dev/null
+	if [ -n "${real_milter:-}" ]; then
+		milter="$dir/milter-valgrind"
+		cat >"$milter" <<WRAP
+#!/bin/sh
+exec valgrind -q --leak-check=full --errors-for-leak-kinds=definite \\
+	--show-leak-kinds=definite --log-file="$dir/valgrind.%p" "$real_milter" "\$@"
+WRAP
+		chmod +x "$milter"
+	fi
 	if timeout 120 miltertest -D MILTER="$milter" -D MB="$mb" -D CONF="$dir/mailbeacon.conf" \
-		-D DIR="$dir" -D LOG="$dir/log" -D SRCDIR="$here" -D SCRIPT="$script" -s "$here/driver.lua" >"$dir/out" 2>"$dir/log"; then
+		-D DIR="$dir" -D LOG="$dir/log" -D SRCDIR="$here" -D SCRIPT="$script" -s "$here/driver.lua" >"$dir/out" 2>"$dir/log" &&
+		valgrind_clean "$dir"; then
 		echo "ok $name"
 		passed=$((passed + 1))
 		rm -rf "$dir"
