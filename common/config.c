@@ -22,6 +22,14 @@
 
 #define CONFIG_FILE_MAX	(1024 * 1024)
 
+/* configure's --sysconfdir, --localstatedir and --runstatedir (autoconf.h,
+ * included on the command line): the defaults below are where "make
+ * install" and the Debian package put things, /etc/mailbeacon,
+ * /var/lib/mailbeacon and /run/mailbeacon for prefix /usr. */
+#if !defined(SYSCONFDIR) || !defined(LOCALSTATEDIR) || !defined(RUNSTATEDIR)
+#error "SYSCONFDIR, LOCALSTATEDIR and RUNSTATEDIR come from configure (autoconf.h)"
+#endif
+
 enum cfg_type {
 	CFG_STRING,	/* free text, checked by cfg_key.check */
 	CFG_PATH,	/* a file name; relative ones resolved against the file */
@@ -72,20 +80,20 @@ static const struct cfg_word store_urls_words[] = {
 #define FIELD(f) offsetof(struct config, f), sizeof(((struct config *)0)->f)
 
 static const struct cfg_key cfg_keys[] = {
-	{ "milter_socket", CFG_STRING, "unix:/run/mailbeacon/milter.sock", 0,
+	{ "milter_socket", CFG_STRING, "unix:" RUNSTATEDIR "/mailbeacon/milter.sock", 0,
 	  FIELD(milter_socket), check_socket, 0, 0, NULL,
 	  "unix:/absolute/path, inet:PORT@HOST or inet6:PORT@HOST" },
-	{ "database", CFG_PATH, "/var/lib/mailbeacon/mailbeacon.db", 0,
+	{ "database", CFG_PATH, LOCALSTATEDIR "/lib/mailbeacon/mailbeacon.db", 0,
 	  FIELD(database), NULL, 0, 0, NULL, "a file name" },
-	{ "policy_file", CFG_PATH, "/etc/mailbeacon/policy", 0,
+	{ "policy_file", CFG_PATH, SYSCONFDIR "/mailbeacon/policy", 0,
 	  FIELD(policy_file), NULL, 0, 0, NULL, "a file name" },
-	{ "key_file", CFG_PATH, "/etc/mailbeacon/keys", 0,
+	{ "key_file", CFG_PATH, SYSCONFDIR "/mailbeacon/keys", 0,
 	  FIELD(key_file), NULL, 0, 0, NULL, "a file name" },
-	{ "hash_key_file", CFG_PATH, "/etc/mailbeacon/hash.key", 0,
+	{ "hash_key_file", CFG_PATH, SYSCONFDIR "/mailbeacon/hash.key", 0,
 	  FIELD(hash_key_file), NULL, 0, 0, NULL, "a file name" },
 	{ "outbound_daemon_names", CFG_STRING, "ORIGINATING", 0,
 	  FIELD(outbound_daemon_names), check_daemon_names, 0, 0, NULL,
-	  "Postfix daemon names (letters, digits, '.', '_', '-') separated "
+	  "daemon names, Postfix's or sendmail's (letters, digits, '.', '_', '-') separated "
 	  "by commas or blanks" },
 	{ "beacon_url", CFG_STRING, NULL, 1,
 	  FIELD(beacon_url), check_beacon_url, 0, 0, NULL,

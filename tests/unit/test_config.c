@@ -16,6 +16,8 @@
 #include <string.h>
 #include <unistd.h>
 
+/* SYSCONFDIR, LOCALSTATEDIR and RUNSTATEDIR: the configured defaults. */
+#include "autoconf.h"
 #include "conf.h"
 
 static char tmpdir[PATH_MAX];
@@ -103,10 +105,11 @@ test_defaults(void **state)
 	assert_string_equal(cfg.path, conf);
 	assert_string_equal(cfg.beacon_url, "https://t.example.com");
 	assert_string_equal(cfg.privacy_url, "https://t.example.com/privacy");
-	assert_string_equal(cfg.milter_socket, "unix:/run/mailbeacon/milter.sock");
-	assert_string_equal(cfg.database, "/var/lib/mailbeacon/mailbeacon.db");
-	assert_string_equal(cfg.policy_file, "/etc/mailbeacon/policy");
-	assert_string_equal(cfg.key_file, "/etc/mailbeacon/keys");
+	assert_string_equal(cfg.milter_socket, "unix:" RUNSTATEDIR "/mailbeacon/milter.sock");
+	assert_string_equal(cfg.database, LOCALSTATEDIR "/lib/mailbeacon/mailbeacon.db");
+	assert_string_equal(cfg.policy_file, SYSCONFDIR "/mailbeacon/policy");
+	assert_string_equal(cfg.key_file, SYSCONFDIR "/mailbeacon/keys");
+	assert_string_equal(cfg.hash_key_file, SYSCONFDIR "/mailbeacon/hash.key");
 	assert_string_equal(cfg.beacon_listen, "127.0.0.1:8025");
 	assert_null(cfg.footer_html);
 	assert_null(cfg.footer_text);
