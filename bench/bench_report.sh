@@ -1,0 +1,191 @@
+#!/bin/bash
+# bench_report.sh: the store and `mailbeacon report` at scale.
+#
+#   bench_report.sh [--messages N] [--events N] [--senders N] [--days D]
+#                   [--runs R] [--keep-db PATH]
+#
+# Makes a store with the real schema (mailbeacon-milter -n creates it), fills
+# it with SQL (recursive CTEs, one transaction): N messages (default 1 M)
+# sent evenly over the last D days (default 90 = retention_days), from
+# --senders senders (default 2000, in 100 domains), 1 recipient hash and 3
+# links each; --events events (default 5 M) on random messages, within a
+# week after sending: 70 % opens, 29 % clicks, 1 % opt-outs, verdicts mixed.
+# Then times (median of R runs, output to a file in the temp dir, page
+# cache warm):
+#   report --since 30d            (table: totals, senders, every message)
+#   report --since 30d --format json
+#   report --sender ADDR          (a sender with ~N/senders messages)
+#   report --sender @DOMAIN
+# Baseline measured in the same run: one full pass over events by the
+# sqlite3 shell (SELECT count(*), sum(time) FROM events), i.e. the cost of
+# reading the data once. Target: < 2 s each. Prints EXPLAIN QUERY PLAN of
+# the report's per-message query for the --since and --sender filters.
+. "$(dirname "$0")/lib.sh"
+MESSAGES=1000000
+EVENTS=5000000
+SENDERS=2000
+DAYS=90
+RUNS=3
+KEEP_DB=
+while [ $# -gt 0 ]; do
+	case $1 in
+	--messages) MESSAGES=$2; shift 2 ;;
+	--events) EVENTS=$2; shift 2 ;;
+	--senders) SENDERS=$2; shift 2 ;;
+	--days) DAYS=$2; shift 2 ;;
+	--runs) RUNS=$2; shift 2 ;;
+	--keep-db) KEEP_DB=$2; shift 2 ;;
+	*) echo "usage: $0 [--messages N] [--events N] [--senders N] [--days D] [--runs R] [--keep-db PATH]" >&2; exit 1 ;;
+	esac
+done
+bench_need sqlite3 python3
+ADMIN=$MB_BUILD/admin/mailbeacon
+MILTER=$MB_BUILD/milter/mailbeacon-milter
+[ -x "$ADMIN" ] && [ -x "$MILTER" ] || { echo "not built: $ADMIN $MILTER" >&2; exit 1; }
+
+D=$(mktemp -d /tmp/mb-bench-report.XXXXXX) || exit 1
+trap 'rm -rf "$D"' EXIT
+trap 'exit 1' INT TERM HUP
+bench_machine
+echo "# report: messages=$MESSAGES events=$EVENTS senders=$SENDERS days=$DAYS runs=$RUNS"
+
+umask 077
+b64() { head -c 32 /dev/urandom | basenc --base64url | tr -d '=\n'; }
+echo "k1 $(b64)" >"$D/keys"
+b64 >"$D/hash.key"; echo >>"$D/hash.key"
+echo '* off' >"$D/policy"
+cat >"$D/mailbeacon.conf" <<EOF
+beacon_url = https://t.example.com
+key_file = keys
+hash_key_file = hash.key
+database = mb.db
+policy_file = policy
+milter_socket = unix:$D/milter.sock
+user = $(id -un)
+EOF
+"$MILTER" -n -c "$D/mailbeacon.conf" >"$D/milter-n.log" 2>&1 || { cat "$D/milter-n.log"; exit 1; }
+DB=$D/mb.db
+[ -f "$DB" ] || { echo "no store created"; exit 1; }
+
+NOW=$(date +%s)
+DOMAINS=$(( SENDERS < 100 ? SENDERS : 100 ))
+t0=$(now_s)
+# Message i: id "m" + 21 digits (22 characters, as a real id), sender
+# u<i % SENDERS>@d<(i % SENDERS) % DOMAINS>.example, sent evenly over DAYS.
+sqlite3 "$DB" >/dev/null <<EOF || exit 1
+PRAGMA synchronous = OFF;
+PRAGMA cache_size = -400000;
+DROP INDEX events_message_time;
+BEGIN;
+WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < $MESSAGES)
+INSERT INTO messages (id, queue_id, message_id_header, sender, sasl_login, recipient_count,
+                      sent, words, link_count, subject)
+SELECT printf('m%021d', i), printf('Q%010X', i), printf('<%d.bench@example.com>', i),
+       printf('u%d@d%d.example', i % $SENDERS, (i % $SENDERS) % $DOMAINS), NULL,
+       1 + i % 3, $NOW - $DAYS * 86400 + (i * ($DAYS * 86400 - 3600)) / $MESSAGES,
+       'opens clicks footer', 3, NULL
+FROM c;
+WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < $MESSAGES)
+INSERT INTO message_recipients (message_id, recipient_hash)
+SELECT printf('m%021d', i), randomblob(32) FROM c;
+WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < $MESSAGES),
+     n(k) AS (VALUES (1), (2), (3))
+INSERT INTO links (message_id, num, url)
+SELECT printf('m%021d', i), k, printf('https://www.example.com/page/%d', (i * 7 + k) % 5000)
+FROM c, n;
+WITH RECURSIVE c(j) AS (SELECT 1 UNION ALL SELECT j + 1 FROM c WHERE j < $EVENTS),
+     r(j, mi, x, y) AS (SELECT j, 1 + abs(random()) % $MESSAGES, abs(random()) % 1000,
+                        abs(random()) % 604800 FROM c)
+INSERT INTO events (message_id, kind, link, time, ip_masked, client_class, verdict, dnt,
+                    recipient_hash)
+SELECT printf('m%021d', mi),
+       CASE WHEN x < 700 THEN 'open' WHEN x < 990 THEN 'click' ELSE 'optout' END,
+       CASE WHEN x >= 700 AND x < 990 THEN 1 + x % 3 END,
+       min($NOW, $NOW - $DAYS * 86400 + (mi * ($DAYS * 86400 - 3600)) / $MESSAGES + 60 + y),
+       printf('198.51.%d.0/24', x % 256),
+       CASE x % 5 WHEN 0 THEN 'gmail' WHEN 1 THEN 'outlook' WHEN 2 THEN 'apple-mail'
+                  WHEN 3 THEN 'ios' ELSE 'thunderbird' END,
+       CASE WHEN x < 700 THEN CASE x % 10 WHEN 0 THEN 'apple-mpp' WHEN 1 THEN 'gmail-proxy'
+                                          WHEN 2 THEN 'prefetch' ELSE 'human' END
+            WHEN x < 990 THEN CASE x % 4 WHEN 0 THEN 'scanner' ELSE 'human' END
+            ELSE 'human' END,
+       (x % 50 = 0), NULL
+FROM r;
+COMMIT;
+CREATE INDEX events_message_time ON events(message_id, time);
+ANALYZE;
+PRAGMA wal_checkpoint(TRUNCATE);
+EOF
+t1=$(now_s)
+SIZE=$(du -m "$DB" | cut -f1)
+echo "# generated in $(python3 -c "print('%.1f' % ($t1 - $t0))") s: $(sqlite3 "$DB" \
+	'SELECT (SELECT count(*) FROM messages) || " messages, " || (SELECT count(*) FROM events)
+	 || " events, " || (SELECT count(*) FROM links) || " links"'), ${SIZE} MiB"
+# The schema is the store's: the admin command opens it without migrating.
+"$ADMIN" -c "$D/mailbeacon.conf" report --message m000000000000000000001 >/dev/null ||
+	{ echo "report cannot read the generated store"; exit 1; }
+
+SENDER=u7@d7.example
+DOMAIN=@d7.example
+time_cmd() {	# OUT CMD...: prints seconds of one run of CMD (stdout to OUT)
+	local a b out=$1
+	shift
+	a=$(now_s)
+	"$@" >"$out" 2>"$D/err" || { echo "FAILED: $* ($(head -c 300 "$D/err"))" >&2; echo nan; return 1; }
+	b=$(now_s)
+	python3 -c "print('%.3f' % ($b - $a))"
+}
+declare -A T
+names=(baseline since30d since30d-json sender sender-domain)
+run_named() {
+	case $1 in
+	baseline) sqlite3 "$DB" 'SELECT count(*), sum(time) FROM events' ;;
+	since30d) "$ADMIN" -c "$D/mailbeacon.conf" report --since 30d ;;
+	since30d-json) "$ADMIN" -c "$D/mailbeacon.conf" report --since 30d --format json ;;
+	sender) "$ADMIN" -c "$D/mailbeacon.conf" report --sender "$SENDER" ;;
+	sender-domain) "$ADMIN" -c "$D/mailbeacon.conf" report --sender "$DOMAIN" ;;
+	esac
+}
+# warm the page cache once
+run_named baseline >/dev/null
+for ((r = 1; r <= RUNS; r++)); do
+	for n in "${names[@]}"; do
+		s=$(time_cmd "$D/out.$n" run_named "$n")
+		T[$n]="${T[$n]} $s"
+		echo "#   run $r $n: $s s"
+	done
+done
+lines() { wc -l <"$D/out.$1"; }
+echo
+echo "== report: medians of $RUNS runs (store ${SIZE} MiB on disk, page cache warm)"
+base=$(echo ${T[baseline]} | tr ' ' '\n' | bench_median)
+printf '%-15s %9s %10s %12s %s\n' command seconds "x scan" "output lines" "target < 2 s"
+for n in "${names[@]}"; do
+	m=$(echo ${T[$n]} | tr ' ' '\n' | bench_median)
+	v=$(python3 -c "print('%.2f' % ($m / $base))" 2>/dev/null)
+	verdict=MET
+	python3 -c "import sys; sys.exit(0 if $m < 2 else 1)" || verdict=MISSED
+	[ "$n" = baseline ] && verdict=-
+	printf '%-15s %9s %10s %12s %s\n' "$n" "$m" "$v" "$(lines "$n")" "$verdict"
+done
+echo "(baseline = sqlite3 'SELECT count(*), sum(time) FROM events': one pass over the events)"
+echo "(sender = $SENDER, sender-domain = $DOMAIN)"
+echo
+echo "# EXPLAIN QUERY PLAN, per-message query (columns as the report reads them) with --since:"
+sqlite3 "$DB" "EXPLAIN QUERY PLAN SELECT m.id, count(CASE WHEN e.kind = 'open' AND e.verdict = 'human' THEN 1 END),
+ max(e.time) FROM messages m LEFT JOIN events e ON e.message_id = m.id
+ WHERE (NULL IS NULL OR m.sender = NULL) AND ($NOW - 30*86400 IS NULL OR m.sent >= $NOW - 30*86400)
+ GROUP BY m.id ORDER BY m.sender, m.sent, m.id" | sed 's/^/#   /'
+echo "# EXPLAIN QUERY PLAN, the store's per-message query as prepared (bound parameters):"
+sqlite3 "$DB" "EXPLAIN QUERY PLAN SELECT m.id, count(CASE WHEN e.kind = 'open' AND e.verdict = 'human' THEN 1 END),
+ max(e.time) FROM messages m LEFT JOIN events e ON e.message_id = m.id
+ WHERE (?1 IS NULL OR (substr(?1, 1, 1) = '@' AND length(m.sender) >= length(?1)
+   AND lower(substr(m.sender, -length(?1))) = lower(?1))
+  OR (substr(?1, 1, 1) <> '@' AND m.sender = ?1 COLLATE NOCASE))
+ AND (?2 IS NULL OR m.sent >= ?2) AND (?3 IS NULL OR m.sent < ?3)
+ AND (?6 IS NULL OR m.sender = ?6) GROUP BY m.id ORDER BY m.sender, m.sent, m.id" | sed 's/^/#   /'
+if [ -n "$KEEP_DB" ]; then
+	cp "$DB" "$KEEP_DB" && cp "$D/mailbeacon.conf" "$D/keys" "$D/hash.key" "$D/policy" "$(dirname "$KEEP_DB")/" &&
+		echo "# kept the store as $KEEP_DB"
+fi
+echo "# load after: $(uptime | sed 's/^ *//')"

@@ -1,0 +1,62 @@
+# bench/lib.sh: what the shell benchmarks share (bash). Sourced.
+#   BENCH_DIR   this folder;  MB_SRC the source tree
+#   MB_BUILD    the optimised build (default $MB_SRC/build-bench)
+
+BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+MB_SRC=$(cd "$BENCH_DIR/.." && pwd)
+MB_BUILD=${MB_BUILD:-$MB_SRC/build-bench}
+MB_BUILD=$(cd "$MB_BUILD" 2>/dev/null && pwd) || {
+	echo "bench: no build directory ${MB_BUILD}; build with:" >&2
+	echo "  mkdir build-bench && cd build-bench && ../configure CFLAGS='-O2 -g' && make -j2" >&2
+	exit 1
+}
+export MB_BUILD
+PATH=$PATH:/usr/sbin:/sbin
+
+# bench_machine: the machine and its load, printed with every figure.
+bench_machine() {
+	echo "# machine: nproc=$(nproc), CPU: $(lscpu | sed -n 's/^Model name: *//p' | head -1)," \
+		"RAM: $(free -m | awk '/^Mem:/{print $2}') MiB"
+	echo "# load: $(uptime | sed 's/^ *//')"
+	echo "# build: $MB_BUILD ($(sed -n 's/^CFLAGS = //p' "$MB_BUILD/Makefile" 2>/dev/null))"
+}
+
+# bench_need CMD...: exits 77 with a message when a command is missing.
+bench_need() {
+	local t
+	for t in "$@"; do
+		command -v "$t" >/dev/null 2>&1 || { echo "SKIP: $t not found" >&2; exit 77; }
+	done
+}
+
+# bench_messages DIR KB...: generated HTML messages DIR/msg-<KB>k.eml
+# (BENCH_GEN_OPTS: more options of bench_rewrite, such as --max-links N).
+bench_messages() {
+	local dir=$1
+	shift
+	make -s -C "$BENCH_DIR" BUILD="$MB_BUILD" bench_rewrite >&2 || return 1
+	# shellcheck disable=SC2086
+	"$BENCH_DIR/bench_rewrite" --sizes "$(IFS=,; echo "$*")" --dump "$dir" --gen-only ${BENCH_GEN_OPTS:-}
+}
+
+# bench_stats: reads numbers (one a line), prints "median p50 p95 p99 max n".
+bench_stats() {
+	python3 -c '
+import sys
+v = sorted(float(x) for x in sys.stdin.read().split())
+if not v:
+    print("n=0"); sys.exit()
+def q(p):
+    return v[min(len(v) - 1, max(0, int(round(p * (len(v) - 1)))))]
+print("p50=%.3f p95=%.3f p99=%.3f max=%.3f n=%d" % (q(.5), q(.95), q(.99), v[-1], len(v)))'
+}
+
+# bench_median: reads numbers, prints their median.
+bench_median() {
+	python3 -c '
+import sys, statistics
+v = [float(x) for x in sys.stdin.read().split()]
+print("%.2f" % statistics.median(v) if v else "nan")'
+}
+
+now_s() { date +%s.%N; }
