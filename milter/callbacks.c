@@ -346,9 +346,15 @@ record_message(SMFICTX *ctx, struct msgctx *m, const struct rewrite_result *res,
 		.subject = rt.cfg.store_subject ? m->subject : NULL,
 	};
 	if ((st = runtime_store_get(err, errlen)) != NULL) {
-		rc = store_message_insert(st, &sm, rt.cfg.store_link_urls);
-		if (rc < 0)
-			snprintf(err, errlen, "%s", store_errmsg(st));
+		if (runtime_store_write_begin()) {
+			rc = store_message_insert(st, &sm, rt.cfg.store_link_urls);
+			runtime_store_write_end();
+			if (rc < 0)
+				snprintf(err, errlen, "%s", store_errmsg(st));
+		} else {
+			snprintf(err, errlen, "busy: another message held the store for %d ms",
+				 RUNTIME_STORE_BUSY_MS);
+		}
 		runtime_store_put(st, rc >= 0);
 	}
 	free(urls);

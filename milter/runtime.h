@@ -41,6 +41,12 @@ void runtime_release(struct generation *g);
 struct store *runtime_store_get(char *err, size_t errlen);
 /* ok false: the handle saw an error and is closed rather than reused. */
 void runtime_store_put(struct store *st, bool ok);
+/* How long a message waits for the store (SQLite's busy timeout). */
+#define RUNTIME_STORE_BUSY_MS 2000
+/* Around a write transaction: false when another thread of this process
+ * held the write turn for longer than the store's busy timeout. */
+bool runtime_store_write_begin(void);
+void runtime_store_write_end(void);
 void runtime_shutdown(void);
 
 bool runtime_is_outbound_daemon(const char *name);
