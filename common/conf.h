@@ -35,6 +35,7 @@ struct config {
 	char *user;
 	enum on_error on_error;
 	size_t max_message_size;	/* bytes */
+	size_t milter_memory_limit;	/* bytes, over all messages in flight */
 	int retention_days;
 	enum pixel_position pixel_position;
 	enum store_link_urls store_link_urls;

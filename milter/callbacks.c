@@ -33,6 +33,7 @@ struct msgctx {
 	struct mbuf body;
 	char *message_id;
 	char *subject;
+	size_t memory_held;	/* reserved from milter_memory_limit */
 };
 
 struct connctx {
@@ -60,6 +61,7 @@ msg_free(struct msgctx *m)
 	if (m == NULL)
 		return;
 	runtime_release(m->gen);
+	runtime_memory_release(&m->memory_held);
 	free(m->sender);
 	free(m->auth);
 	free(m->hashes);
@@ -267,6 +269,37 @@ over_size(const struct msgctx *m, size_t more)
 	return m->headers.len + m->body.len + more + 2 > rt.cfg.max_message_size;
 }
 
+/* Accepts the rest of the message untouched and lets go of what it held:
+ * the MTA sends nothing more of it. */
+static sfsistat
+give_up(struct connctx *cc, const char *qid, const char *why)
+{
+	log_info("%s: untouched from=<%s>: %s", qid, cc->msg->sender, why);
+	msg_free(cc->msg);
+	cc->msg = NULL;
+	return SMFIS_ACCEPT;
+}
+
+/* Buffers more of the message within max_message_size and the memory
+ * budget; otherwise the message goes on untouched. */
+static sfsistat
+take(SMFICTX *ctx, struct connctx *cc, size_t more)
+{
+	char why[160];
+
+	if (over_size(cc->msg, more)) {
+		snprintf(why, sizeof(why), "size: over max_message_size (%zu)",
+			 rt.cfg.max_message_size);
+		return give_up(cc, queue_id(ctx), why);
+	}
+	if (!runtime_memory_reserve(&cc->msg->memory_held, more)) {
+		snprintf(why, sizeof(why), "memory: the messages in flight use "
+			 "milter_memory_limit (%zu)", rt.cfg.milter_memory_limit);
+		return give_up(cc, queue_id(ctx), why);
+	}
+	return SMFIS_CONTINUE;
+}
+
 static sfsistat
 cb_header(SMFICTX *ctx, char *name, char *value)
 {
@@ -280,11 +313,8 @@ cb_header(SMFICTX *ctx, char *name, char *value)
 			 queue_id(ctx), m->sender);
 		return SMFIS_ACCEPT;
 	}
-	if (over_size(m, strlen(name) + strlen(value) + 4)) {
-		log_info("%s: untouched from=<%s>: size: over max_message_size (%zu)",
-			 queue_id(ctx), m->sender, rt.cfg.max_message_size);
+	if (take(ctx, cc, strlen(name) + strlen(value) + 4) != SMFIS_CONTINUE)
 		return SMFIS_ACCEPT;
-	}
 	if (strcasecmp(name, "Message-ID") == 0 && m->message_id == NULL)
 		m->message_id = strdup(value);
 	else if (strcasecmp(name, "Subject") == 0 && m->subject == NULL)
@@ -303,11 +333,8 @@ cb_body(SMFICTX *ctx, unsigned char *chunk, size_t len)
 
 	if (m == NULL)
 		return fail_open(ctx, "body without a message context");
-	if (over_size(m, len)) {
-		log_info("%s: untouched from=<%s>: size: over max_message_size (%zu)",
-			 queue_id(ctx), m->sender, rt.cfg.max_message_size);
+	if (take(ctx, cc, len) != SMFIS_CONTINUE)
 		return SMFIS_ACCEPT;
-	}
 	if (mbuf_append(&m->body, chunk, len) < 0)
 		return fail_open(ctx, "out of memory");
 	return SMFIS_CONTINUE;

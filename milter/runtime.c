@@ -3,6 +3,7 @@
  * the lock; readers hold a reference, never the lock, while they work. */
 #include <errno.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -222,6 +223,40 @@ runtime_store_put(struct store *st, bool ok)
 	}
 	if (st != NULL)
 		store_close(st);
+}
+
+/* What the messages in flight may take, as RUNTIME_MEMORY_FACTOR times
+ * what they have buffered: editing a message takes up to that many times
+ * its size (tests/hostile measures it), so the sum bounds the worker's
+ * memory whatever the number of connections. */
+static pthread_mutex_t memory_lock = PTHREAD_MUTEX_INITIALIZER;
+static size_t memory_reserved;
+
+bool
+runtime_memory_reserve(size_t *held, size_t bytes)
+{
+	bool ok = false;
+
+	if (bytes > SIZE_MAX / RUNTIME_MEMORY_FACTOR)
+		return false;
+	size_t cost = bytes * RUNTIME_MEMORY_FACTOR;
+	pthread_mutex_lock(&memory_lock);
+	if (cost <= rt.cfg.milter_memory_limit - memory_reserved) {
+		memory_reserved += cost;
+		*held += cost;
+		ok = true;
+	}
+	pthread_mutex_unlock(&memory_lock);
+	return ok;
+}
+
+void
+runtime_memory_release(size_t *held)
+{
+	pthread_mutex_lock(&memory_lock);
+	memory_reserved -= *held;
+	pthread_mutex_unlock(&memory_lock);
+	*held = 0;
 }
 
 bool

@@ -41,6 +41,12 @@ void runtime_release(struct generation *g);
 struct store *runtime_store_get(char *err, size_t errlen);
 /* ok false: the handle saw an error and is closed rather than reused. */
 void runtime_store_put(struct store *st, bool ok);
+/* The memory budget (milter_memory_limit): a message reserves this many
+ * times each byte it buffers; false when the budget is spent. *held
+ * accumulates what the message holds, and release gives it all back. */
+#define RUNTIME_MEMORY_FACTOR 12
+bool runtime_memory_reserve(size_t *held, size_t bytes);
+void runtime_memory_release(size_t *held);
 /* How long a message waits for the store (SQLite's busy timeout). */
 #define RUNTIME_STORE_BUSY_MS 2000
 /* Around a write transaction: false when another thread of this process

@@ -55,6 +55,7 @@ milter_socket = unix:$dir/milter.sock
 user = $(id -un)
 on_error = accept
 max_message_size = 65536
+milter_memory_limit = 1048576
 internal_hosts = 127.0.0.0/8
 CONF
 	cat >"$dir/policy" <<'POLICY'

@@ -121,6 +121,7 @@ test_defaults(void **state)
 	assert_string_equal(cfg.user, "mailbeacon");
 	assert_int_equal(cfg.on_error, ON_ERROR_ACCEPT);
 	assert_int_equal(cfg.max_message_size, 10485760);
+	assert_int_equal(cfg.milter_memory_limit, 1073741824);
 	assert_int_equal(cfg.retention_days, 90);
 	assert_int_equal(cfg.pixel_position, PIXEL_BOTTOM);
 	assert_int_equal(cfg.store_link_urls, STORE_URLS_PATH);
