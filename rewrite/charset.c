@@ -62,6 +62,17 @@ int
 utf8_valid(const char *s, size_t len)
 {
 	for (size_t i = 0; i < len;) {
+		/* Mail HTML is mostly ASCII: skip it eight octets at a time
+		 * (every part is validated before it is parsed). */
+		while (i + 8 <= len) {
+			uint64_t w;
+			memcpy(&w, s + i, 8);
+			if (w & 0x8080808080808080ull)
+				break;
+			i += 8;
+		}
+		if (i >= len)
+			break;
 		size_t n = utf8_seq((const unsigned char *)s + i, len - i);
 		if (n == 0)
 			return 0;

@@ -2,6 +2,7 @@
  * Quoted-printable is hand written: none of our libraries (libxml2, libsodium,
  * OpenSSL, libcurl) offers it. Base64 decoding and encoding use libsodium. */
 #include <ctype.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -58,17 +59,51 @@ hexval(int c)
 	return -1;
 }
 
+/* Quoted-printable output is built in a stack buffer and appended in
+ * chunks: appending octet by octet made the encoder a tenth of the rewrite
+ * time, and the decoder appends a byte per "=XX". */
+struct qp_out {
+	char buf[4096];
+	size_t n;
+	struct mbuf *out;
+};
+
+static int
+qp_flush(struct qp_out *q)
+{
+	int rc = q->n > 0 ? mbuf_append(q->out, q->buf, q->n) : 0;
+
+	q->n = 0;
+	return rc;
+}
+
+/* Appends n octets through the buffer; long runs go straight to out. */
+static int
+qp_put(struct qp_out *q, const char *data, size_t n)
+{
+	if (q->n + n > sizeof(q->buf)) {
+		if (qp_flush(q) < 0)
+			return -1;
+		if (n > sizeof(q->buf))
+			return mbuf_append(q->out, data, n);
+	}
+	memcpy(q->buf + q->n, data, n);
+	q->n += n;
+	return 0;
+}
+
 int
 qp_decode(const char *in, size_t len, struct mbuf *out)
 {
+	struct qp_out q = { .n = 0, .out = out };
 	size_t i = 0, run = 0;
 
 	while (i < len) {
-		if (in[i] != '=') {
-			i++;
-			continue;
-		}
-		if (mbuf_append(out, in + run, i - run) < 0)
+		const char *eq = memchr(in + i, '=', len - i);
+		if (eq == NULL)
+			break;
+		i = (size_t)(eq - in);
+		if (qp_put(&q, in + run, i - run) < 0)
 			return -1;
 		/* A soft line break: "=" then optional blanks then the line end. */
 		size_t j = i + 1;
@@ -83,7 +118,8 @@ qp_decode(const char *in, size_t len, struct mbuf *out)
 		int hi = i + 1 < len ? hexval((unsigned char)in[i + 1]) : -1;
 		int lo = i + 2 < len ? hexval((unsigned char)in[i + 2]) : -1;
 		if (hi >= 0 && lo >= 0) {
-			if (mbuf_putc(out, hi << 4 | lo) < 0)
+			char c = (char)(hi << 4 | lo);
+			if (qp_put(&q, &c, 1) < 0)
 				return -1;
 			i = run = i + 3;
 		} else {
@@ -92,6 +128,8 @@ qp_decode(const char *in, size_t len, struct mbuf *out)
 			run = i - 1;
 		}
 	}
+	if (qp_flush(&q) < 0)
+		return -1;
 	return mbuf_append(out, in + run, len - run);
 }
 
@@ -124,19 +162,56 @@ qp_must_encode(unsigned char c)
 	return c == '=' || c < 32 || c > 126;
 }
 
+/* in[i] is written as it is when it is not at the start of a line and
+ * the line has room: a printable other than "=", or a blank that no line
+ * end follows. */
+static inline bool
+qp_literal(const char *in, size_t len, size_t i)
+{
+	unsigned char c = (unsigned char)in[i];
+
+	if (c > ' ' && c < 127)
+		return c != '=';
+	return c == ' ' && i + 1 < len && in[i + 1] != '\n' && in[i + 1] != '\r';
+}
+
 int
 qp_encode(const char *in, size_t len, const char *eol, struct mbuf *out)
 {
 	static const char hex[] = "0123456789ABCDEF";
+	size_t eol_len = strlen(eol);
+	/* The most one input octet writes: "=" eol "=XX". */
+	size_t room = eol_len + 4;
+	struct qp_out q = { .n = 0, .out = out };
 	size_t col = 0;
 
+	if (room > sizeof(q.buf))
+		return -1;
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)in[i];
-		int at_eol = (c == '\n') || (c == '\r' && i + 1 < len && in[i + 1] == '\n');
 
+		if (q.n + room > sizeof(q.buf) && qp_flush(&q) < 0)
+			return -1;
+		/* Most octets are printable and fit on the line (col + 1 <= 75):
+		 * they are written as they are, as the checks below would decide,
+		 * a run at a time. */
+		if (col < 75 && qp_literal(in, len, i) && (c != '.' || col > 0)) {
+			size_t end = i + (75 - col), start = i;
+			if (end > len)
+				end = len;
+			if (end - i > sizeof(q.buf) - q.n)
+				end = i + (sizeof(q.buf) - q.n);
+			do
+				q.buf[q.n++] = in[i++];
+			while (i < end && qp_literal(in, len, i));
+			col += i - start;
+			i--;
+			continue;
+		}
+		int at_eol = (c == '\n') || (c == '\r' && i + 1 < len && in[i + 1] == '\n');
 		if (at_eol) {
-			if (mbuf_puts(out, eol) < 0)
-				return -1;
+			memcpy(q.buf + q.n, eol, eol_len);
+			q.n += eol_len;
 			if (c == '\r')
 				i++;
 			col = 0;
@@ -158,22 +233,23 @@ qp_encode(const char *in, size_t len, const char *eol, struct mbuf *out)
 		 * last character of a line needs no room when the line ends. */
 		size_t limit = next_is_eol ? 76 : 75;
 		if (col + width > limit) {
-			if (mbuf_putc(out, '=') < 0 || mbuf_puts(out, eol) < 0)
-				return -1;
+			q.buf[q.n++] = '=';
+			memcpy(q.buf + q.n, eol, eol_len);
+			q.n += eol_len;
 			col = 0;
 			if (c == '.')
 				encode = 1, width = 3;
 		}
 		if (encode) {
-			char esc[3] = { '=', hex[c >> 4], hex[c & 15] };
-			if (mbuf_append(out, esc, 3) < 0)
-				return -1;
-		} else if (mbuf_putc(out, c) < 0) {
-			return -1;
+			q.buf[q.n++] = '=';
+			q.buf[q.n++] = hex[c >> 4];
+			q.buf[q.n++] = hex[c & 15];
+		} else {
+			q.buf[q.n++] = (char)c;
 		}
 		col += width;
 	}
-	return 0;
+	return qp_flush(&q);
 }
 
 int

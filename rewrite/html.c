@@ -224,7 +224,17 @@ find_protected(struct html_state *st)
 	size_t p = 0;
 
 	while (p + 5 < st->len) {
-		const char *hit = memmem(t + p, st->len - p, "<![", 3);
+		/* '[' is rare in HTML: looking for it is several times faster
+		 * than memmem() on "<![", and this scans every part once. */
+		const char *hit = NULL;
+		for (size_t q = p + 2; q < st->len && hit == NULL; q++) {
+			const char *br = memchr(t + q, '[', st->len - q);
+			if (br == NULL)
+				break;
+			q = (size_t)(br - t);
+			if (br[-1] == '!' && br[-2] == '<')
+				hit = br - 2;
+		}
 		if (hit == NULL)
 			break;
 		size_t s = (size_t)(hit - t);

@@ -110,16 +110,15 @@ html_attr_decode(const char *raw, size_t len, struct mbuf *out)
 	for (size_t i = 0; i < len; i++) {
 		if (raw[i] != '&')
 			continue;
-		struct mbuf tmp;
-		mbuf_init(&tmp);
-		size_t used = decode_ref(raw, len, i, &tmp, &err);
+		/* decode_ref() writes only what it decodes, so the text before
+		 * the '&' can go first; a literal '&' starts the next run. */
+		mbuf_append(out, raw + run, i - run);
+		run = i;
+		size_t used = decode_ref(raw, len, i, out, &err);
 		if (used > 0) {
-			mbuf_append(out, raw + run, i - run);
-			mbuf_append(out, tmp.data, tmp.len);
 			i += used - 1;
 			run = i + 1;
 		}
-		mbuf_free(&tmp);
 	}
 	mbuf_append(out, raw + run, len - run);
 	return (err || out->failed) ? -1 : 0;
@@ -128,16 +127,26 @@ html_attr_decode(const char *raw, size_t len, struct mbuf *out)
 int
 html_escape(const char *s, size_t len, struct mbuf *out)
 {
+	size_t run = 0;
+
+	/* Runs of plain octets are appended at once: this runs on every
+	 * signed URL. */
 	for (size_t i = 0; i < len; i++) {
+		const char *rep;
 		switch (s[i]) {
-		case '&': mbuf_puts(out, "&amp;"); break;
-		case '<': mbuf_puts(out, "&lt;"); break;
-		case '>': mbuf_puts(out, "&gt;"); break;
-		case '"': mbuf_puts(out, "&quot;"); break;
-		case '\'': mbuf_puts(out, "&#39;"); break;
-		default: mbuf_putc(out, (unsigned char)s[i]); break;
+		case '&': rep = "&amp;"; break;
+		case '<': rep = "&lt;"; break;
+		case '>': rep = "&gt;"; break;
+		case '"': rep = "&quot;"; break;
+		case '\'': rep = "&#39;"; break;
+		default: continue;
 		}
+		mbuf_append(out, s + run, i - run);
+		mbuf_puts(out, rep);
+		run = i + 1;
 	}
+	if (run < len)
+		mbuf_append(out, s + run, len - run);
 	return out->failed ? -1 : 0;
 }
 
@@ -216,21 +225,44 @@ link_text_is_url(const char *text, size_t len)
 	return true;
 }
 
-static const char *const unsubscribe_words[] = {
-	"unsubscribe", "unsub", "opt-out", "optout", "opt out",
-	"abmelden", "abbestellen", "desabonner", "d\xc3\xa9sabonner",
-	"desinscri", "d\xc3\xa9sinscri", "darse de baja", "cancelar suscripci",
-	"afmelden", "uitschrijven", "disiscriv", "avregistrer", "avsluta",
+/* Lengths are stored because says_unsubscribe() runs on every link's URL
+ * and text (a few hundred bytes each, thousands of links per message). */
+#define WORD(s) { s, sizeof(s) - 1 }
+static const struct {
+	const char *w;
+	size_t len;
+} unsubscribe_words[] = {
+	WORD("unsubscribe"), WORD("unsub"), WORD("opt-out"), WORD("optout"), WORD("opt out"),
+	WORD("abmelden"), WORD("abbestellen"), WORD("desabonner"), WORD("d\xc3\xa9sabonner"),
+	WORD("desinscri"), WORD("d\xc3\xa9sinscri"), WORD("darse de baja"),
+	WORD("cancelar suscripci"), WORD("afmelden"), WORD("uitschrijven"), WORD("disiscriv"),
+	WORD("avregistrer"), WORD("avsluta"),
 };
+#undef WORD
+#define N_UNSUBSCRIBE_WORDS (sizeof(unsubscribe_words) / sizeof(*unsubscribe_words))
 
 bool
 says_unsubscribe(const char *s, size_t len)
 {
-	for (size_t w = 0; w < sizeof(unsubscribe_words) / sizeof(*unsubscribe_words); w++) {
-		size_t wl = strlen(unsubscribe_words[w]);
-		for (size_t i = 0; i + wl <= len; i++)
-			if (strncasecmp(s + i, unsubscribe_words[w], wl) == 0)
+	/* Every word starts with a lower-case ASCII letter, and only five
+	 * letters occur: an offset whose byte is not one of them cannot start
+	 * a match, which skips most offsets with one comparison. Octets are
+	 * compared as strncasecmp() compares them, with tolower(). */
+	for (size_t i = 0; i < len; i++) {
+		int c = tolower((unsigned char)s[i]);
+		if (c != 'u' && c != 'o' && c != 'a' && c != 'd' && c != 'c')
+			continue;
+		for (size_t w = 0; w < N_UNSUBSCRIBE_WORDS; w++) {
+			const char *word = unsubscribe_words[w].w;
+			size_t wl = unsubscribe_words[w].len, k = 1;
+			if (word[0] != c || wl > len - i)
+				continue;
+			/* strncasecmp() inline: most candidates differ at once. */
+			while (k < wl && tolower((unsigned char)s[i + k]) == tolower((unsigned char)word[k]))
+				k++;
+			if (k == wl)
 				return true;
+		}
 	}
 	return false;
 }
