@@ -236,10 +236,10 @@ day_cb(void *arg, const struct report_day *rd)
  * past now. At most REPORT_MAX_DAYS, the latest.
  */
 int
-report_load_days(struct store *st, const struct report_opts *o,
-		 const struct report_counts *t, struct report_days *d,
-		 char *err, size_t errlen)
+report_load_days(const struct report_data *rd, const struct report_opts *o,
+		 struct report_days *d, char *err, size_t errlen)
 {
+	const struct report_counts *t = store_report_totals(rd);
 	long long first, last;
 	struct day_fill fill = { d };
 
@@ -273,7 +273,11 @@ report_load_days(struct store *st, const struct report_opts *o,
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	return store_report_days(st, &o->f, day_cb, &fill, err, errlen) == 0 ? 0 : -1;
+	if (store_report_days(rd, day_cb, &fill) != 0) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	return 0;
 }
 
 void
@@ -292,10 +296,44 @@ pct(char buf[16], long long num, long long den)
 	snprintf(buf, 16, "%.1f%%", 100.0 * ratio(num, den));
 }
 
+/* The digits of v >= 0 at p, NUL-terminated; returns the NUL. */
+static char *
+put_ull(char *p, unsigned long long v)
+{
+	char t[24];
+	size_t n = 0;
+
+	do {
+		t[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v > 0);
+	while (n > 0)
+		*p++ = t[--n];
+	*p = '\0';
+	return p;
+}
+
+/* "a/b" (snprintf's "%lld/%lld", without it for the usual case: a report
+ * prints a few per message) */
 static void
 pair(char buf[48], long long a, long long b)
 {
-	snprintf(buf, 48, "%lld/%lld", a, b);
+	if (a < 0 || b < 0) {
+		snprintf(buf, 48, "%lld/%lld", a, b);
+		return;
+	}
+	*put_ull(buf, (unsigned long long)a) = '/';
+	put_ull(strchr(buf, '/') + 1, (unsigned long long)b);
+}
+
+/* "%lld" */
+static void
+num(char buf[32], long long v)
+{
+	if (v < 0)
+		snprintf(buf, 32, "%lld", v);
+	else
+		put_ull(buf, (unsigned long long)v);
 }
 
 /* SENDER(30) MSGS(6) RCPTS(7) OPENS H/M(13) UNIQUE(7) OPEN%(7) CLICKS H/S(13) CLICK%(7) */
@@ -364,7 +402,7 @@ table_message_cb(void *arg, const struct report_message *m)
 	fmt_short(m->sent, b);
 	fputc(' ', f);
 	tty_cell(f, b, 16, false);
-	snprintf(b, sizeof(b), "%lld", m->recipients);
+	num(b, m->recipients);
 	fputc(' ', f);
 	tty_cell(f, b, 5, true);
 	pair(b, m->opens_human, m->opens_machine);
@@ -389,7 +427,8 @@ table_message_cb(void *arg, const struct report_message *m)
 	for (size_t i = 0; i < m->n_links; i++) {
 		const struct report_link *l = &m->links[i];
 
-		snprintf(b, sizeof(b), "#%lld", l->num);
+		b[0] = '#';
+		num(b + 1, l->num);
 		fputs("    ", f);
 		tty_cell(f, b, 5, false);
 		pair(b, l->human_clicks, l->scanner_clicks);
@@ -437,15 +476,14 @@ table_filters(FILE *f, const struct report_opts *o)
 }
 
 static int
-report_table(struct store *st, const struct report_opts *o, FILE *f, char *err, size_t errlen)
+report_table(struct store *st, const struct report_data *rd, const struct report_opts *o,
+	     FILE *f, char *err, size_t errlen)
 {
-	struct report_counts tot;
+	const struct report_counts tot = *store_report_totals(rd);
 	struct table_ctx t = { f, NULL };
 	char b[32];
 	int rc;
 
-	if (store_report_totals(st, &o->f, &tot, err, errlen) == -1)
-		return -1;
 	fmt_iso(o->now, b);
 	fprintf(f, "mailbeacon report, generated %s\n", b);
 	table_filters(f, o);
@@ -456,10 +494,9 @@ report_table(struct store *st, const struct report_opts *o, FILE *f, char *err, 
 	fputs("opens: human (incl. gmail-proxy) / machine; clicks: human / scanner\n\n", f);
 	tty_cell(f, "SENDER", 30, false);
 	fputs("   MSGS   RCPTS     OPENS H/M  UNIQUE   OPEN%    CLICKS H/S  CLICK%\n", f);
-	if (store_report_senders(st, &o->f, table_sender_cb, f, err, errlen) != 0)
-		return -1;
+	store_report_senders(rd, table_sender_cb, f);
 	table_sender_row(f, "all senders", &tot);
-	rc = store_report_messages(st, &o->f, NULL, table_message_cb, &t, err, errlen);
+	rc = store_report_messages(st, rd, table_message_cb, &t, err, errlen);
 	free(t.sender_copy);
 	if (rc > 0)
 		snprintf(err, errlen, "out of memory");
@@ -582,20 +619,16 @@ csv_sender_cb(void *arg, const struct report_sender *s)
 }
 
 static int
-report_csv(struct store *st, const struct report_opts *o, FILE *f, char *err, size_t errlen)
+report_csv(struct store *st, const struct report_data *rd, FILE *f, char *err, size_t errlen)
 {
-	struct report_counts tot;
-
-	if (store_report_totals(st, &o->f, &tot, err, errlen) == -1)
-		return -1;
 	fputs("scope,sender,id,queue_id,message_id,sent,last_sent,messages,recipients,"
 	    "opens_human,opens_machine,unique_human_opens,first_human_open,"
 	    "time_to_open_seconds,clicks_human,clicks_scanner,messages_clicked,optouts,"
 	    "open_rate,click_rate,link_num,url\r\n", f);
-	if (store_report_messages(st, &o->f, NULL, csv_message_cb, f, err, errlen) != 0 ||
-	    store_report_senders(st, &o->f, csv_sender_cb, f, err, errlen) != 0)
+	if (store_report_messages(st, rd, csv_message_cb, f, err, errlen) != 0)
 		return -1;
-	csv_counts(f, "total", NULL, &tot);
+	store_report_senders(rd, csv_sender_cb, f);
+	csv_counts(f, "total", NULL, store_report_totals(rd));
 	return 0;
 }
 
@@ -613,7 +646,9 @@ cmd_report(struct admin_env *env, int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
+	static char outbuf[1 << 17];
 	struct report_opts o;
+	struct report_data *rd = NULL;
 	struct store *st = NULL;
 	char err[1024];
 	bool date_only;
@@ -700,20 +735,32 @@ cmd_report(struct admin_env *env, int argc, char **argv)
 		store_close(st);
 		return EXIT_RUNTIME;
 	}
-	switch (o.format) {
-	case FMT_TABLE:
-		rc = report_table(st, &o, stdout, err, sizeof(err));
-		break;
-	case FMT_CSV:
-		rc = report_csv(st, &o, stdout, err, sizeof(err));
-		break;
-	case FMT_JSON:
-		rc = report_json(st, &o, stdout, err, sizeof(err));
-		break;
-	case FMT_HTML:
-		rc = report_html(st, &o, stdout, err, sizeof(err));
-		break;
+	/* One pass over the messages and their events for totals, senders,
+	 * days and per-message numbers; the formats then list the messages. */
+	rc = store_report_load(st, &o.f, &rd, err, sizeof(err));
+	/* Output goes through stdio a character at a time (escaping): a
+	 * large buffer, and the lock taken once (report_util uses
+	 * putc_unlocked). */
+	(void)setvbuf(stdout, outbuf, _IOFBF, sizeof(outbuf));
+	flockfile(stdout);
+	if (rc == 0) {
+		switch (o.format) {
+		case FMT_TABLE:
+			rc = report_table(st, rd, &o, stdout, err, sizeof(err));
+			break;
+		case FMT_CSV:
+			rc = report_csv(st, rd, stdout, err, sizeof(err));
+			break;
+		case FMT_JSON:
+			rc = report_json(st, rd, &o, stdout, err, sizeof(err));
+			break;
+		case FMT_HTML:
+			rc = report_html(st, rd, &o, stdout, err, sizeof(err));
+			break;
+		}
 	}
+	funlockfile(stdout);
+	store_report_free(rd);
 	store_report_end(st);
 	store_close(st);
 	if (rc != 0) {

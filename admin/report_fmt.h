@@ -30,17 +30,16 @@ struct report_days {
 	bool truncated;			/* older days left out (REPORT_MAX_DAYS) */
 };
 
-/* Fills days for the report's range (see report.c: report_day_range);
+/* Fills days for the report's range (see report.c: report_load_days);
  * n = 0 when there is nothing to show. */
-int report_load_days(struct store *st, const struct report_opts *o,
-		     const struct report_counts *totals, struct report_days *d,
-		     char *err, size_t errlen);
+int report_load_days(const struct report_data *rd, const struct report_opts *o,
+		     struct report_days *d, char *err, size_t errlen);
 void report_free_days(struct report_days *d);
 
-int report_json(struct store *st, const struct report_opts *o, FILE *out,
-		char *err, size_t errlen);
-int report_html(struct store *st, const struct report_opts *o, FILE *out,
-		char *err, size_t errlen);
+int report_json(struct store *st, const struct report_data *rd,
+		const struct report_opts *o, FILE *out, char *err, size_t errlen);
+int report_html(struct store *st, const struct report_data *rd,
+		const struct report_opts *o, FILE *out, char *err, size_t errlen);
 
 /* ---- formatting ---- */
 

@@ -352,16 +352,16 @@ filters_line(FILE *f, const struct report_opts *o)
 }
 
 int
-report_html(struct store *st, const struct report_opts *o, FILE *f, char *err, size_t errlen)
+report_html(struct store *st, const struct report_data *rd, const struct report_opts *o,
+	    FILE *f, char *err, size_t errlen)
 {
-	struct report_counts tot;
+	const struct report_counts tot = *store_report_totals(rd);
 	struct report_days days = { 0 };
 	struct bars bs = { NULL, 0, 0 };
 	char b[32];
 	int rc = -1;
 
-	if (store_report_totals(st, &o->f, &tot, err, errlen) == -1 ||
-	    report_load_days(st, o, &tot, &days, err, errlen) == -1)
+	if (report_load_days(rd, o, &days, err, errlen) == -1)
 		goto out;
 	if ((bs.b = calloc(REPORT_MAX_LINK_BARS, sizeof(*bs.b))) == NULL) {
 		snprintf(err, errlen, "out of memory");
@@ -401,8 +401,7 @@ report_html(struct store *st, const struct report_opts *o, FILE *f, char *err, s
 	    "<th>Unique human opens</th><th>Open rate</th><th>Human clicks</th>"
 	    "<th>Scanner clicks</th><th>Messages clicked</th><th>Click rate</th></tr></thead>\n"
 	    "<tbody>\n", f);
-	if (store_report_senders(st, &o->f, sender_row_cb, f, err, errlen) != 0)
-		goto out;
+	store_report_senders(rd, sender_row_cb, f);
 	fputs("</tbody>\n<tfoot><tr class=\"total-row\"><td class=\"l\">All senders</td>", f);
 	counts_cells(f, &tot);
 	fputs("</tr></tfoot>\n</table></div>\n", f);
@@ -429,7 +428,7 @@ report_html(struct store *st, const struct report_opts *o, FILE *f, char *err, s
 	    "<th class=\"l\">First human open</th><th>Time to open</th><th>Human clicks</th>"
 	    "<th>Scanner clicks</th><th class=\"l\">Human clicks per link</th></tr></thead>\n"
 	    "<tbody>\n", f);
-	if (store_report_messages(st, &o->f, NULL, message_row_cb, f, err, errlen) != 0)
+	if (store_report_messages(st, rd, message_row_cb, f, err, errlen) != 0)
 		goto out;
 	fputs("</tbody>\n</table></div>\n</body>\n</html>\n", f);
 	rc = 0;

@@ -185,20 +185,19 @@ json_message_cb(void *arg, const struct report_message *m)
 }
 
 int
-report_json(struct store *st, const struct report_opts *o, FILE *f, char *err, size_t errlen)
+report_json(struct store *st, const struct report_data *rd, const struct report_opts *o,
+	    FILE *f, char *err, size_t errlen)
 {
 	struct sender_list senders = { NULL, 0, 0 };
 	struct json_ctx j = { f, &senders, 0, false, true };
-	struct report_counts tot;
+	const struct report_counts tot = *store_report_totals(rd);
 	struct report_days days = { 0 };
 	char b[32];
 	int rc = -1;
 
-	if (store_report_totals(st, &o->f, &tot, err, errlen) == -1 ||
-	    report_load_days(st, o, &tot, &days, err, errlen) == -1)
+	if (report_load_days(rd, o, &days, err, errlen) == -1)
 		goto out;
-	if ((rc = store_report_senders(st, &o->f, collect_sender_cb, &senders, err,
-	    errlen)) != 0) {
+	if ((rc = store_report_senders(rd, collect_sender_cb, &senders)) != 0) {
 		if (rc > 0)
 			snprintf(err, errlen, "out of memory");
 		rc = -1;
@@ -224,7 +223,7 @@ report_json(struct store *st, const struct report_opts *o, FILE *f, char *err, s
 		    i ? "," : "", b, days.opens[i], days.clicks[i]);
 	}
 	fputs("],\n  \"senders\": [", f);
-	rc = store_report_messages(st, &o->f, NULL, json_message_cb, &j, err, errlen);
+	rc = store_report_messages(st, rd, json_message_cb, &j, err, errlen);
 	if (rc > 0)
 		snprintf(err, errlen, "the senders and their messages disagree (was the "
 		    "database changed during the report?)");

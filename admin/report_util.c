@@ -39,13 +39,53 @@ split(long long t, long long *y, int *mo, int *d, int *h, int *mi, int *s)
 	*s = (int)(sec % 60);
 }
 
+/* n digits of v (0 <= v < 10^n) at p. */
+static char *
+put_digits(char *p, long long v, int n)
+{
+	for (int i = n - 1; i >= 0; i--) {
+		p[i] = (char)('0' + v % 10);
+		v /= 10;
+	}
+	return p + n;
+}
+
+/* "YYYY-MM-DD?HH:MM" (sep between date and time) without snprintf for
+ * years 0..9999 (a report prints two per message); -1 otherwise. */
+static int
+fast_date_time(char *buf, long long y, int mo, int d, char sep, int h, int mi)
+{
+	char *p = buf;
+
+	if (y < 0 || y > 9999)
+		return -1;
+	p = put_digits(p, y, 4);
+	*p++ = '-';
+	p = put_digits(p, mo, 2);
+	*p++ = '-';
+	p = put_digits(p, d, 2);
+	*p++ = sep;
+	p = put_digits(p, h, 2);
+	*p++ = ':';
+	p = put_digits(p, mi, 2);
+	*p = '\0';
+	return (int)(p - buf);
+}
+
 void
 fmt_iso(long long t, char buf[32])
 {
 	long long y;
-	int mo, d, h, mi, s;
+	int mo, d, h, mi, s, n;
 
 	split(t, &y, &mo, &d, &h, &mi, &s);
+	if ((n = fast_date_time(buf, y, mo, d, 'T', h, mi)) > 0) {
+		buf[n] = ':';
+		put_digits(buf + n + 1, s, 2);
+		buf[n + 3] = 'Z';
+		buf[n + 4] = '\0';
+		return;
+	}
 	snprintf(buf, 32, "%04lld-%02d-%02dT%02d:%02d:%02dZ", y, mo, d, h, mi, s);
 }
 
@@ -56,6 +96,8 @@ fmt_short(long long t, char buf[32])
 	int mo, d, h, mi, s;
 
 	split(t, &y, &mo, &d, &h, &mi, &s);
+	if (fast_date_time(buf, y, mo, d, ' ', h, mi) > 0)
+		return;
 	snprintf(buf, 32, "%04lld-%02d-%02d %02d:%02d", y, mo, d, h, mi);
 }
 
@@ -175,27 +217,49 @@ static void
 put_utf8(FILE *f, unsigned cp)
 {
 	if (cp < 0x80) {
-		putc((int)cp, f);
+		putc_unlocked((int)cp, f);
 	} else if (cp < 0x800) {
-		putc((int)(0xc0 | cp >> 6), f);
-		putc((int)(0x80 | (cp & 0x3f)), f);
+		putc_unlocked((int)(0xc0 | cp >> 6), f);
+		putc_unlocked((int)(0x80 | (cp & 0x3f)), f);
 	} else if (cp < 0x10000) {
-		putc((int)(0xe0 | cp >> 12), f);
-		putc((int)(0x80 | (cp >> 6 & 0x3f)), f);
-		putc((int)(0x80 | (cp & 0x3f)), f);
+		putc_unlocked((int)(0xe0 | cp >> 12), f);
+		putc_unlocked((int)(0x80 | (cp >> 6 & 0x3f)), f);
+		putc_unlocked((int)(0x80 | (cp & 0x3f)), f);
 	} else {
-		putc((int)(0xf0 | cp >> 18), f);
-		putc((int)(0x80 | (cp >> 12 & 0x3f)), f);
-		putc((int)(0x80 | (cp >> 6 & 0x3f)), f);
-		putc((int)(0x80 | (cp & 0x3f)), f);
+		putc_unlocked((int)(0xf0 | cp >> 18), f);
+		putc_unlocked((int)(0x80 | (cp >> 12 & 0x3f)), f);
+		putc_unlocked((int)(0x80 | (cp >> 6 & 0x3f)), f);
+		putc_unlocked((int)(0x80 | (cp & 0x3f)), f);
 	}
+}
+
+/* Printable ASCII only (0x20..0x7e), and no '"' or '\\' when json: such
+ * text is written as it is by the writers below; *len is its length. */
+static bool
+plain_ascii(const char *s, bool json, size_t *len)
+{
+	const unsigned char *p = (const unsigned char *)s;
+
+	for (; *p; p++)
+		if (*p < 0x20 || *p > 0x7e || (json && (*p == '"' || *p == '\\')))
+			return false;
+	*len = (size_t)(p - (const unsigned char *)s);
+	return true;
 }
 
 void
 json_str(FILE *f, const char *s)
 {
+	size_t n;
+
 	if (s == NULL) {
 		fputs("null", f);
+		return;
+	}
+	if (plain_ascii(s, true, &n)) {
+		putc_unlocked('"', f);
+		fwrite(s, 1, n, f);
+		putc_unlocked('"', f);
 		return;
 	}
 	putc('"', f);
@@ -297,10 +361,14 @@ tty_control(unsigned cp)
 void
 tty_text(FILE *f, const char *s, int max)
 {
-	size_t total = 0, count = 0, w = max > 0 ? (size_t)max : 0;
+	size_t total = 0, count = 0, w = max > 0 ? (size_t)max : 0, n;
 
 	if (s == NULL)
 		return;
+	if (plain_ascii(s, false, &n) && n <= w) {
+		fwrite(s, 1, n, f);
+		return;
+	}
 	FOR_EACH_CP(s, cp, { (void)cp; total++; });
 	FOR_EACH_CP(s, cp, {
 		if (total > w && count + 1 >= w) {
@@ -316,10 +384,18 @@ tty_text(FILE *f, const char *s, int max)
 void
 tty_cell(FILE *f, const char *s, int width, bool right)
 {
-	size_t total = 0, count = 0, w = width > 0 ? (size_t)width : 0;
+	size_t total = 0, count = 0, w = width > 0 ? (size_t)width : 0, n;
 
 	if (s == NULL)
 		s = "";
+	if (plain_ascii(s, false, &n) && n <= w) {
+		for (size_t i = n; right && i < w; i++)
+			putc_unlocked(' ', f);
+		fwrite(s, 1, n, f);
+		for (size_t i = n; !right && i < w; i++)
+			putc_unlocked(' ', f);
+		return;
+	}
 	FOR_EACH_CP(s, cp, { (void)cp; total++; });
 	if (right && total < w)
 		for (size_t i = total; i < w; i++)

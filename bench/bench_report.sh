@@ -68,6 +68,12 @@ DB=$D/mb.db
 [ -f "$DB" ] || { echo "no store created"; exit 1; }
 
 NOW=$(date +%s)
+# The store's indexes on events, dropped while filling and made again after
+# (whatever the schema version names them).
+EVENT_INDEXES=$(sqlite3 "$DB" "SELECT group_concat(sql, ';') FROM sqlite_master
+	WHERE type = 'index' AND tbl_name = 'events' AND sql IS NOT NULL")
+DROP_EVENT_INDEXES=$(sqlite3 "$DB" "SELECT group_concat('DROP INDEX ' || name, ';')
+	FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events' AND sql IS NOT NULL")
 DOMAINS=$(( SENDERS < 100 ? SENDERS : 100 ))
 t0=$(now_s)
 # Message i: id "m" + 21 digits (22 characters, as a real id), sender
@@ -75,7 +81,7 @@ t0=$(now_s)
 sqlite3 "$DB" >/dev/null <<EOF || exit 1
 PRAGMA synchronous = OFF;
 PRAGMA cache_size = -400000;
-DROP INDEX events_message_time;
+$DROP_EVENT_INDEXES;
 BEGIN;
 WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < $MESSAGES)
 INSERT INTO messages (id, queue_id, message_id_header, sender, sasl_login, recipient_count,
@@ -112,7 +118,7 @@ SELECT printf('m%021d', mi),
        (x % 50 = 0), NULL
 FROM r;
 COMMIT;
-CREATE INDEX events_message_time ON events(message_id, time);
+$EVENT_INDEXES;
 ANALYZE;
 PRAGMA wal_checkpoint(TRUNCATE);
 EOF
@@ -171,19 +177,25 @@ done
 echo "(baseline = sqlite3 'SELECT count(*), sum(time) FROM events': one pass over the events)"
 echo "(sender = $SENDER, sender-domain = $DOMAIN)"
 echo
-echo "# EXPLAIN QUERY PLAN, per-message query (columns as the report reads them) with --since:"
-sqlite3 "$DB" "EXPLAIN QUERY PLAN SELECT m.id, count(CASE WHEN e.kind = 'open' AND e.verdict = 'human' THEN 1 END),
- max(e.time) FROM messages m LEFT JOIN events e ON e.message_id = m.id
- WHERE (NULL IS NULL OR m.sender = NULL) AND ($NOW - 30*86400 IS NULL OR m.sent >= $NOW - 30*86400)
- GROUP BY m.id ORDER BY m.sender, m.sent, m.id" | sed 's/^/#   /'
-echo "# EXPLAIN QUERY PLAN, the store's per-message query as prepared (bound parameters):"
-sqlite3 "$DB" "EXPLAIN QUERY PLAN SELECT m.id, count(CASE WHEN e.kind = 'open' AND e.verdict = 'human' THEN 1 END),
- max(e.time) FROM messages m LEFT JOIN events e ON e.message_id = m.id
- WHERE (?1 IS NULL OR (substr(?1, 1, 1) = '@' AND length(m.sender) >= length(?1)
-   AND lower(substr(m.sender, -length(?1))) = lower(?1))
-  OR (substr(?1, 1, 1) <> '@' AND m.sender = ?1 COLLATE NOCASE))
- AND (?2 IS NULL OR m.sent >= ?2) AND (?3 IS NULL OR m.sent < ?3)
- AND (?6 IS NULL OR m.sender = ?6) GROUP BY m.id ORDER BY m.sender, m.sent, m.id" | sed 's/^/#   /'
+# The report's two queries (store/report.c) as --since and --sender @DOMAIN
+# compose them: pass 1 (messages and events), pass 2 (messages and links).
+P1="SELECT m.rowid, m.sender, m.sent, m.recipient_count, e.kind, e.verdict, e.time, e.link"
+P2="SELECT m.rowid, m.id, m.queue_id, m.message_id_header, m.sender, m.subject, m.sent,
+ m.recipient_count, m.link_count, l.num, l.url"
+J1="LEFT JOIN events e ON e.message_id = m.id"
+J2="LEFT JOIN links l ON l.message_id = m.id"
+SINCE="FROM messages m INDEXED BY messages_report %s WHERE 1 AND m.sent >= $NOW - 30*86400
+ ORDER BY m.sender, m.sent, m.id"
+DOM="FROM messages m INDEXED BY messages_domain %s WHERE 1 AND ((substr(?1, 1, 1) = '@'
+ AND length(m.sender) >= length(?1) AND lower(substr(m.sender, -length(?1))) = lower(?1))
+ OR (substr(?1, 1, 1) <> '@' AND m.sender = ?1 COLLATE NOCASE))
+ AND lower(substr(m.sender, length(rtrim(m.sender, replace(m.sender, '@', ''))) + 1)) = lower(?6)
+ ORDER BY m.sender, m.sent, m.id"
+for q in "$P1 $(printf "$SINCE" "$J1")" "$P2 $(printf "$SINCE" "$J2")" \
+	"$P1 $(printf "$DOM" "$J1")" "$P2 $(printf "$DOM" "$J2")"; do
+	echo "# EXPLAIN QUERY PLAN: $(echo "$q" | tr '\n' ' ' | cut -c1-150)..."
+	sqlite3 "$DB" "EXPLAIN QUERY PLAN $q" | sed 's/^/#   /'
+done
 if [ -n "$KEEP_DB" ]; then
 	cp "$DB" "$KEEP_DB" && cp "$D/mailbeacon.conf" "$D/keys" "$D/hash.key" "$D/policy" "$(dirname "$KEEP_DB")/" &&
 		echo "# kept the store as $KEEP_DB"

@@ -1,6 +1,7 @@
 /* store/report: the queries of report, export, forget and purge. Each
  * function prepares its statements on the store's connection, binds every
  * value, and finalizes before it returns; the SQL below is constant text. */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,51 +71,105 @@ exec(sqlite3 *db, const char *sql, char *err, size_t errlen, const char *what)
 /* ---- the report ---- */
 
 /*
- * The filter of a report, parameters ?1..?6 (see bind_filter):
+ * The filter of a report is composed of constant fragments, one per filter
+ * that is set, with parameters (see bind_filter):
  *   ?1 sender ("a@b" exact but ASCII case-insensitive, or "@domain")
  *   ?2 since, ?3 until, ?4 the --message value without <>, ?5 with <>,
- *   ?6 one sender exactly (store_report_messages).
+ *   ?6 the domain of an "@domain" sender, without the @.
+ * A filter that is not set adds nothing (so that an index can serve the
+ * others, and the messages' index stays covering for pass 1).
  */
-#define FILTER \
-	" (?1 IS NULL OR (substr(?1, 1, 1) = '@' AND length(m.sender) >= length(?1)" \
+#define F_SENDER \
+	" AND ((substr(?1, 1, 1) = '@' AND length(m.sender) >= length(?1)" \
 	"   AND lower(substr(m.sender, -length(?1))) = lower(?1))" \
-	"  OR (substr(?1, 1, 1) <> '@' AND m.sender = ?1 COLLATE NOCASE))" \
-	" AND (?2 IS NULL OR m.sent >= ?2) AND (?3 IS NULL OR m.sent < ?3)" \
-	" AND (?4 IS NULL OR m.id = ?4 OR m.queue_id = ?4" \
-	"  OR trim(m.message_id_header, ' ' || char(9, 10, 13)) IN (?4, ?5))" \
-	" AND (?6 IS NULL OR m.sender = ?6)"
+	"  OR (substr(?1, 1, 1) <> '@' AND m.sender = ?1 COLLATE NOCASE))"
+/* Implied by F_SENDER for an address: lets messages_sender_nocase serve it. */
+#define F_ADDRESS " AND m.sender = ?1 COLLATE NOCASE"
+/* Implied by F_SENDER for "@domain" when domain has no '@' (the sender then
+ * ends in "@domain", so domain is what follows its last '@'): the
+ * expression of the index messages_domain (store.c, schema version 4). */
+#define F_DOMAIN \
+	" AND lower(substr(m.sender, length(rtrim(m.sender, replace(m.sender, '@', ''))) + 1))" \
+	"  = lower(?6)"
+#define F_SINCE " AND m.sent >= ?2"
+#define F_UNTIL " AND m.sent < ?3"
+#define F_MESSAGE \
+	" AND (m.id = ?4 OR m.queue_id = ?4" \
+	"  OR trim(m.message_id_header, ' ' || char(9, 10, 13)) IN (?4, ?5))"
 
-#define HUMAN_OPEN "e.kind = 'open' AND e.verdict IN ('human', 'gmail-proxy')"
-#define MACHINE_OPEN "e.kind = 'open' AND e.verdict NOT IN ('human', 'gmail-proxy')"
-#define HUMAN_CLICK "e.kind = 'click' AND e.verdict = 'human'"
-#define SCANNER_CLICK "e.kind = 'click' AND e.verdict <> 'human'"
+/* The order of the messages (and so of the senders) in every format. */
+#define ORDER " ORDER BY m.sender, m.sent, m.id"
 
-/* One row per message with its event counts. */
-#define PER_MESSAGE \
-	"SELECT m.id, m.queue_id, m.message_id_header, m.sender, m.subject," \
-	"  m.sent, m.recipient_count, m.link_count," \
-	"  count(CASE WHEN " HUMAN_OPEN " THEN 1 END) AS oh," \
-	"  count(CASE WHEN " MACHINE_OPEN " THEN 1 END) AS om," \
-	"  min(CASE WHEN " HUMAN_OPEN " THEN e.time END) AS first_open," \
-	"  count(CASE WHEN " HUMAN_CLICK " THEN 1 END) AS ch," \
-	"  count(CASE WHEN " SCANNER_CLICK " THEN 1 END) AS cs," \
-	"  count(CASE WHEN e.kind = 'optout' THEN 1 END) AS oo," \
-	"  max(e.time) AS last_event" \
-	" FROM messages m LEFT JOIN events e ON e.message_id = m.id" \
-	" WHERE" FILTER \
-	" GROUP BY m.id"
+enum f_index { FI_PLANNER, FI_ORDER, FI_ADDRESS, FI_DOMAIN };
 
-#define AGGREGATE \
-	" count(*), coalesce(sum(recipient_count), 0), coalesce(sum(oh), 0)," \
-	" coalesce(sum(om), 0), coalesce(sum(oh > 0), 0), coalesce(sum(ch), 0)," \
-	" coalesce(sum(cs), 0), coalesce(sum(ch > 0), 0), coalesce(sum(oo), 0)," \
-	" min(sent), max(sent), max(last_event)"
+/* Which index of messages serves a filter: the one for the sender, or,
+ * with no sender and no message, messages_report, which is in the report's
+ * order (no sort) and covers pass 1 (sender, sent, id, recipient_count);
+ * with --message, the planner's choice (a few rows). */
+static enum f_index
+filter_index(const struct report_filter *f)
+{
+	if (f->sender != NULL && f->sender[0] != '@')
+		return FI_ADDRESS;
+	if (f->sender != NULL && strchr(f->sender + 1, '@') == NULL)
+		return FI_DOMAIN;
+	if (f->sender == NULL && f->message == NULL)
+		return FI_ORDER;
+	return FI_PLANNER;
+}
 
+/* head " FROM messages m" [INDEXED BY ...] join " WHERE 1" filters tail,
+ * into a malloc'ed string. */
+static char *
+filter_sql(const struct report_filter *f, const char *head, const char *join,
+	   const char *tail)
+{
+	static const char *const indexed[] = {
+		[FI_PLANNER] = "",
+		[FI_ORDER] = " INDEXED BY messages_report",
+		[FI_ADDRESS] = " INDEXED BY messages_sender_nocase",
+		[FI_DOMAIN] = " INDEXED BY messages_domain",
+	};
+	enum f_index fi = filter_index(f);
+	const char *parts[12];
+	size_t n = 0, len = 1;
+	char *sql;
+
+	parts[n++] = head;
+	parts[n++] = " FROM messages m";
+	parts[n++] = indexed[fi];
+	parts[n++] = join;
+	parts[n++] = " WHERE 1";
+	if (f->sender != NULL)
+		parts[n++] = F_SENDER;
+	if (fi == FI_ADDRESS)
+		parts[n++] = F_ADDRESS;
+	if (fi == FI_DOMAIN)
+		parts[n++] = F_DOMAIN;
+	if (f->has_since)
+		parts[n++] = F_SINCE;
+	if (f->has_until)
+		parts[n++] = F_UNTIL;
+	if (f->message != NULL)
+		parts[n++] = F_MESSAGE;
+	parts[n++] = tail;
+	for (size_t i = 0; i < n; i++)
+		len += strlen(parts[i]);
+	if ((sql = malloc(len)) == NULL)
+		return NULL;
+	sql[0] = '\0';
+	for (size_t i = 0; i < n; i++)
+		strcat(sql, parts[i]);
+	return sql;
+}
+
+/* Binds the parameters that the statement has (a filter that is not set
+ * has none). */
 static int
-bind_filter(sqlite3_stmt *s, const struct report_filter *f, const char *only_sender)
+bind_filter(sqlite3_stmt *s, const struct report_filter *f)
 {
 	char *bare = NULL, *angle = NULL;
-	int rc = SQLITE_OK;
+	int rc = SQLITE_OK, np = sqlite3_bind_parameter_count(s);
 
 	if (f->message != NULL) {
 		const char *p = f->message;
@@ -143,32 +198,43 @@ bind_filter(sqlite3_stmt *s, const struct report_filter *f, const char *only_sen
 		angle[n + 1] = '>';
 		angle[n + 2] = '\0';
 	}
-	if (rc == SQLITE_OK)
+	if (rc == SQLITE_OK && np >= 1)
 		rc = bind_text(s, 1, f->sender);
-	if (rc == SQLITE_OK)
+	if (rc == SQLITE_OK && np >= 2)
 		rc = f->has_since ? sqlite3_bind_int64(s, 2, f->since) : sqlite3_bind_null(s, 2);
-	if (rc == SQLITE_OK)
+	if (rc == SQLITE_OK && np >= 3)
 		rc = f->has_until ? sqlite3_bind_int64(s, 3, f->until) : sqlite3_bind_null(s, 3);
-	if (rc == SQLITE_OK)
+	if (rc == SQLITE_OK && np >= 4)
 		rc = bind_text(s, 4, bare);
-	if (rc == SQLITE_OK)
+	if (rc == SQLITE_OK && np >= 5)
 		rc = bind_text(s, 5, angle);
-	if (rc == SQLITE_OK)
-		rc = bind_text(s, 6, only_sender);
+	if (rc == SQLITE_OK && np >= 6)
+		rc = bind_text(s, 6, f->sender != NULL && f->sender[0] == '@' ?
+		    f->sender + 1 : NULL);
 	free(bare);
 	free(angle);
 	return rc;
 }
 
 static int
-prepare_filtered(struct store *st, const char *sql, const struct report_filter *f,
-		 const char *only_sender, sqlite3_stmt **s, char *err, size_t errlen)
+prepare_filtered(struct store *st, const struct report_filter *f, const char *head,
+		 const char *join, const char *tail, sqlite3_stmt **s, char *err,
+		 size_t errlen)
 {
 	sqlite3 *db = store_db(st);
+	char *sql = filter_sql(f, head, join, tail);
+	int rc;
 
-	if (prepare(db, sql, s, err, errlen) == -1)
+	*s = NULL;
+	if (sql == NULL) {
+		snprintf(err, errlen, "report: out of memory");
 		return -1;
-	if (bind_filter(*s, f, only_sender) != SQLITE_OK) {
+	}
+	rc = prepare(db, sql, s, err, errlen);
+	free(sql);
+	if (rc == -1)
+		return -1;
+	if (bind_filter(*s, f) != SQLITE_OK) {
 		dberr(db, err, errlen, "report: bind");
 		sqlite3_finalize(*s);
 		*s = NULL;
@@ -182,6 +248,12 @@ store_report_begin(struct store *st, char *err, size_t errlen)
 {
 	sqlite3 *db = store_db(st);
 
+	/* A report reads much of the file, some of it twice: map it rather
+	 * than read it page by page (mmap_size is capped by SQLite's limit;
+	 * with WAL, pages that are in the log are still read from it). */
+	if (exec(db, "PRAGMA mmap_size = 4294967296", err, errlen, "report: mmap") == -1 ||
+	    exec(db, "PRAGMA temp_store = MEMORY", err, errlen, "report: temp store") == -1)
+		return -1;
 	if (exec(db, "BEGIN", err, errlen, "report: begin") == -1)
 		return -1;
 	/* BEGIN is deferred: read once so the snapshot starts now. */
@@ -197,213 +269,532 @@ store_report_end(struct store *st)
 		(void)sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
 }
 
-static void
-read_counts(sqlite3_stmt *s, int i, struct report_counts *c)
+/* Pass 1's numbers for one message. */
+struct pm {
+	long long rowid;		/* to check that pass 2 walks the same rows */
+	long long first_open;		/* valid when has_first */
+	size_t clicks;			/* its first entry in report_data.clicks */
+	unsigned oh, om, ch, cs, oo, n_clicks;
+	bool has_first;
+};
+
+/* Clicks of one message on one link number. */
+struct link_clicks {
+	long long link, human, scanner;
+};
+
+struct day_slot {
+	long long day, opens_human, clicks_human;
+	bool used;
+};
+
+struct report_data {
+	struct report_filter f;		/* with copies of the strings */
+	char *sender, *message;
+	struct report_counts totals;
+	struct report_sender *senders;
+	size_t n_senders, cap_senders;
+	struct pm *pm;
+	size_t n_pm, cap_pm;
+	struct link_clicks *clicks;
+	size_t n_clicks, cap_clicks;
+	struct day_slot *days;		/* open addressing by day */
+	size_t n_days, cap_days;	/* cap_days: a power of two */
+};
+
+/* An array v (n elements used, *cap allocated, each size bytes) with room
+ * for one more: v itself or its new place, NULL when out of memory (v is
+ * then unchanged). */
+static void *
+grow(void *v, size_t n, size_t *cap, size_t size)
 {
-	memset(c, 0, sizeof(*c));
-	c->messages = col_ll(s, i);
-	c->recipients = col_ll(s, i + 1);
-	c->opens_human = col_ll(s, i + 2);
-	c->opens_machine = col_ll(s, i + 3);
-	c->unique_human_opens = col_ll(s, i + 4);
-	c->clicks_human = col_ll(s, i + 5);
-	c->clicks_scanner = col_ll(s, i + 6);
-	c->messages_clicked = col_ll(s, i + 7);
-	c->optouts = col_ll(s, i + 8);
-	c->first_sent = col_ll(s, i + 9);
-	c->last_sent = col_ll(s, i + 10);
-	c->has_last_event = !col_null(s, i + 11);
-	c->last_event = col_ll(s, i + 11);
+	size_t nc;
+	void *q;
+
+	if (n < *cap)
+		return v;
+	nc = *cap ? *cap * 2 : 64;
+	if (nc > SIZE_MAX / size || (q = realloc(v, nc * size)) == NULL)
+		return NULL;
+	*cap = nc;
+	return q;
 }
 
-int
-store_report_totals(struct store *st, const struct report_filter *f,
-		    struct report_counts *out, char *err, size_t errlen)
+static struct day_slot *
+day_slot(struct report_data *d, long long day)
 {
-	static const char sql[] =
-	    "WITH pm AS (" PER_MESSAGE ") SELECT" AGGREGATE " FROM pm";
+	size_t mask, i;
+
+	if (2 * (d->n_days + 1) > d->cap_days) {
+		size_t nc = d->cap_days ? d->cap_days * 2 : 256;
+		struct day_slot *old = d->days, *nd = calloc(nc, sizeof(*nd));
+		size_t oc = d->cap_days;
+
+		if (nd == NULL)
+			return NULL;
+		for (size_t j = 0; j < oc; j++) {
+			if (!old[j].used)
+				continue;
+			i = (size_t)((unsigned long long)old[j].day * 0x9E3779B97F4A7C15ULL) & (nc - 1);
+			while (nd[i].used)
+				i = (i + 1) & (nc - 1);
+			nd[i] = old[j];
+		}
+		free(old);
+		d->days = nd;
+		d->cap_days = nc;
+	}
+	mask = d->cap_days - 1;
+	i = (size_t)((unsigned long long)day * 0x9E3779B97F4A7C15ULL) & mask;
+	while (d->days[i].used && d->days[i].day != day)
+		i = (i + 1) & mask;
+	if (!d->days[i].used) {
+		d->days[i].used = true;
+		d->days[i].day = day;
+		d->n_days++;
+	}
+	return &d->days[i];
+}
+
+/* Adds one message's numbers to a sender's or the totals. */
+static void
+count_message(struct report_counts *c, const struct pm *p, long long sent, long long rcpts,
+	      bool has_last, long long last)
+{
+	if (c->messages == 0 || sent < c->first_sent)
+		c->first_sent = sent;
+	if (c->messages == 0 || sent > c->last_sent)
+		c->last_sent = sent;
+	c->messages++;
+	c->recipients += rcpts;
+	c->opens_human += p->oh;
+	c->opens_machine += p->om;
+	c->unique_human_opens += p->oh > 0;
+	c->clicks_human += p->ch;
+	c->clicks_scanner += p->cs;
+	c->messages_clicked += p->ch > 0;
+	c->optouts += p->oo;
+	if (has_last && (!c->has_last_event || last > c->last_event)) {
+		c->has_last_event = true;
+		c->last_event = last;
+	}
+}
+
+void
+store_report_free(struct report_data *d)
+{
+	if (d == NULL)
+		return;
+	for (size_t i = 0; i < d->n_senders; i++)
+		free((char *)d->senders[i].sender);
+	free(d->senders);
+	free(d->pm);
+	free(d->clicks);
+	free(d->days);
+	free(d->sender);
+	free(d->message);
+	free(d);
+}
+
+/*
+ * Pass 1: every filtered message with its events (LEFT JOIN: a message
+ * without events is one row of NULLs), in the report's order, so that a
+ * message's rows and a sender's messages come together. Counting as the
+ * SQL of earlier versions did: an open is human when its verdict is human
+ * or gmail-proxy, machine for any other verdict; a click is human when its
+ * verdict is human, scanner otherwise; NULLs count as nothing.
+ */
+int
+store_report_load(struct store *st, const struct report_filter *f,
+		  struct report_data **out, char *err, size_t errlen)
+{
+	static const char head[] =
+	    "SELECT m.rowid, m.sender, m.sent, m.recipient_count,"
+	    "  e.kind, e.verdict, e.time, e.link";
+	static const char join[] = " LEFT JOIN events e ON e.message_id = m.id";
+	struct report_data *d;
+	struct report_sender *cur_s = NULL;
+	struct pm *p = NULL;
+	long long sent = 0, rcpts = 0, last = 0;
+	bool has_last = false;
 	sqlite3_stmt *s;
+	void *q;
 	int rc;
 
-	memset(out, 0, sizeof(*out));
-	if (prepare_filtered(st, sql, f, NULL, &s, err, errlen) == -1)
+	*out = NULL;
+	if ((d = calloc(1, sizeof(*d))) == NULL) {
+		snprintf(err, errlen, "report: out of memory");
 		return -1;
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW)
-		read_counts(s, 0, out);
-	else if (rc != SQLITE_DONE)
-		dberr(store_db(st), err, errlen, "report: totals");
+	}
+	d->f = *f;
+	if ((f->sender != NULL && (d->f.sender = d->sender = strdup(f->sender)) == NULL) ||
+	    (f->message != NULL && (d->f.message = d->message = strdup(f->message)) == NULL)) {
+		store_report_free(d);
+		snprintf(err, errlen, "report: out of memory");
+		return -1;
+	}
+	if (prepare_filtered(st, f, head, join, ORDER, &s, err, errlen) == -1) {
+		store_report_free(d);
+		return -1;
+	}
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		long long rowid = col_ll(s, 0);
+		const char *kind, *verdict;
+
+		if (p == NULL || rowid != p->rowid) {
+			const char *sender = col_text(s, 1);
+
+			if (p != NULL) {
+				count_message(&cur_s->c, p, sent, rcpts, has_last, last);
+				count_message(&d->totals, p, sent, rcpts, has_last, last);
+			}
+			if (sender == NULL)
+				sender = "";
+			if (cur_s == NULL || strcmp(cur_s->sender, sender) != 0) {
+				if ((q = grow(d->senders, d->n_senders, &d->cap_senders,
+				    sizeof(*d->senders))) == NULL)
+					goto nomem;
+				d->senders = q;
+				cur_s = &d->senders[d->n_senders];
+				memset(cur_s, 0, sizeof(*cur_s));
+				if ((cur_s->sender = strdup(sender)) == NULL)
+					goto nomem;
+				d->n_senders++;
+			}
+			if ((q = grow(d->pm, d->n_pm, &d->cap_pm, sizeof(*d->pm))) == NULL)
+				goto nomem;
+			d->pm = q;
+			p = &d->pm[d->n_pm++];
+			memset(p, 0, sizeof(*p));
+			p->rowid = rowid;
+			p->clicks = d->n_clicks;
+			sent = col_ll(s, 2);
+			rcpts = col_ll(s, 3);
+			has_last = false;
+			last = 0;
+		}
+		kind = col_text(s, 4);
+		verdict = col_text(s, 5);
+		if (!col_null(s, 6)) {
+			long long t = col_ll(s, 6);
+			struct day_slot *ds;
+			bool human_open = false, human_click = false;
+
+			if (!has_last || t > last) {
+				has_last = true;
+				last = t;
+			}
+			if (kind != NULL && verdict != NULL) {
+				human_open = strcmp(kind, "open") == 0 &&
+				    (strcmp(verdict, "human") == 0 ||
+				    strcmp(verdict, "gmail-proxy") == 0);
+				human_click = strcmp(kind, "click") == 0 &&
+				    strcmp(verdict, "human") == 0;
+			}
+			if (human_open && (!p->has_first || t < p->first_open)) {
+				p->has_first = true;
+				p->first_open = t;
+			}
+			/* floor division, also for times before 1970 */
+			if ((ds = day_slot(d, t / 86400 - (t % 86400 < 0))) == NULL)
+				goto nomem;
+			ds->opens_human += human_open;
+			ds->clicks_human += human_click;
+		}
+		if (kind == NULL)
+			continue;
+		if (strcmp(kind, "optout") == 0) {
+			p->oo++;
+		} else if (verdict == NULL) {
+			;
+		} else if (strcmp(kind, "open") == 0) {
+			if (strcmp(verdict, "human") == 0 || strcmp(verdict, "gmail-proxy") == 0)
+				p->oh++;
+			else
+				p->om++;
+		} else if (strcmp(kind, "click") == 0) {
+			bool human = strcmp(verdict, "human") == 0;
+			struct link_clicks *lc = NULL;
+
+			if (human)
+				p->ch++;
+			else
+				p->cs++;
+			/* e.link = l.num: only an integer link can match */
+			if (sqlite3_column_type(s, 7) != SQLITE_INTEGER)
+				continue;
+			for (size_t i = p->clicks; i < p->clicks + p->n_clicks; i++)
+				if (d->clicks[i].link == col_ll(s, 7))
+					lc = &d->clicks[i];
+			if (lc == NULL) {
+				if ((q = grow(d->clicks, d->n_clicks, &d->cap_clicks,
+				    sizeof(*d->clicks))) == NULL)
+					goto nomem;
+				d->clicks = q;
+				lc = &d->clicks[d->n_clicks++];
+				lc->link = col_ll(s, 7);
+				lc->human = lc->scanner = 0;
+				p->n_clicks++;
+			}
+			if (human)
+				lc->human++;
+			else
+				lc->scanner++;
+		}
+	}
+	if (rc != SQLITE_DONE) {
+		dberr(store_db(st), err, errlen, "report: messages");
+		goto fail;
+	}
+	if (p != NULL) {
+		count_message(&cur_s->c, p, sent, rcpts, has_last, last);
+		count_message(&d->totals, p, sent, rcpts, has_last, last);
+	}
 	sqlite3_finalize(s);
-	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
+	*out = d;
+	return 0;
+nomem:
+	snprintf(err, errlen, "report: out of memory");
+fail:
+	sqlite3_finalize(s);
+	store_report_free(d);
+	return -1;
+}
+
+const struct report_counts *
+store_report_totals(const struct report_data *d)
+{
+	return &d->totals;
 }
 
 int
-store_report_senders(struct store *st, const struct report_filter *f,
-		     int (*fn)(void *arg, const struct report_sender *s), void *arg,
-		     char *err, size_t errlen)
+store_report_senders(const struct report_data *d,
+		     int (*fn)(void *arg, const struct report_sender *s), void *arg)
 {
-	static const char sql[] =
-	    "WITH pm AS (" PER_MESSAGE ") SELECT sender," AGGREGATE
-	    " FROM pm GROUP BY sender ORDER BY sender";
-	struct report_sender r;
-	sqlite3_stmt *s;
-	int rc, stop = 0;
+	int stop;
 
-	if (prepare_filtered(st, sql, f, NULL, &s, err, errlen) == -1)
+	for (size_t i = 0; i < d->n_senders; i++)
+		if ((stop = fn(arg, &d->senders[i])) != 0)
+			return stop;
+	return 0;
+}
+
+static int
+day_cmp(const void *a, const void *b)
+{
+	const struct day_slot *x = a, *y = b;
+
+	return x->day < y->day ? -1 : x->day > y->day;
+}
+
+int
+store_report_days(const struct report_data *d,
+		  int (*fn)(void *arg, const struct report_day *rd), void *arg)
+{
+	struct day_slot *v;
+	struct report_day rd;
+	size_t n = 0;
+	int stop = 0;
+
+	if (d->n_days == 0)
+		return 0;
+	if ((v = malloc(d->n_days * sizeof(*v))) == NULL)
 		return -1;
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		r.sender = col_text(s, 0);
-		if (r.sender == NULL)
-			r.sender = "";
-		read_counts(s, 1, &r.c);
-		if ((stop = fn(arg, &r)) != 0)
-			break;
+	for (size_t i = 0; i < d->cap_days; i++)
+		if (d->days[i].used)
+			v[n++] = d->days[i];
+	qsort(v, n, sizeof(*v), day_cmp);
+	for (size_t i = 0; i < n && stop == 0; i++) {
+		rd.day = v[i].day;
+		rd.opens_human = v[i].opens_human;
+		rd.clicks_human = v[i].clicks_human;
+		stop = fn(arg, &rd);
 	}
-	if (stop == 0 && rc != SQLITE_DONE)
-		stop = dberr(store_db(st), err, errlen, "report: senders");
-	sqlite3_finalize(s);
+	free(v);
 	return stop;
 }
 
-/* The links of one message with their click counts, into a growing array;
- * the strings are copied (freed by free_links). */
-static int
-load_links(sqlite3_stmt *ls, const char *id, struct report_link **out, size_t *n,
-	   size_t *cap)
+/* A growing text buffer: the strings of one message and its links, kept as
+ * offsets while the buffer may move. */
+struct textbuf {
+	char *p;
+	size_t n, cap;
+};
+
+#define NO_TEXT ((size_t)-1)
+
+static size_t
+tb_add(struct textbuf *b, const char *s, bool *nomem)
 {
-	int rc;
+	size_t len, at = b->n;
 
-	*n = 0;
-	sqlite3_reset(ls);
-	if (bind_text(ls, 1, id) != SQLITE_OK)
-		return -1;
-	while ((rc = sqlite3_step(ls)) == SQLITE_ROW) {
-		struct report_link *l;
-		const char *url = col_text(ls, 1);
+	if (s == NULL)
+		return NO_TEXT;
+	len = strlen(s) + 1;
+	if (b->n + len > b->cap) {
+		size_t nc = b->cap ? b->cap : 256;
+		char *q;
 
-		if (*n == *cap) {
-			size_t nc = *cap ? *cap * 2 : 16;
-			struct report_link *p = realloc(*out, nc * sizeof(**out));
-
-			if (p == NULL)
-				return -1;
-			*out = p;
-			*cap = nc;
+		while (nc < b->n + len)
+			nc *= 2;
+		if ((q = realloc(b->p, nc)) == NULL) {
+			*nomem = true;
+			return NO_TEXT;
 		}
-		l = &(*out)[*n];
-		l->num = col_ll(ls, 0);
-		l->url = url ? strdup(url) : NULL;
-		if (url != NULL && l->url == NULL)
-			return -1;
-		l->human_clicks = col_ll(ls, 2);
-		l->scanner_clicks = col_ll(ls, 3);
-		(*n)++;
+		b->p = q;
+		b->cap = nc;
 	}
-	return rc == SQLITE_DONE ? 0 : -1;
+	memcpy(b->p + at, s, len);
+	b->n += len;
+	return at;
 }
 
-static void
-free_links(struct report_link *l, size_t n)
+static const char *
+tb_str(const struct textbuf *b, size_t at)
 {
-	for (size_t i = 0; i < n; i++)
-		free((char *)l[i].url);
+	return at == NO_TEXT ? NULL : b->p + at;
 }
 
+/* One message of pass 2 being read: its row, then its links. */
+struct msg_rows {
+	struct report_message m;
+	size_t id, queue_id, message_id, sender, subject;	/* in text */
+	struct report_link *links;
+	size_t *urls;			/* in text, one per link */
+	size_t n_links, cap_links, cap_urls;
+	struct textbuf text;
+};
+
+static int
+link_cmp(const void *a, const void *b)
+{
+	const struct report_link *x = a, *y = b;
+
+	return x->num < y->num ? -1 : x->num > y->num;
+}
+
+/* The message with pass 1's numbers, to the callback. */
+static int
+emit_message(struct msg_rows *r, const struct report_data *d, const struct pm *p,
+	     int (*fn)(void *arg, const struct report_message *m), void *arg)
+{
+	struct report_message *m = &r->m;
+	bool sorted = true;
+
+	m->id = tb_str(&r->text, r->id);
+	m->queue_id = tb_str(&r->text, r->queue_id);
+	m->message_id = tb_str(&r->text, r->message_id);
+	m->sender = tb_str(&r->text, r->sender);
+	m->subject = tb_str(&r->text, r->subject);
+	m->opens_human = p->oh;
+	m->opens_machine = p->om;
+	m->has_first_human_open = p->has_first;
+	m->first_human_open = p->has_first ? p->first_open : 0;
+	m->clicks_human = p->ch;
+	m->clicks_scanner = p->cs;
+	m->optouts = p->oo;
+	for (size_t i = 0; i < r->n_links; i++) {
+		struct report_link *l = &r->links[i];
+
+		l->url = tb_str(&r->text, r->urls[i]);
+		l->human_clicks = l->scanner_clicks = 0;
+		for (size_t j = p->clicks; j < p->clicks + p->n_clicks; j++)
+			if (d->clicks[j].link == l->num) {
+				l->human_clicks = d->clicks[j].human;
+				l->scanner_clicks = d->clicks[j].scanner;
+			}
+		if (i > 0 && l[-1].num > l->num)
+			sorted = false;
+	}
+	if (!sorted)
+		qsort(r->links, r->n_links, sizeof(*r->links), link_cmp);
+	m->links = r->links;
+	m->n_links = r->n_links;
+	return fn(arg, m);
+}
+
+/* Pass 2: the same messages (same filter, index and order) with their text
+ * and their links, matched to pass 1's numbers by position. */
 int
-store_report_messages(struct store *st, const struct report_filter *f,
-		      const char *only_sender,
+store_report_messages(struct store *st, const struct report_data *d,
 		      int (*fn)(void *arg, const struct report_message *m), void *arg,
 		      char *err, size_t errlen)
 {
-	static const char sql[] = PER_MESSAGE " ORDER BY m.sender, m.sent, m.id";
-	static const char link_sql[] =
-	    "SELECT l.num, l.url,"
-	    "  count(CASE WHEN e.verdict = 'human' THEN 1 END),"
-	    "  count(CASE WHEN e.verdict IS NOT NULL AND e.verdict <> 'human' THEN 1 END)"
-	    " FROM links l LEFT JOIN events e ON e.message_id = l.message_id"
-	    "  AND e.kind = 'click' AND e.link = l.num"
-	    " WHERE l.message_id = ?1 GROUP BY l.num ORDER BY l.num";
-	struct report_link *links = NULL;
-	size_t n_links = 0, cap = 0;
-	struct report_message m;
-	sqlite3_stmt *s, *ls;
-	int rc, stop = 0;
-
-	if (prepare_filtered(st, sql, f, only_sender, &s, err, errlen) == -1)
-		return -1;
-	if (prepare(store_db(st), link_sql, &ls, err, errlen) == -1) {
-		sqlite3_finalize(s);
-		return -1;
-	}
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		memset(&m, 0, sizeof(m));
-		m.id = col_text(s, 0);
-		m.queue_id = col_text(s, 1);
-		m.message_id = col_text(s, 2);
-		m.sender = col_text(s, 3);
-		m.subject = col_text(s, 4);
-		m.sent = col_ll(s, 5);
-		m.recipients = col_ll(s, 6);
-		m.link_count = col_ll(s, 7);
-		m.opens_human = col_ll(s, 8);
-		m.opens_machine = col_ll(s, 9);
-		m.has_first_human_open = !col_null(s, 10);
-		m.first_human_open = col_ll(s, 10);
-		m.clicks_human = col_ll(s, 11);
-		m.clicks_scanner = col_ll(s, 12);
-		m.optouts = col_ll(s, 13);
-		if (m.id == NULL)
-			m.id = "";
-		if (m.sender == NULL)
-			m.sender = "";
-		if (load_links(ls, m.id, &links, &n_links, &cap) == -1) {
-			free_links(links, n_links);
-			stop = dberr(store_db(st), err, errlen, "report: links");
-			break;
-		}
-		m.links = links;
-		m.n_links = n_links;
-		stop = fn(arg, &m);
-		free_links(links, n_links);
-		n_links = 0;
-		if (stop != 0)
-			break;
-	}
-	if (stop == 0 && rc != SQLITE_DONE)
-		stop = dberr(store_db(st), err, errlen, "report: messages");
-	free(links);
-	sqlite3_finalize(ls);
-	sqlite3_finalize(s);
-	return stop;
-}
-
-int
-store_report_days(struct store *st, const struct report_filter *f,
-		  int (*fn)(void *arg, const struct report_day *d), void *arg,
-		  char *err, size_t errlen)
-{
-	/* floor division, also for times before 1970 */
-	static const char sql[] =
-	    "SELECT (e.time - ((e.time % 86400) + 86400) % 86400) / 86400 AS day,"
-	    "  count(CASE WHEN " HUMAN_OPEN " THEN 1 END),"
-	    "  count(CASE WHEN " HUMAN_CLICK " THEN 1 END)"
-	    " FROM messages m JOIN events e ON e.message_id = m.id"
-	    " WHERE" FILTER " GROUP BY day ORDER BY day";
-	struct report_day d;
+	static const char head[] =
+	    "SELECT m.rowid, m.id, m.queue_id, m.message_id_header, m.sender, m.subject,"
+	    "  m.sent, m.recipient_count, m.link_count, l.num, l.url";
+	static const char join[] = " LEFT JOIN links l ON l.message_id = m.id";
+	struct msg_rows r;
+	const struct pm *p = NULL;
+	size_t next = 0;
+	bool nomem = false;
 	sqlite3_stmt *s;
 	int rc, stop = 0;
 
-	if (prepare_filtered(st, sql, f, NULL, &s, err, errlen) == -1)
+	memset(&r, 0, sizeof(r));
+	if (prepare_filtered(st, &d->f, head, join, ORDER, &s, err, errlen) == -1)
 		return -1;
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		d.day = col_ll(s, 0);
-		d.opens_human = col_ll(s, 1);
-		d.clicks_human = col_ll(s, 2);
-		if ((stop = fn(arg, &d)) != 0)
+		long long rowid = col_ll(s, 0);
+
+		if (p == NULL || rowid != p->rowid) {
+			if (p != NULL && (stop = emit_message(&r, d, p, fn, arg)) != 0)
+				break;
+			if (next >= d->n_pm || d->pm[next].rowid != rowid) {
+				snprintf(err, errlen, "report: the messages changed during "
+				    "the report");
+				stop = -1;
+				break;
+			}
+			p = &d->pm[next++];
+			r.text.n = 0;
+			r.n_links = 0;
+			memset(&r.m, 0, sizeof(r.m));
+			r.id = tb_add(&r.text, col_text(s, 1), &nomem);
+			r.queue_id = tb_add(&r.text, col_text(s, 2), &nomem);
+			r.message_id = tb_add(&r.text, col_text(s, 3), &nomem);
+			r.sender = tb_add(&r.text, col_text(s, 4), &nomem);
+			r.subject = tb_add(&r.text, col_text(s, 5), &nomem);
+			if (r.id == NO_TEXT)
+				r.id = tb_add(&r.text, "", &nomem);
+			if (r.sender == NO_TEXT)
+				r.sender = tb_add(&r.text, "", &nomem);
+			r.m.sent = col_ll(s, 6);
+			r.m.recipients = col_ll(s, 7);
+			r.m.link_count = col_ll(s, 8);
+		}
+		if (!col_null(s, 9)) {
+			void *ql = grow(r.links, r.n_links, &r.cap_links, sizeof(*r.links));
+
+			if (ql != NULL)
+				r.links = ql;
+			ql = ql == NULL ? NULL : grow(r.urls, r.n_links, &r.cap_urls, sizeof(*r.urls));
+			if (ql == NULL) {
+				nomem = true;
+			} else {
+				r.urls = ql;
+				r.links[r.n_links].num = col_ll(s, 9);
+				r.urls[r.n_links] = tb_add(&r.text, col_text(s, 10), &nomem);
+				r.n_links++;
+			}
+		}
+		if (nomem) {
+			snprintf(err, errlen, "report: out of memory");
+			stop = -1;
 			break;
+		}
 	}
 	if (stop == 0 && rc != SQLITE_DONE)
-		stop = dberr(store_db(st), err, errlen, "report: days");
+		stop = dberr(store_db(st), err, errlen, "report: messages");
+	if (stop == 0 && p != NULL)
+		stop = emit_message(&r, d, p, fn, arg);
+	if (stop == 0 && next != d->n_pm) {
+		snprintf(err, errlen, "report: the messages changed during the report");
+		stop = -1;
+	}
+	free(r.links);
+	free(r.urls);
+	free(r.text.p);
 	sqlite3_finalize(s);
 	return stop;
 }
@@ -414,21 +805,22 @@ store_report_links(struct store *st, const struct report_filter *f,
 			     const struct report_link *l), void *arg,
 		   char *err, size_t errlen)
 {
-	static const char sql[] =
+	static const char head[] =
 	    "SELECT m.id, m.sender, m.sent, l.num, l.url,"
 	    "  count(CASE WHEN e.verdict = 'human' THEN 1 END) AS hc,"
-	    "  count(CASE WHEN e.verdict IS NOT NULL AND e.verdict <> 'human' THEN 1 END)"
-	    " FROM messages m JOIN links l ON l.message_id = m.id"
+	    "  count(CASE WHEN e.verdict IS NOT NULL AND e.verdict <> 'human' THEN 1 END)";
+	static const char join[] =
+	    " JOIN links l ON l.message_id = m.id"
 	    " LEFT JOIN events e ON e.message_id = l.message_id"
-	    "  AND e.kind = 'click' AND e.link = l.num"
-	    " WHERE" FILTER
+	    "  AND e.kind = 'click' AND e.link = l.num";
+	static const char tail[] =
 	    " GROUP BY m.id, l.num ORDER BY hc DESC, m.sender, m.sent, m.id, l.num";
 	struct report_message m;
 	struct report_link l;
 	sqlite3_stmt *s;
 	int rc, stop = 0;
 
-	if (prepare_filtered(st, sql, f, NULL, &s, err, errlen) == -1)
+	if (prepare_filtered(st, f, head, join, tail, &s, err, errlen) == -1)
 		return -1;
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		memset(&m, 0, sizeof(m));

@@ -68,25 +68,36 @@ struct report_day {
 int store_report_begin(struct store *st, char *err, size_t errlen);
 void store_report_end(struct store *st);
 
+/*
+ * The messages of a report, loaded once by store_report_load: one pass over
+ * the filtered messages and their events (the covering index events_report)
+ * computes the totals, the senders' sums, the per-day counts and a few
+ * numbers per message (about 60 bytes each, kept in memory).
+ * store_report_messages then walks the same messages, in the same order,
+ * with their text and their links, in one more query. Call it inside
+ * store_report_begin/end, so that both passes see the same snapshot.
+ */
+struct report_data;
+
+int store_report_load(struct store *st, const struct report_filter *f,
+		      struct report_data **out, char *err, size_t errlen);
+void store_report_free(struct report_data *d);
+
 /* The callbacks return 0 to go on, non-zero to stop (the call then returns
  * that value). Strings live until the callback returns. */
-int store_report_totals(struct store *st, const struct report_filter *f,
-			struct report_counts *out, char *err, size_t errlen);
+const struct report_counts *store_report_totals(const struct report_data *d);
 /* One call per sender, ordered by sender. */
-int store_report_senders(struct store *st, const struct report_filter *f,
-			 int (*fn)(void *arg, const struct report_sender *s), void *arg,
-			 char *err, size_t errlen);
-/* One call per message, ordered by sender, sent time and id; only_sender
- * (exact, as a report_sender names it) narrows to one sender or is NULL. */
-int store_report_messages(struct store *st, const struct report_filter *f,
-			  const char *only_sender,
+int store_report_senders(const struct report_data *d,
+			 int (*fn)(void *arg, const struct report_sender *s), void *arg);
+/* One call per message, ordered by sender, sent time and id (the senders'
+ * order); -1 with err on a database error. */
+int store_report_messages(struct store *st, const struct report_data *d,
 			  int (*fn)(void *arg, const struct report_message *m), void *arg,
 			  char *err, size_t errlen);
 /* Human opens and human clicks of the messages per UTC day of the event,
  * only days with events, ascending. */
-int store_report_days(struct store *st, const struct report_filter *f,
-		      int (*fn)(void *arg, const struct report_day *d), void *arg,
-		      char *err, size_t errlen);
+int store_report_days(const struct report_data *d,
+		      int (*fn)(void *arg, const struct report_day *d), void *arg);
 /* Every link of the messages, the most clicked by humans first (then by
  * sender, sent, message, number); m carries the message's id, sender and
  * sent time only. */

@@ -78,6 +78,20 @@ static const char *const migrations[] = {
 	/* 3: mailbeacon sync's cursor per source (a remote beacon's URL) */
 	"CREATE TABLE sync_state (source TEXT PRIMARY KEY, cursor INTEGER NOT NULL);"
 	"PRAGMA user_version = 3;",
+	/* 4: indexes for mailbeacon report (store/report.c). events_report
+	 * covers what the report reads of an event and replaces
+	 * events_message_time (a prefix of it); messages_report is the
+	 * report's order and covers its first pass; messages_sender_nocase
+	 * serves --sender ADDR (ASCII case-insensitive) and messages_domain
+	 * --sender @DOMAIN: the lower-cased text after the last '@' (rtrim
+	 * strips what is not '@' from the end). */
+	"CREATE INDEX events_report ON events(message_id, kind, verdict, time, link);"
+	"DROP INDEX IF EXISTS events_message_time;"
+	"CREATE INDEX messages_report ON messages(sender, sent, id, recipient_count);"
+	"CREATE INDEX messages_sender_nocase ON messages(sender COLLATE NOCASE, sent);"
+	"CREATE INDEX messages_domain ON messages("
+	"  lower(substr(sender, length(rtrim(sender, replace(sender, '@', ''))) + 1)), sent);"
+	"PRAGMA user_version = 4;",
 };
 
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

@@ -20,7 +20,7 @@
 #define STORE_HASH_KEY_MIN 32
 #define STORE_HASH_KEY_MAX 64
 #define STORE_ID_LEN 22		/* message ids: MSGID_LEN */
-#define STORE_SCHEMA_VERSION 3	/* the version this program migrates to */
+#define STORE_SCHEMA_VERSION 4	/* the version this program migrates to */
 
 struct store;
 

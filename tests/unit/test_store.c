@@ -182,8 +182,11 @@ test_open_create(void **state)
 	/* messages, message_recipients, links, events, optouts, sync_state */
 	assert_int_equal(raw_int(path, "SELECT count(*) FROM sqlite_master "
 	    "WHERE type = 'table'", NULL), 6);
+	/* messages_sender_mid, messages_sent, message_recipients_hash, and
+	 * version 4's events_report, messages_report, messages_sender_nocase,
+	 * messages_domain */
 	assert_int_equal(raw_int(path, "SELECT count(*) FROM sqlite_master "
-	    "WHERE type = 'index' AND sql IS NOT NULL", NULL), 4);
+	    "WHERE type = 'index' AND sql IS NOT NULL", NULL), 7);
 	store_close(st);
 	/* Opening again with create leaves an existing file alone. */
 	assert_int_equal(chmod(path, 0600), 0);
@@ -686,6 +689,81 @@ test_migrate_v1_to_v2(void **state)
 	    " WHERE type = 'table' AND name = 'sync_state'", NULL), 1);
 }
 
+/* A version 3 database (schema as versions 1 to 3 made it, with rows) is
+ * migrated to version 4: its rows are kept, events_message_time is replaced
+ * by the covering events_report, the report's message indexes exist, and
+ * queries that the report runs use them. */
+static void
+test_migrate_v3_to_v4(void **state)
+{
+	const char *path = tpath("v3.db");
+	char got[512];
+	struct store *st;
+
+	(void)state;
+	raw_exec(path,
+	    "CREATE TABLE messages (id TEXT PRIMARY KEY, queue_id TEXT UNIQUE,"
+	    " message_id_header TEXT, sender TEXT NOT NULL, sasl_login TEXT,"
+	    " recipient_count INTEGER NOT NULL, sent INTEGER NOT NULL,"
+	    " words TEXT NOT NULL, link_count INTEGER NOT NULL, subject TEXT);"
+	    "CREATE INDEX messages_sender_mid ON messages(sender, message_id_header);"
+	    "CREATE INDEX messages_sent ON messages(sent);"
+	    "CREATE TABLE message_recipients (message_id TEXT NOT NULL"
+	    " REFERENCES messages(id) ON DELETE CASCADE, recipient_hash BLOB NOT NULL,"
+	    " PRIMARY KEY (message_id, recipient_hash)) WITHOUT ROWID;"
+	    "CREATE INDEX message_recipients_hash ON message_recipients(recipient_hash);"
+	    "CREATE TABLE links (message_id TEXT NOT NULL REFERENCES messages(id)"
+	    " ON DELETE CASCADE, num INTEGER NOT NULL, url TEXT,"
+	    " PRIMARY KEY (message_id, num)) WITHOUT ROWID;"
+	    "CREATE TABLE events (id INTEGER PRIMARY KEY, message_id TEXT NOT NULL,"
+	    " kind TEXT NOT NULL CHECK (kind IN ('open', 'click', 'optout')), link INTEGER,"
+	    " time INTEGER NOT NULL, ip_masked TEXT, client_class TEXT,"
+	    " verdict TEXT NOT NULL, dnt INTEGER NOT NULL DEFAULT 0, recipient_hash BLOB);"
+	    "CREATE INDEX events_message_time ON events(message_id, time);"
+	    "CREATE TABLE optouts (recipient_hash BLOB PRIMARY KEY, time INTEGER NOT NULL,"
+	    " message_id TEXT) WITHOUT ROWID;"
+	    "CREATE TABLE sync_state (source TEXT PRIMARY KEY, cursor INTEGER NOT NULL);"
+	    "INSERT INTO messages VALUES ('m1', 'Q1', '<1@x>', 'Alice@Example.COM', NULL,"
+	    " 1, 100, 'opens', 1, NULL);"
+	    "INSERT INTO messages VALUES ('m2', 'Q2', '<2@x>', 'bob@b@example.com', NULL,"
+	    " 2, 200, 'opens', 0, 'hi');"
+	    "INSERT INTO message_recipients VALUES ('m1', x'01');"
+	    "INSERT INTO links VALUES ('m1', 1, 'https://a.example/');"
+	    "INSERT INTO events (message_id, kind, link, time, verdict)"
+	    " VALUES ('m1', 'open', NULL, 150, 'human'), ('m1', 'click', 1, 160, 'scanner');"
+	    "INSERT INTO optouts VALUES (x'01', 170, 'm1');"
+	    "INSERT INTO sync_state VALUES ('https://b.example', 7);"
+	    "PRAGMA user_version = 3;");
+	st = open_ok(path, false);
+	assert_int_equal(store_schema_version(st), 4);
+	assert_int_equal(store_schema_version(st), STORE_SCHEMA_VERSION);
+	store_close(st);
+	assert_int_equal(raw_int(path, "PRAGMA user_version", NULL), 4);
+	assert_int_equal(raw_int(path, "SELECT count(*) FROM messages", NULL), 2);
+	assert_int_equal(raw_int(path, "SELECT count(*) FROM message_recipients", NULL), 1);
+	assert_int_equal(raw_int(path, "SELECT count(*) FROM links", NULL), 1);
+	assert_int_equal(raw_int(path, "SELECT count(*) FROM events", NULL), 2);
+	assert_int_equal(raw_int(path, "SELECT count(*) FROM optouts", NULL), 1);
+	assert_int_equal(raw_int(path, "SELECT cursor FROM sync_state", NULL), 7);
+	raw_col(path, "SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"
+	    " ORDER BY name", NULL, got, sizeof(got));
+	assert_string_equal(got, "events_report|message_recipients_hash|messages_domain|"
+	    "messages_report|messages_sender_mid|messages_sender_nocase|messages_sent");
+	raw_col(path, "PRAGMA integrity_check", NULL, got, sizeof(got));
+	assert_string_equal(got, "ok");
+	/* The indexes answer as the tables do: the domain is what follows
+	 * the last '@', lower-cased. */
+	raw_col(path, "SELECT id FROM messages INDEXED BY messages_domain WHERE"
+	    " lower(substr(sender, length(rtrim(sender, replace(sender, '@', ''))) + 1))"
+	    " = 'example.com' ORDER BY id", NULL, got, sizeof(got));
+	assert_string_equal(got, "m1|m2");
+	raw_col(path, "SELECT id FROM messages INDEXED BY messages_sender_nocase"
+	    " WHERE sender = 'alice@example.com' COLLATE NOCASE", NULL, got, sizeof(got));
+	assert_string_equal(got, "m1");
+	assert_int_equal(raw_int(path, "SELECT count(*) FROM events INDEXED BY events_report"
+	    " WHERE message_id = 'm1' AND kind = 'click' AND link = 1", NULL), 1);
+}
+
 struct seen {
 	int n;
 	long long last;
@@ -770,6 +848,7 @@ main(void)
 		cmocka_unit_test(test_newer_version_refused),
 		cmocka_unit_test(test_migrate_from_zero),
 		cmocka_unit_test(test_migrate_v1_to_v2),
+		cmocka_unit_test(test_migrate_v3_to_v4),
 		cmocka_unit_test(test_events),
 		cmocka_unit_test(test_insert_find),
 		cmocka_unit_test(test_insert_twice),
