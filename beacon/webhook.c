@@ -515,26 +515,6 @@ same_key(const struct webhook_candidate *a, const struct webhook_candidate *b)
 	return a->kind == b->kind && a->link == b->link && strcmp(a->message_id, b->message_id) == 0;
 }
 
-static void
-json_string(struct mbuf *b, const char *s)
-{
-	if (s == NULL) {
-		mbuf_puts(b, "null");
-		return;
-	}
-	mbuf_putc(b, '"');
-	for (; *s; s++) {
-		unsigned char ch = (unsigned char)*s;
-		if (ch == '"' || ch == '\\')
-			mbuf_printf(b, "\\%c", ch);
-		else if (ch < 0x20 || ch == 0x7f)
-			mbuf_printf(b, "\\u%04x", ch);
-		else
-			mbuf_putc(b, ch);
-	}
-	mbuf_putc(b, '"');
-}
-
 /* Column 0 of a one-row query as a new string (NULL: no row or NULL);
  * *found tells whether there was a row. -1 on a database error. */
 static int
@@ -634,18 +614,18 @@ consider(sqlite3 *db, const struct webhook_candidate *c, size_t same_in_batch)
 	struct mbuf b;
 	mbuf_init(&b);
 	mbuf_printf(&b, "{\"event\":\"%s\",\"message\":", c->kind == 'o' ? "open" : "click");
-	json_string(&b, c->message_id);
+	mbuf_put_json(&b, c->message_id);
 	mbuf_puts(&b, ",\"message_id_header\":");
-	json_string(&b, mid_header);
+	mbuf_put_json(&b, mid_header);
 	mbuf_puts(&b, ",\"sender\":");
-	json_string(&b, sender);
+	mbuf_put_json(&b, sender);
 	if (c->kind == 'c')
 		mbuf_printf(&b, ",\"link\":%u,\"url\":", c->link);
 	else
 		mbuf_puts(&b, ",\"link\":null,\"url\":");
-	json_string(&b, link_url);
+	mbuf_put_json(&b, link_url);
 	mbuf_printf(&b, ",\"time\":%lld,\"verdict\":", c->time);
-	json_string(&b, c->verdict);
+	mbuf_put_json(&b, c->verdict);
 	mbuf_puts(&b, "}");
 	if (b.failed) {
 		mbuf_free(&b);
