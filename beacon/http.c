@@ -16,9 +16,9 @@
 #include "http.h"
 #include "log.h"
 #include "mbuf.h"
+#include "route.h"
 #include "token.h"
 
-#define URL_MAX 8192
 #define POST_MAX 4096
 #define API_LIMIT 1000
 #define OPTOUT_RCPTS_MAX 64
@@ -130,15 +130,6 @@ client_address(struct MHD_Connection *c, struct sockaddr_storage *out)
 	return true;
 }
 
-static enum token_status
-verify(const char *path, size_t len, struct token *t)
-{
-	pthread_rwlock_rdlock(&bc.keys_lock);
-	enum token_status s = token_verify(bc.keys, path, len, t);
-	pthread_rwlock_unlock(&bc.keys_lock);
-	return s;
-}
-
 static const char *
 header(struct MHD_Connection *c, const char *name)
 {
@@ -226,28 +217,24 @@ finish_tracking(struct MHD_Connection *c, struct req *r)
 	return respond(c, "open", MHD_HTTP_OK, "image/gif", gif, sizeof(gif), MHD_RESPMEM_PERSISTENT);
 }
 
+/* rt is an open or a click whose token http_route verified. */
 static enum MHD_Result
-route_tracking(struct MHD_Connection *c, struct req *r, const char *url, bool head)
+route_tracking(struct MHD_Connection *c, struct req *r, struct route *rt)
 {
-	struct token t;
-	const char *route = url[1] == 'o' ? "open" : "click";
+	struct token *t = &rt->token;
+	const char *route = rt->name;
 
 	snprintf(r->route, sizeof(r->route), "%s", route);
-	if (verify(url + 1, strlen(url + 1), &t) != TOKEN_OK ||
-	    (t.kind == TOKEN_OPEN) != (url[1] == 'o')) {
-		metrics_forgery();
-		return not_found(c, route);
-	}
-	if (t.kind == TOKEN_CLICK && head) {
-		token_clear(&t);
+	if (t->kind == TOKEN_CLICK && rt->head) {
+		route_free(rt);
 		return respond_text(c, route, MHD_HTTP_METHOD_NOT_ALLOWED, "GET only\n");
 	}
-	if (t.kind == TOKEN_CLICK) {
-		r->location = t.dest;	/* the signed destination, and only it */
-		t.dest = NULL;
+	if (t->kind == TOKEN_CLICK) {
+		r->location = t->dest;	/* the signed destination, and only it */
+		t->dest = NULL;
 	}
-	enum queued q = queue_event(c, r, &t, head);
-	token_clear(&t);
+	enum queued q = queue_event(c, r, t, rt->head);
+	route_free(rt);
 	if (q == QUEUED)
 		return MHD_YES;	/* answered once the writer has committed */
 	/* Over the rate limit nothing is recorded; a click still goes where
@@ -350,26 +337,23 @@ form_address(const struct mbuf *body)
 	return NULL;
 }
 
+/* t is the opt-out token http_route verified. */
 static enum MHD_Result
-route_optout(struct MHD_Connection *c, struct req *r, const char *url, bool post)
+route_optout(struct MHD_Connection *c, struct req *r, const char *url, const struct token *t,
+	     bool post)
 {
-	struct token t;
 	unsigned char hashes[OPTOUT_RCPTS_MAX][STORE_HASH_LEN], hash[STORE_HASH_LEN];
 	size_t total = 0;
 
-	if (verify(url + 1, strlen(url + 1), &t) != TOKEN_OK || t.kind != TOKEN_OPTOUT) {
-		metrics_forgery();
-		return not_found(c, "optout");
-	}
 	struct store *st = reader_store();
-	if (st == NULL || store_message_recipients(st, t.msgid, hashes, OPTOUT_RCPTS_MAX, &total) < 0) {
+	if (st == NULL || store_message_recipients(st, t->msgid, hashes, OPTOUT_RCPTS_MAX, &total) < 0) {
 		if (st != NULL)
 			reader_store_failed();
 		return respond_text(c, "optout", MHD_HTTP_SERVICE_UNAVAILABLE,
 				    "The service is briefly unavailable; please try again later.\n");
 	}
 	if (!post)
-		return route_optout_page(c, url, &t, total);	/* a GET changes nothing */
+		return route_optout_page(c, url, t, total);	/* a GET changes nothing */
 
 	char *address = form_address(&r->body);
 	bool known = false;
@@ -396,14 +380,14 @@ route_optout(struct MHD_Connection *c, struct req *r, const char *url, bool post
 		mbuf_puts(&b, "\">Back</a></p>\n</body></html>\n");
 		return respond_html(c, "optout", MHD_HTTP_BAD_REQUEST, &b);
 	}
-	if (store_optout_record(st, hash, (long long)time(NULL), t.msgid) < 0) {
-		log_warnx("opt-out for message %s not recorded: %s", t.msgid, store_errmsg(st));
+	if (store_optout_record(st, hash, (long long)time(NULL), t->msgid) < 0) {
+		log_warnx("opt-out for message %s not recorded: %s", t->msgid, store_errmsg(st));
 		reader_store_failed();
 		mbuf_free(&b);
 		return respond_text(c, "optout", MHD_HTTP_SERVICE_UNAVAILABLE,
 				    "Your request could not be recorded; please try again later.\n");
 	}
-	log_info("opt-out recorded for message %s", t.msgid);
+	log_info("opt-out recorded for message %s", t->msgid);
 	page_start(&b, "Tracking stopped");
 	mbuf_puts(&b, "<p>Done. From now on, mail to you from this organisation is not tracked, "
 		  "and nothing more is recorded about the message you came from.</p>\n</body></html>\n");
@@ -430,45 +414,25 @@ route_privacy(struct MHD_Connection *c)
 	return respond_html(c, "privacy", MHD_HTTP_OK, &b);
 }
 
-static void
-json_string(struct mbuf *b, const char *s)
-{
-	if (s == NULL) {
-		mbuf_puts(b, "null");
-		return;
-	}
-	mbuf_putc(b, '"');
-	for (; *s; s++) {
-		unsigned char ch = (unsigned char)*s;
-		if (ch == '"' || ch == '\\')
-			mbuf_printf(b, "\\%c", ch);
-		else if (ch < 0x20)
-			mbuf_printf(b, "\\u%04x", ch);
-		else
-			mbuf_putc(b, ch);
-	}
-	mbuf_putc(b, '"');
-}
-
 static int
 api_line(void *arg, long long cursor, const struct store_event *e)
 {
 	struct mbuf *b = arg;
 
 	mbuf_printf(b, "{\"cursor\":%lld,\"message\":", cursor);
-	json_string(b, e->message_id);
+	mbuf_put_json(b, e->message_id);
 	mbuf_puts(b, ",\"kind\":");
-	json_string(b, e->kind);
+	mbuf_put_json(b, e->kind);
 	if (e->link > 0)
 		mbuf_printf(b, ",\"link\":%u", e->link);
 	else
 		mbuf_puts(b, ",\"link\":null");
 	mbuf_printf(b, ",\"time\":%lld,\"ip\":", e->time);
-	json_string(b, e->ip_masked);
+	mbuf_put_json(b, e->ip_masked);
 	mbuf_puts(b, ",\"client\":");
-	json_string(b, e->client_class);
+	mbuf_put_json(b, e->client_class);
 	mbuf_puts(b, ",\"verdict\":");
-	json_string(b, e->verdict);
+	mbuf_put_json(b, e->verdict);
 	mbuf_printf(b, ",\"dnt\":%s", e->dnt ? "true" : "false");
 	if (e->recipient_hash != NULL) {
 		char hex[STORE_HASH_LEN * 2 + 1];
@@ -515,8 +479,6 @@ http_handle(void *cls, struct MHD_Connection *c, const char *url, const char *me
 	    const char *version, const char *upload_data, size_t *upload_size, void **con_cls)
 {
 	struct req *r = *con_cls;
-	bool get = strcmp(method, MHD_HTTP_METHOD_GET) == 0;
-	bool head = strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
 	bool post = strcmp(method, MHD_HTTP_METHOD_POST) == 0;
 
 	(void)cls;
@@ -543,32 +505,45 @@ http_handle(void *cls, struct MHD_Connection *c, const char *url, const char *me
 		*upload_size = 0;
 		return MHD_YES;
 	}
-	size_t ul = strlen(url);
-	if (ul > URL_MAX)
+	struct route rt;
+	enum MHD_Result ret;
+	/* The keys may be swapped on SIGHUP while another thread routes. */
+	pthread_rwlock_rdlock(&bc.keys_lock);
+	http_route(bc.keys, method, url, &rt);
+	pthread_rwlock_unlock(&bc.keys_lock);
+	switch (rt.id) {
+	case ROUTE_URL_TOO_LONG:
 		return respond_text(c, "other", MHD_HTTP_URI_TOO_LONG, "too long\n");
-	if ((get || head) && strncmp(url, "/o/", 3) == 0)
-		return route_tracking(c, r, url, head);
-	if (get && strncmp(url, "/c/", 3) == 0)
-		return route_tracking(c, r, url, false);
-	if ((get || post) && strncmp(url, "/u/", 3) == 0)
-		return route_optout(c, r, url, post);
-	if (get && strcmp(url, "/privacy") == 0)
+	case ROUTE_FORGED:
+		metrics_forgery();
+		return not_found(c, rt.name);
+	case ROUTE_OPEN:
+	case ROUTE_CLICK:
+		return route_tracking(c, r, &rt);
+	case ROUTE_OPTOUT:
+		ret = route_optout(c, r, url, &rt.token, rt.post);
+		route_free(&rt);
+		return ret;
+	case ROUTE_PRIVACY:
 		return route_privacy(c);
-	if (get && strcmp(url, "/healthz") == 0) {
+	case ROUTE_HEALTHZ: {
 		struct store *st = reader_store();
 		return st != NULL ? respond_text(c, "healthz", MHD_HTTP_OK, "ok\n")
 				  : respond_text(c, "healthz", MHD_HTTP_SERVICE_UNAVAILABLE, "database unavailable\n");
 	}
-	if (get && strcmp(url, "/metrics") == 0) {
+	case ROUTE_METRICS: {
 		size_t len;
 		char *text = metrics_render(&len);
 		return respond(c, "metrics", MHD_HTTP_OK, "text/plain; version=0.0.4", text, len,
 			       MHD_RESPMEM_MUST_FREE);
 	}
-	if (get && strcmp(url, "/api/v1/events") == 0)
+	case ROUTE_API:
 		return route_api(c);
-	if (!get && !head && !post)
+	case ROUTE_METHOD_NOT_ALLOWED:
 		return respond_text(c, "other", MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed\n");
+	case ROUTE_NOT_FOUND:
+		break;
+	}
 	return not_found(c, "other");
 }
 

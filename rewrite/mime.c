@@ -308,6 +308,10 @@ parse_headers(struct mime_message *m, int idx, size_t pos, size_t end, bool top,
 			if (parse_content_type(m, p, buf, in_digest) < 0)
 				return -1;
 		} else if (name_is(msg, name, name_len, "content-transfer-encoding")) {
+			/* Readers disagree on which of two counts, and a rewrite
+			 * could change the one they do not read. */
+			if (p->has_cte)
+				return fail(m, "mime: more than one Content-Transfer-Encoding");
 			unfold(msg + value, value_len, buf, sizeof(buf));
 			p->cte = cte_from_name(buf, strlen(buf));
 			copy_field(p->cte_raw, sizeof(p->cte_raw), buf);

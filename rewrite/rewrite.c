@@ -436,6 +436,13 @@ edit_part(struct rw *rw, const struct target *t, const struct edit_plan *plan,
 	mbuf_init(&decoded);
 	mbuf_init(&edited);
 	mbuf_init(&footer);
+	/* A part that ends in its header (no empty line) has no place for a
+	 * body: one spliced there would read as more header. */
+	if (t->idx != 0 && p->body_start == p->hdr_end) {
+		skip(rw, "mime: a %s/%s part without the empty line after its header",
+		     p->type, p->subtype);
+		goto out;
+	}
 	if (decode_part(rw, p, &decoded) < 0)
 		goto out;
 	if (memmem(decoded.data ? decoded.data : "", decoded.len, "-----BEGIN PGP SIGNED MESSAGE-----", 34)) {
@@ -635,6 +642,11 @@ rewrite_message(const struct rewrite_params *p, const char *msg, size_t len,
 		skip(&rw, "%s", rw.m.reason);
 		goto fail;
 	}
+	/* Added fields would run on from a last field without a line break. */
+	if (len > 0 && rw.m.parts[0].hdr_end == len && msg[len - 1] != '\n') {
+		skip(&rw, "mime: the header does not end with a line break");
+		goto fail;
+	}
 	if (check_protected(&rw) < 0 || collect_unsubscribe(&rw) < 0)
 		goto fail;
 	select_parts(&rw, 0);
@@ -726,12 +738,18 @@ rewrite_apply(const char *msg, size_t len, const struct rewrite_result *res, str
 	for (size_t i = 0; i < res->n_headers; i++)
 		if (res->headers[i].op == HEADER_ADD)
 			mbuf_printf(out, "%s: %s%s", res->headers[i].name, res->headers[i].value, eol);
-	/* The empty line, then the new body. */
+	/* The empty line as it was (even when it differs from the first
+	 * line's ending), or eol for a message that ends in its header; then
+	 * the new body. */
+	size_t sep = pos;
 	if (pos < len && msg[pos] == '\r')
 		pos++;
 	if (pos < len && msg[pos] == '\n')
 		pos++;
-	mbuf_puts(out, eol);
+	if (pos > sep)
+		mbuf_append(out, msg + sep, pos - sep);
+	else
+		mbuf_puts(out, eol);
 	mbuf_append(out, res->body.data ? res->body.data : "", res->body.len);
 	return out->failed ? -1 : 0;
 }
