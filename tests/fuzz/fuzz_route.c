@@ -18,11 +18,7 @@ static struct keyring keys;
 static void
 setup(void)
 {
-	char err[200];
-
-	if (keyring_parse("fuzz-keys", "k2 hA3U9ZBepWgbLLlJl2Vq771n-4pdcKFocKuG6GWnorA\n"
-			  "k1 TeGtFse0hHC1nAqnOSJ2_KQxhWzyrbFUYdEUo58iiiY\n", &keys, err, sizeof(err)) < 0)
-		fuzz_fail("route", "keyring: %s", err);
+	fuzz_keyring("route", &keys);
 }
 
 static const struct {

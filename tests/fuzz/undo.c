@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "keyring.h"
 #include "undo.h"
 
 static bool
@@ -89,4 +90,14 @@ fuzz_fail(const char *target, const char *fmt, ...)
 	va_end(ap);
 	fputc('\n', stderr);
 	abort();
+}
+
+void
+fuzz_keyring(const char *target, struct keyring *kr)
+{
+	char err[200];
+
+	if (keyring_parse("fuzz-keys", "k2 hA3U9ZBepWgbLLlJl2Vq771n-4pdcKFocKuG6GWnorA\n"
+			  "k1 TeGtFse0hHC1nAqnOSJ2_KQxhWzyrbFUYdEUo58iiiY\n", kr, err, sizeof(err)) < 0)
+		fuzz_fail(target, "keyring: %s", err);
 }

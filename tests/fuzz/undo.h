@@ -41,4 +41,8 @@ bool undo_run(struct undo_walk *w);
 void fuzz_fail(const char *target, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3), noreturn));
 
+struct keyring;
+/* The fixed two-key keyring of the token and route targets (k2 signs). */
+void fuzz_keyring(const char *target, struct keyring *kr);
+
 #endif
