@@ -33,6 +33,7 @@
 #include <libxml/HTMLparser.h>
 #include <libxml/HTMLtree.h>
 #include <libxml/parserInternals.h>
+#include "html_parser.h"
 #include "conf.h"
 #include "footer.h"
 #include "keyring.h"
@@ -256,7 +257,8 @@ static void noop_chars(void *c, const xmlChar *s, int l) { (void)c; (void)s; (vo
 static void noop_comment(void *c, const xmlChar *s) { (void)c; (void)s; }
 static void noop_msg(void *c, const char *m, ...) { (void)c; (void)m; }
 
-/* The parser set-up of rewrite/html.c (run_parser), with other handlers. */
+/* html_edit's own parser set-up (rewrite/html_parser.h), with no handlers
+ * or with empty ones. */
 static void
 sax_run(const struct input *in, int with_handlers)
 {
@@ -273,17 +275,9 @@ sax_run(const struct input *in, int with_handlers)
 	}
 	sax.warning = noop_msg;
 	sax.error = noop_msg;
-	htmlParserCtxtPtr ctxt = htmlCreateMemoryParserCtxt(in->html, (int)in->html_len);
+	htmlParserCtxtPtr ctxt = html_parser_new(in->html, in->html_len, &sax, NULL);
 	if (ctxt == NULL)
 		abort();
-	htmlSAXHandler *own = xmlMalloc(sizeof(*own));
-	memcpy(own, &sax, sizeof(sax));
-	xmlFree(ctxt->sax);
-	ctxt->sax = own;
-	ctxt->userData = NULL;
-	xmlSwitchEncoding(ctxt, XML_CHAR_ENCODING_UTF8);
-	htmlCtxtUseOptions(ctxt, HTML_PARSE_NOERROR | HTML_PARSE_NOWARNING |
-			   HTML_PARSE_NONET | HTML_PARSE_NOIMPLIED | HTML_PARSE_IGNORE_ENC);
 	htmlParseDocument(ctxt);
 	sink += (size_t)xmlByteConsumed(ctxt);
 	htmlFreeParserCtxt(ctxt);

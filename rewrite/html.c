@@ -4,6 +4,7 @@
  * pixel, new href values, the footer) are spliced into the original bytes.
  * Nothing outside an edit is re-serialised. */
 #include <ctype.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,7 @@
 #include <libxml/uri.h>
 #include "charset.h"
 #include "html.h"
+#include "html_parser.h"
 #include "links.h"
 
 #define TAG_MAX_ATTRS 64
@@ -466,6 +468,30 @@ edit_cmp(const void *a, const void *b)
 	return x->seq < y->seq ? -1 : (x->seq > y->seq);
 }
 
+htmlParserCtxtPtr
+html_parser_new(const char *text, size_t len, const htmlSAXHandler *sax, void *user)
+{
+	if (len > INT_MAX)
+		return NULL;
+	/* The memory parser reads text (UTF-8) in place of a copy of ours. */
+	htmlParserCtxtPtr ctxt = htmlCreateMemoryParserCtxt(text, (int)len);
+	if (ctxt == NULL)
+		return NULL;
+	htmlSAXHandler *own = xmlMalloc(sizeof(*own));
+	if (own == NULL) {
+		htmlFreeParserCtxt(ctxt);
+		return NULL;
+	}
+	memcpy(own, sax, sizeof(*own));
+	xmlFree(ctxt->sax);
+	ctxt->sax = own;
+	ctxt->userData = user;
+	xmlSwitchEncoding(ctxt, XML_CHAR_ENCODING_UTF8);
+	htmlCtxtUseOptions(ctxt, HTML_PARSE_NOERROR | HTML_PARSE_NOWARNING |
+			   HTML_PARSE_NONET | HTML_PARSE_NOIMPLIED | HTML_PARSE_IGNORE_ENC);
+	return ctxt;
+}
+
 static void
 run_parser(struct html_state *st)
 {
@@ -481,25 +507,11 @@ run_parser(struct html_state *st)
 	sax.processingInstruction = sax_pi;
 	sax.warning = sax_silent;
 	sax.error = sax_silent;
-	/* The memory parser reads st->text (UTF-8) in place of our copy. */
-	st->ctxt = htmlCreateMemoryParserCtxt(st->text, (int)st->len);
+	st->ctxt = html_parser_new(st->text, st->len, &sax, st);
 	if (st->ctxt == NULL) {
 		state_fail(st, "cannot create the parser");
 		return;
 	}
-	htmlSAXHandler *own = xmlMalloc(sizeof(*own));
-	if (own == NULL) {
-		state_fail(st, "out of memory");
-		htmlFreeParserCtxt(st->ctxt);
-		return;
-	}
-	memcpy(own, &sax, sizeof(sax));
-	xmlFree(st->ctxt->sax);
-	st->ctxt->sax = own;
-	st->ctxt->userData = st;
-	xmlSwitchEncoding(st->ctxt, XML_CHAR_ENCODING_UTF8);
-	htmlCtxtUseOptions(st->ctxt, HTML_PARSE_NOERROR | HTML_PARSE_NOWARNING |
-			   HTML_PARSE_NONET | HTML_PARSE_NOIMPLIED | HTML_PARSE_IGNORE_ENC);
 	htmlParseDocument(st->ctxt);
 	finish_link(st);
 	htmlFreeParserCtxt(st->ctxt);
