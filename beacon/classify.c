@@ -281,7 +281,12 @@ in_cidr4(const uint8_t a[4], const struct cidr4 *c)
 	return (addr & mask) == (net & mask);
 }
 
-/* The IPv4 address of sa (also of an IPv4-mapped IPv6 one) into a[4]. */
+/* The IPv4 address of sa into a[4]: of an IPv4 one, and of the IPv6
+ * addresses that carry the client's IPv4 address inside them, where masking
+ * to /48 would keep all of it: IPv4-mapped ::ffff:a.b.c.d, 6to4
+ * 2002:AABB:CCDD::/48 (RFC 3056: the IPv4 address is bits 16-47) and Teredo
+ * 2001:0::/32 (RFC 4380: the client's public IPv4 address is the last 32
+ * bits, each inverted). */
 static bool
 ipv4_of(const struct sockaddr *sa, uint8_t a[4])
 {
@@ -294,10 +299,20 @@ ipv4_of(const struct sockaddr *sa, uint8_t a[4])
 		return true;
 	}
 	if (sa->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
+		const struct in6_addr *in6 = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+		const uint8_t *b = in6->s6_addr;
 
-		if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr)) {
-			memcpy(a, &s6->sin6_addr.s6_addr[12], 4);
+		if (IN6_IS_ADDR_V4MAPPED(in6)) {
+			memcpy(a, &b[12], 4);
+			return true;
+		}
+		if (b[0] == 0x20 && b[1] == 0x02) {
+			memcpy(a, &b[2], 4);
+			return true;
+		}
+		if (b[0] == 0x20 && b[1] == 0x01 && b[2] == 0 && b[3] == 0) {
+			for (size_t i = 0; i < 4; i++)
+				a[i] = (uint8_t)(b[12 + i] ^ 0xff);
 			return true;
 		}
 	}

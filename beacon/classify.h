@@ -38,7 +38,8 @@ const char *verdict_name(enum verdict v);	/* "human", "apple-mpp", ... */
  * "outlook", "thunderbird", "yahoo", "ios", "android", "windows", "macos",
  * "linux", "bot", "unknown". Never the user agent itself. */
 const char *classify_client(const char *user_agent);
-/* "192.0.2.0/24" or "2001:db8:1::/48"; IPv4-mapped IPv6 counts as IPv4. */
+/* "192.0.2.0/24" or "2001:db8:1::/48"; an IPv6 address that embeds the
+ * client's IPv4 address (IPv4-mapped, 6to4, Teredo) counts as that IPv4. */
 int classify_mask_ip(const struct sockaddr *sa, char *out, size_t outlen);
 /* Sec-GPC: 1 or DNT: 1: counted, not attributed. */
 bool classify_dnt(const char *sec_gpc, const char *dnt);

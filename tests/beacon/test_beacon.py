@@ -673,6 +673,9 @@ def t_xff(ctx, w):
             ("trusted proxy, rightmost of a list", "127.0.0.2", "198.51.100.9, 203.0.113.78", "203.0.113.0/24"),
             ("trusted proxy, IPv6", "127.0.0.2", "2001:db8:1234:5678::1", "2001:db8:1234::/48"),
             ("trusted proxy, IPv4-mapped IPv6", "127.0.0.2", "::ffff:192.0.2.55", "192.0.2.0/24"),
+            # 6to4 and Teredo embed the client's IPv4 address: masked as it.
+            ("trusted proxy, 6to4", "127.0.0.2", "2002:c633:6417::1", "198.51.100.0/24"),
+            ("trusted proxy, Teredo", "127.0.0.2", "2001:0:4136:e378:8000:63bf:3fff:fdd2", "192.0.2.0/24"),
             ("untrusted client, IPv4", "127.0.0.1", "203.0.113.77", "127.0.0.0/24"),
             ("untrusted client, list", "127.0.0.1", "203.0.113.77, 198.51.100.1", "127.0.0.0/24"),
             ("trusted proxy, no header", "127.0.0.2", None, "127.0.0.0/24")):

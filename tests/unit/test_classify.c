@@ -376,6 +376,28 @@ test_mask_mapped(void **state)
 	mask_ok(v6(&a, "::ffff:10.1.2.3"), "10.1.2.0/24");
 }
 
+/* 6to4 and Teredo carry the client's whole IPv4 address within the first
+ * 48 bits or in the last 32: masked as that IPv4 address. */
+static void
+test_mask_embedded_ipv4(void **state)
+{
+	struct addr a;
+
+	(void)state;
+	/* 6to4 (RFC 3056): 2002:c633:6417::/48 is 198.51.100.23. */
+	mask_ok(v6(&a, "2002:c633:6417::1"), "198.51.100.0/24");
+	mask_ok(v6(&a, "2002:c633:6417:ffff:1:2:3:4"), "198.51.100.0/24");
+	mask_ok(v6(&a, "2002:cb00:71ff::"), "203.0.113.0/24");
+	/* Teredo (RFC 4380, its own example): server 65.54.227.120, client
+	 * 192.0.2.45 behind port 40000, the last 32 bits inverted. */
+	mask_ok(v6(&a, "2001:0:4136:e378:8000:63bf:3fff:fdd2"), "192.0.2.0/24");
+	mask_ok(v6(&a, "2001:0:4136:e378:8000:63bf:34cc:9be8"), "203.51.100.0/24");
+	/* Nearby prefixes that embed nothing keep their /48. */
+	mask_ok(v6(&a, "2001:db8:c633:6417::1"), "2001:db8:c633::/48");
+	mask_ok(v6(&a, "2001:1:4136:e378::1"), "2001:1:4136::/48");
+	mask_ok(v6(&a, "2003:c633:6417::1"), "2003:c633:6417::/48");
+}
+
 static void
 test_mask_errors(void **state)
 {
@@ -472,6 +494,7 @@ main(void)
 		cmocka_unit_test(test_mask_ipv4),
 		cmocka_unit_test(test_mask_ipv6),
 		cmocka_unit_test(test_mask_mapped),
+		cmocka_unit_test(test_mask_embedded_ipv4),
 		cmocka_unit_test(test_mask_errors),
 		cmocka_unit_test(test_dnt),
 		cmocka_unit_test(test_client_classes),
