@@ -225,13 +225,14 @@ route_tracking(struct MHD_Connection *c, struct req *r, struct route *rt)
 	const char *route = rt->name;
 
 	snprintf(r->route, sizeof(r->route), "%s", route);
-	if (t->kind == TOKEN_CLICK && rt->head) {
-		route_free(rt);
-		return respond_text(c, route, MHD_HTTP_METHOD_NOT_ALLOWED, "GET only\n");
-	}
 	if (t->kind == TOKEN_CLICK) {
 		r->location = t->dest;	/* the signed destination, and only it */
 		t->dest = NULL;
+	}
+	if (t->kind == TOKEN_CLICK && rt->head) {
+		/* A link checker: the same redirect, and no click recorded. */
+		route_free(rt);
+		return finish_tracking(c, r);
 	}
 	enum queued q = queue_event(c, r, t, rt->head);
 	route_free(rt);

@@ -1,6 +1,8 @@
 /* route: maps a request's method and path to one of the beacon's routes.
  * A tracking path counts only when its token verifies and names the kind
- * its prefix says; anything else is a forgery, answered like a miss. */
+ * its prefix says; anything else is a forgery, answered like a miss. HEAD
+ * goes wherever GET goes (link checkers and previews send it); libmicrohttpd
+ * leaves out the body. */
 #include <string.h>
 #include "route.h"
 
@@ -33,22 +35,22 @@ http_route(const struct keyring *kr, const char *method, const char *url, struct
 	} else if ((out->get || out->head) && strncmp(url, "/o/", 3) == 0) {
 		out->name = "open";
 		route_tracking(kr, url, TOKEN_OPEN, ROUTE_OPEN, out);
-	} else if (out->get && strncmp(url, "/c/", 3) == 0) {
+	} else if ((out->get || out->head) && strncmp(url, "/c/", 3) == 0) {
 		out->name = "click";
 		route_tracking(kr, url, TOKEN_CLICK, ROUTE_CLICK, out);
-	} else if ((out->get || out->post) && strncmp(url, "/u/", 3) == 0) {
+	} else if ((out->get || out->head || out->post) && strncmp(url, "/u/", 3) == 0) {
 		out->name = "optout";
 		route_tracking(kr, url, TOKEN_OPTOUT, ROUTE_OPTOUT, out);
-	} else if (out->get && strcmp(url, "/privacy") == 0) {
+	} else if ((out->get || out->head) && strcmp(url, "/privacy") == 0) {
 		out->name = "privacy";
 		out->id = ROUTE_PRIVACY;
-	} else if (out->get && strcmp(url, "/healthz") == 0) {
+	} else if ((out->get || out->head) && strcmp(url, "/healthz") == 0) {
 		out->name = "healthz";
 		out->id = ROUTE_HEALTHZ;
-	} else if (out->get && strcmp(url, "/metrics") == 0) {
+	} else if ((out->get || out->head) && strcmp(url, "/metrics") == 0) {
 		out->name = "metrics";
 		out->id = ROUTE_METRICS;
-	} else if (out->get && strcmp(url, "/api/v1/events") == 0) {
+	} else if ((out->get || out->head) && strcmp(url, "/api/v1/events") == 0) {
 		out->name = "api";
 		out->id = ROUTE_API;
 	} else if (!out->get && !out->head && !out->post) {

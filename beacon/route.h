@@ -15,8 +15,8 @@ enum route_id {
 	ROUTE_METHOD_NOT_ALLOWED,	/* 405: not GET, HEAD or POST */
 	ROUTE_FORGED,		/* a tracking path whose token does not verify: 404 */
 	ROUTE_OPEN,		/* GET or HEAD /o/TOKEN.gif */
-	ROUTE_CLICK,		/* GET /c/TOKEN/DEST */
-	ROUTE_OPTOUT,		/* GET or POST /u/TOKEN */
+	ROUTE_CLICK,		/* GET or HEAD /c/TOKEN/DEST */
+	ROUTE_OPTOUT,		/* GET, HEAD or POST /u/TOKEN */
 	ROUTE_PRIVACY,
 	ROUTE_HEALTHZ,
 	ROUTE_METRICS,

@@ -320,6 +320,39 @@ def t_pixel_head(ctx, w):
         check_event(ctx, rows[0], "HEAD pixel", "open", None, "prefetch")
 
 
+def raw_head(w, path, headers=""):
+    """HEAD on a fresh connection, raw, to see that no body follows."""
+    st, head, body = bl.raw_request(w.port, ("HEAD %s HTTP/1.1\r\nHost: %s\r\n%s"
+                                             "Connection: close\r\n\r\n" % (path, bl.HOST, headers)).encode())
+    hdrs = [tuple(x.split(": ", 1)) for x in head.decode("latin-1").split("\r\n")[1:] if ": " in x]
+    return bl.Response(st, hdrs, body)
+
+
+@case("head-like-get", "main")
+def t_head_like_get(ctx, w):
+    """HEAD is answered wherever GET is, without a body: link checkers see
+    live links. A HEAD on a click redirects and records nothing."""
+    site = w.site
+    m = site.make_message(["https://example.org/checked?a=1"])
+    before = site.counts()
+    r = raw_head(w, m.clicks[0].path, "User-Agent: %s\r\n" % UA_EDGE)
+    check_redirect(ctx, r, m.clicks[0].dest, "HEAD click")
+    ctx.expect(r.body == b"", "HEAD click: a %d-byte body" % len(r.body))
+    ctx.expect(site.counts() == before, "HEAD click recorded: %s -> %s" % (before, site.counts()))
+    for path in ("/healthz", "/privacy", "/metrics", m.optout):
+        g = bl.request(w.port, "GET", path)
+        h = raw_head(w, path)
+        ctx.expect(h.status == g.status == 200, "%s: HEAD %s, GET %s, want 200 both" % (short(path, 40), h.status, g.status))
+        ctx.expect(h.body == b"", "HEAD %s: a %d-byte body" % (short(path, 40), len(h.body)))
+        ctx.expect((h.header("Content-Type") or "") == (g.header("Content-Type") or ""),
+                   "HEAD %s: Content-Type %r, GET's %r" % (short(path, 40), h.header("Content-Type"),
+                                                          g.header("Content-Type")))
+    h = raw_head(w, "/api/v1/events?after=0", "Authorization: Bearer %s\r\n" % w.api_token)
+    ctx.expect(h.status == 200 and h.body == b"", "HEAD api: %s, %d bytes" % (h.status, len(h.body)))
+    ctx.expect(raw_head(w, "/nowhere").status == 404, "HEAD of an unknown path is not 404")
+    ctx.expect(site.counts() == before, "HEAD requests wrote rows: %s -> %s" % (before, site.counts()))
+
+
 @case("clicks", "main")
 def t_clicks(ctx, w):
     site = w.site
