@@ -1,11 +1,13 @@
 /* links: shared link rules and HTML5 attribute-value decoding. Named
- * references come from libxml2's entity table; the HTML5 rule that keeps
- * "&copy=2" literal inside attributes is ours, because libxml2 2.9 follows
- * HTML 4 and would turn such query strings into different URLs. */
+ * references come from the full HTML5 table (entities_html5.h, generated
+ * by gen-entities.py): libxml2 2.9 knows only HTML 4's 253 names, so
+ * "&period;" or "&NewLine;" stayed literal and the click went elsewhere
+ * than the browser goes. */
 #include <ctype.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <libxml/HTMLparser.h>
+#include "entities_html5.h"
 #include "links.h"
 
 /* HTML5 maps these numeric references to windows-1252 characters. */
@@ -16,8 +18,10 @@ static const unsigned short cp1252_c1[32] = {
 	0x02dc, 0x2122, 0x0161, 0x203a, 0x0153, 0x9d, 0x017e, 0x0178,
 };
 
+/* A numeric reference's code point as HTML5 reads it: 0, surrogates and
+ * values past Unicode become U+FFFD, 0x80-0x9F the windows-1252 characters. */
 static int
-put_utf8(struct mbuf *out, unsigned long cp)
+put_numeric(struct mbuf *out, unsigned long cp)
 {
 	char b[4];
 	size_t n;
@@ -48,6 +52,27 @@ put_utf8(struct mbuf *out, unsigned long cp)
 	return mbuf_append(out, b, n);
 }
 
+static int
+entity_cmp(const void *key, const void *elem)
+{
+	return strcmp(key, ((const struct html5_entity *)elem)->name);
+}
+
+/* The expansion (UTF-8) of a table name such as "amp;" or "amp", or NULL. */
+static const char *
+entity_lookup(const char *name, size_t len)
+{
+	char key[HTML5_ENTITY_NAME_MAX + 1];
+
+	if (len > HTML5_ENTITY_NAME_MAX)
+		return NULL;
+	memcpy(key, name, len);
+	key[len] = '\0';
+	const struct html5_entity *e = bsearch(key, html5_entities,
+	    sizeof(html5_entities) / sizeof(html5_entities[0]), sizeof(html5_entities[0]), entity_cmp);
+	return e ? e->utf8 : NULL;
+}
+
 /* Decodes the reference at raw[i] == '&'; returns the length consumed or 0
  * when it stays literal. */
 static size_t
@@ -71,32 +96,27 @@ decode_ref(const char *raw, size_t len, size_t i, struct mbuf *out, int *err)
 			return 0;
 		if (k < len && raw[k] == ';')
 			k++;
-		if (put_utf8(out, cp) < 0)
+		if (put_numeric(out, cp) < 0)
 			*err = 1;
 		return k - i;
 	}
+	/* HTML5 takes the longest table name that matches. Names are ASCII
+	 * alphanumerics, so a name with ';' matches only the whole run of them
+	 * and ';'. A shorter legacy name inside the run is followed by an
+	 * alphanumeric, which in an attribute keeps the reference literal. */
 	size_t k = j;
-	while (k < len && isalnum((unsigned char)raw[k]) && k - j < 32)
+	while (k < len && isalnum((unsigned char)raw[k]) && k - j <= HTML5_ENTITY_NAME_MAX)
 		k++;
 	if (k == j)
 		return 0;
-	char name[33];
-	memcpy(name, raw + j, k - j);
-	name[k - j] = '\0';
-	const htmlEntityDesc *e = htmlEntityLookup((const xmlChar *)name);
-	if (e == NULL)
-		return 0;
-	if (k < len && raw[k] == ';') {
+	const char *value = NULL;
+	if (k < len && raw[k] == ';' && (value = entity_lookup(raw + j, k - j + 1)) != NULL)
 		k++;
-	} else {
-		/* Without ';' only the legacy (Latin-1) names count, and in an
-		 * attribute not before '=' or an alphanumeric. */
-		if (e->value > 255)
-			return 0;
-		if (k < len && (raw[k] == '=' || isalnum((unsigned char)raw[k])))
-			return 0;
-	}
-	if (put_utf8(out, e->value) < 0)
+	else if (k < len && raw[k] == '=')
+		return 0;	/* "&copy=2": a query string, literal in attributes */
+	else if ((value = entity_lookup(raw + j, k - j)) == NULL)
+		return 0;
+	if (mbuf_puts(out, value) < 0)
 		*err = 1;
 	return k - i;
 }

@@ -35,8 +35,9 @@ edited messages:
     an HTML5-style tokenizer: comments, script/style/textarea/title are not
     markup) or a URL in text (text-clicks: trailing .,;:!?>] and unbalanced
     ")" stay outside). The click's destination must equal the input value
-    decoded as HTML5 decodes attribute values and resolved against
-    <base href>;
+    decoded as HTML5 decodes attribute values, cleaned as the WHATWG URL
+    parser does (C0 controls and spaces trimmed, tab, CR and LF removed)
+    and resolved against <base href>;
   * every token (pixel, click, opt-out) verifies with "mailbeacon token
     verify" and with an HMAC computed here, under the first key; a tampered
     URL is rejected; all tokens name one message id (the one in
@@ -316,6 +317,12 @@ def scan_html(s):
     return hrefs, base
 
 
+def url_browser_clean(url):
+    """What the WHATWG URL parser does first: trims C0 controls and spaces
+    at both ends and removes every tab, CR and LF (e.g. from &NewLine;)."""
+    return re.sub(r'[\t\n\r]', '', url.strip(''.join(map(chr, range(0x21)))))
+
+
 def resolve(url, base):
     if base is None or re.match(r'[A-Za-z][A-Za-z0-9+.-]*:', url):
         return url
@@ -488,7 +495,7 @@ def walk_html(ctx, inp, out, sender, what):
                     raise Fail('%s: click URL where the input has no <a>/<area> href value: %s'
                                % (what, show(inp, i)))
                 raw, end = hrefs[i]
-                dest = resolve(decode_attr(raw), base)
+                dest = resolve(url_browser_clean(decode_attr(raw)), base)
                 if not re.match(r'https?://', dest, re.I):
                     raise Fail('%s: rewrote a link that is not http(s): %r' % (what, raw))
                 res.clicks.append((m.group(0), m, dest))
