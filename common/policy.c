@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "address.h"
 #include "conf.h"
 #include "mbuf.h"
 #include "policy.h"
@@ -125,6 +126,53 @@ policy_number(const char *s, unsigned max, unsigned *out)
 	return 0;
 }
 
+static void
+policy_logins_free(struct policy_rule *r)
+{
+	for (size_t i = 0; i < r->n_logins; i++)
+		free(r->logins[i]);
+	free(r->logins);
+	r->logins = NULL;
+	r->n_logins = 0;
+}
+
+/* logins=LOGIN[,LOGIN...] or logins=*: who else may send as the rule's
+ * senders (a shared or delegated mailbox). Kept canonical. */
+static int
+policy_logins(const struct policy_ctx *cx, struct policy_rule *r, const char *list)
+{
+	const char *s = list;
+
+	if (r->logins != NULL)
+		return policy_error(cx, "duplicate word 'logins'");
+	if (*list == '\0')
+		return policy_error(cx, "bad value '' for logins: expected "
+		    "LOGIN[,LOGIN...] or *");
+	for (;;) {
+		size_t n = strcspn(s, ",");
+		char *one, *canon, **nl;
+		if (n == 0)
+			return policy_error(cx, "bad value '%s' for logins: an "
+			    "empty login", list);
+		if ((one = strndup(s, n)) == NULL)
+			return policy_error(cx, "out of memory");
+		canon = strcmp(one, "*") == 0 ? one : address_canonical(one);
+		if (canon != one)
+			free(one);
+		nl = canon != NULL ? reallocarray(r->logins, r->n_logins + 1,
+		    sizeof(*nl)) : NULL;
+		if (nl == NULL) {
+			free(canon);
+			return policy_error(cx, "out of memory");
+		}
+		r->logins = nl;
+		r->logins[r->n_logins++] = canon;
+		if (s[n] == '\0')
+			return 0;
+		s += n + 1;
+	}
+}
+
 /* "name=value" words. */
 static int
 policy_setting(const struct policy_ctx *cx, struct policy_rule *r,
@@ -150,6 +198,8 @@ policy_setting(const struct policy_ctx *cx, struct policy_rule *r,
 			return policy_error(cx, "out of memory");
 		return 0;
 	}
+	if (strncmp(w, "logins=", 7) == 0)
+		return policy_logins(cx, r, w + 7);
 	return policy_error(cx, "unknown word '%s'", w);
 }
 
@@ -189,7 +239,7 @@ policy_words_parse(const struct policy_ctx *cx, struct policy_rule *r,
 		if (policy_word(cx, r, &off, w) == -1)
 			return -1;
 	if (off && (r->words != 0 || r->max_recipients != 0 ||
-	    r->notify != NULL))
+	    r->notify != NULL || r->logins != NULL))
 		return policy_error(cx, "'off' cannot be combined with other "
 		    "words");
 	if (!off && r->words == 0)
@@ -213,12 +263,35 @@ policy_find(const struct policy *p, const char *pattern)
 	return NULL;
 }
 
+/* The pattern in the canonical form of address.h, so that it matches the
+ * canonical addresses policy_lookup compares (a domain as its A-label). */
+static char *
+policy_pattern_canonical(const char *pat)
+{
+	char *dom, *out;
+	size_t skip;
+
+	if (strcmp(pat, "*") == 0)
+		return strdup(pat);
+	if (pat[0] != '@')
+		return address_canonical(pat);
+	skip = pat[1] == '.' ? 2 : 1;
+	if ((dom = address_domain_canonical(pat + skip)) == NULL)
+		return NULL;
+	if ((out = malloc(skip + strlen(dom) + 1)) != NULL) {
+		memcpy(out, pat, skip);
+		strcpy(out + skip, dom);
+	}
+	free(dom);
+	return out;
+}
+
 static int
 policy_line(const struct policy_ctx *cx, struct policy *p, char *line)
 {
 	struct policy_rule r, *nr;
 	const struct policy_rule *dup;
-	char *pat, *rest;
+	char *pat, *rest, *canon;
 
 	pat = line;
 	rest = pat + strcspn(pat, " \t\r");
@@ -228,20 +301,26 @@ policy_line(const struct policy_ctx *cx, struct policy *p, char *line)
 	if (!policy_pattern_ok(pat))
 		return policy_error(cx, "bad pattern '%s': expected "
 		    "local@domain, @domain, @.domain or *", pat);
-	if ((dup = policy_find(p, pat)) != NULL)
-		return policy_error(cx, "duplicate pattern '%s' (first at "
-		    "line %d)", pat, dup->line);
 	if (rest[strspn(rest, " \t\r")] == '\0')
 		return policy_error(cx, "missing words after '%s'", pat);
+	if ((canon = policy_pattern_canonical(pat)) == NULL)
+		return policy_error(cx, "out of memory");
+	if ((dup = policy_find(p, canon)) != NULL) {
+		policy_error(cx, "duplicate pattern '%s' (first at line %d%s%s)",
+		    pat, dup->line, strcmp(canon, pat) != 0 ? ", both are " : "",
+		    strcmp(canon, pat) != 0 ? canon : "");
+		free(canon);
+		return -1;
+	}
 	memset(&r, 0, sizeof(r));
 	r.line = cx->line;
-	if ((r.pattern = strdup(pat)) == NULL)
-		return policy_error(cx, "out of memory");
+	r.pattern = canon;
 	nr = NULL;
 	if (policy_words_parse(cx, &r, rest) == -1 ||
 	    (nr = reallocarray(p->rules, p->n + 1, sizeof(*nr))) == NULL) {
 		free(r.pattern);
 		free(r.notify);
+		policy_logins_free(&r);
 		return nr == NULL && (cx->errlen == 0 || cx->err[0] == '\0') ?
 		    policy_error(cx, "out of memory") : -1;
 	}
@@ -332,27 +411,11 @@ policy_free(struct policy *p)
 	for (i = 0; i < p->n; i++) {
 		free(p->rules[i].pattern);
 		free(p->rules[i].notify);
+		policy_logins_free(&p->rules[i]);
 	}
 	free(p->rules);
 	free(p->path);
 	memset(p, 0, sizeof(*p));
-}
-
-/* "<Addr@Dom>" as a milter sees it, or a bare address; lower-cased copy. */
-static char *
-policy_norm_address(const char *address)
-{
-	size_t len = strlen(address);
-	char *a;
-
-	if (len >= 2 && address[0] == '<' && address[len - 1] == '>') {
-		address++;
-		len -= 2;
-	}
-	if (len == 0 || (a = strndup(address, len)) == NULL)
-		return NULL;
-	policy_lower(a);
-	return a;
 }
 
 /* Most specific first: the address, @domain, @.domain and its parents, *. */
@@ -363,15 +426,19 @@ policy_lookup(const struct policy *p, const char *address)
 	char *addr, *at, *d, *cand;
 	size_t dlen;
 
+	/* Out of memory means off: never track on a doubt. */
 	if (p == NULL || address == NULL ||
-	    (addr = policy_norm_address(address)) == NULL)
+	    (addr = address_canonical(address)) == NULL)
 		return NULL;
+	if (*addr == '\0') {	/* the null sender <> */
+		free(addr);
+		return NULL;
+	}
 	r = policy_find(p, addr);
 	at = strrchr(addr, '@');
 	if (r == NULL && at != NULL && at[1] != '\0') {
 		r = policy_find(p, at);
 		dlen = strlen(at + 1);
-		/* Out of memory means off: never track on a doubt. */
 		if ((cand = malloc(dlen + 3)) == NULL) {
 			free(addr);
 			return NULL;
@@ -387,6 +454,39 @@ policy_lookup(const struct policy *p, const char *address)
 		r = policy_find(p, "*");
 	free(addr);
 	return r;
+}
+
+/* a and b (canonical) name the same login: equal, or b has no '@' and is
+ * a's local part. */
+static int
+policy_login_same(const char *a, const char *b)
+{
+	const char *at = strrchr(a, '@');
+
+	if (strcmp(a, b) == 0)
+		return 1;
+	return at != NULL && strchr(b, '@') == NULL && strlen(b) == (size_t)(at - a) &&
+	    memcmp(a, b, (size_t)(at - a)) == 0;
+}
+
+int
+policy_login_allowed(const struct policy_rule *r, const char *sender, const char *login)
+{
+	char *s, *l;
+	int ok = 0;
+
+	if (login == NULL || *login == '\0')
+		return 1;
+	s = address_canonical(sender);
+	l = address_canonical(login);
+	if (s != NULL && l != NULL) {
+		ok = policy_login_same(s, l);
+		for (size_t i = 0; !ok && r != NULL && i < r->n_logins; i++)
+			ok = strcmp(r->logins[i], "*") == 0 || strcmp(r->logins[i], l) == 0;
+	}
+	free(s);
+	free(l);
+	return ok;
 }
 
 void

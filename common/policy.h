@@ -12,10 +12,13 @@
 #define POLICY_RECEIPT		0x10u
 
 struct policy_rule {
-	char *pattern;		/* lower-cased as written: addr, @dom, @.dom, * */
+	char *pattern;		/* canonical (address.h): addr, @dom, @.dom, * */
 	unsigned words;		/* 0 means off */
 	unsigned max_recipients;	/* 0 = no limit */
 	char *notify;		/* webhook URL or NULL */
+	char **logins;		/* logins=: canonical SASL logins that may also
+				 * send as a matching sender; "*" is any */
+	size_t n_logins;
 	int line;
 };
 
@@ -31,9 +34,15 @@ int policy_load(const char *path, struct policy *p, char *err, size_t errlen);
 int policy_parse(const char *name, const char *text, struct policy *p,
 		 char *err, size_t errlen);
 void policy_free(struct policy *p);
-/* The rule that applies to the address (case-insensitive), or NULL when
- * none does (meaning off). */
+/* The rule that applies to the address (compared in its canonical form,
+ * address_canonical()), or NULL when none does (meaning off). */
 const struct policy_rule *policy_lookup(const struct policy *p, const char *address);
+/* Whether the SASL login may send as sender (the envelope sender, whose
+ * rule r is): a login with '@' must be the sender, a login without '@' the
+ * sender's local part (both canonical), or the login is in r's logins=
+ * (or that is "*"). No login (NULL or empty) is true. False when out of
+ * memory: never track on a doubt. */
+int policy_login_allowed(const struct policy_rule *r, const char *sender, const char *login);
 /* "opens clicks footer" style text of the words; "off" for 0. */
 void policy_words_str(unsigned words, char *out, size_t outlen);
 

@@ -18,6 +18,7 @@
 #include <sodium.h>
 #include <sqlite3.h>
 
+#include "address.h"
 #include "b64url.h"
 #include "mbuf.h"
 #include "secret.h"
@@ -570,51 +571,25 @@ store_hash_key_load(const char *path, struct store_hash_key *k, char *err,
 	return rc;
 }
 
-static int
-is_blank(unsigned char c)
-{
-	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
-}
-
 void
 store_recipient_hash(const struct store_hash_key *k, const char *addr,
 		     unsigned char out[STORE_HASH_LEN])
 {
 	crypto_auth_hmacsha256_state state;
-	unsigned char chunk[256];
-	const char *s, *e;
-	size_t n = 0;
+	/* One canonical spelling per mailbox: an opt-out recorded for
+	 * bob@example.net also holds for "bob"@example.net. Out of memory:
+	 * the address as given, the form it was most likely recorded in. */
+	char *canon = address_canonical(addr);
+	const char *s = canon != NULL ? canon : (addr != NULL ? addr : "");
 
-	if (addr == NULL)
-		addr = "";
-	s = addr;
-	e = addr + strlen(addr);
-	while (s < e && is_blank((unsigned char)*s))
-		s++;
-	while (e > s && is_blank((unsigned char)e[-1]))
-		e--;
-	if (s < e && *s == '<')
-		s++;
-	if (e > s && e[-1] == '>')
-		e--;
-	while (s < e && is_blank((unsigned char)*s))
-		s++;
-	while (e > s && is_blank((unsigned char)e[-1]))
-		e--;
 	crypto_auth_hmacsha256_init(&state, k->key, k->len);
-	for (; s < e; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		chunk[n++] = (c >= 'A' && c <= 'Z') ? (unsigned char)(c + 32) : c;
-		if (n == sizeof(chunk)) {
-			crypto_auth_hmacsha256_update(&state, chunk, n);
-			n = 0;
-		}
-	}
-	crypto_auth_hmacsha256_update(&state, chunk, n);
+	crypto_auth_hmacsha256_update(&state, (const unsigned char *)s, strlen(s));
 	crypto_auth_hmacsha256_final(&state, out);
 	sodium_memzero(&state, sizeof(state));
-	sodium_memzero(chunk, sizeof(chunk));
+	if (canon != NULL) {
+		sodium_memzero(canon, strlen(canon));
+		free(canon);
+	}
 }
 
 /* ---- messages ---- */

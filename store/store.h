@@ -60,7 +60,8 @@ sqlite3 *store_db(struct store *st);
 /* hash_key_file: one line, unpadded base64url of 32..64 random bytes, not
  * readable by others. It is never rotated: opt-outs are kept under it. */
 int store_hash_key_load(const char *path, struct store_hash_key *k, char *err, size_t errlen);
-/* HMAC-SHA-256 of the address, lower-cased and without <>. */
+/* HMAC-SHA-256 of the address's canonical form (address_canonical():
+ * lower-cased, without <>, quoted local part and IDN domain in one form). */
 void store_recipient_hash(const struct store_hash_key *k, const char *addr,
 			  unsigned char out[STORE_HASH_LEN]);
 

@@ -1,6 +1,7 @@
 /* Unit tests of policy.c: which rule applies to a sender (most specific
- * wins, default off, bounces never tracked) and the error for each kind of
- * mistake in a policy file, with its line. */
+ * wins, default off, bounces never tracked, every spelling of an address
+ * alike), which SASL logins may send as a sender, and the error for each
+ * kind of mistake in a policy file, with its line. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -200,6 +201,107 @@ test_errors(void **state)
 	}
 }
 
+/* Issue 11, item 4: another spelling of the same mailbox (quoted, escaped,
+ * in other case, an IDN domain as U-label or A-label) finds the same rule. */
+static void
+test_canonical_spellings(void **state)
+{
+	struct policy p;
+	char err[512];
+	const struct policy_rule *r;
+
+	(void)state;
+	assert_int_equal(policy_parse("p",
+	    "bob@example.com off\n"
+	    "@example.com opens clicks footer\n"
+	    "\"Carol\"@example.com off\n"
+	    "@b\xc3\xbc" "cher.example opens\n"
+	    "@.B\xc3\x9c" "CHER.test clicks\n", &p, err, sizeof(err)), 0);
+	static const char *bobs[] = {
+		"bob@example.com", "\"bob\"@example.com", "\"b\\ob\"@example.com",
+		"<\"BOB\"@EXAMPLE.COM>", "\"\\b\\o\\b\"@example.com",
+	};
+	for (size_t i = 0; i < sizeof(bobs) / sizeof(bobs[0]); i++) {
+		r = policy_lookup(&p, bobs[i]);
+		assert_non_null(r);
+		if (strcmp(r->pattern, "bob@example.com") != 0)
+			fail_msg("%s matched %s", bobs[i], r->pattern);
+		assert_int_equal(r->words, 0);
+	}
+	/* +tags and addresses that need their quotes are other mailboxes. */
+	assert_string_equal(policy_lookup(&p, "bob+x@example.com")->pattern, "@example.com");
+	assert_string_equal(policy_lookup(&p, "\"bob \"@example.com")->pattern, "@example.com");
+	/* The rule's own pattern is canonical too. */
+	assert_string_equal(p.rules[2].pattern, "carol@example.com");
+	assert_int_equal(policy_lookup(&p, "carol@example.com")->words, 0);
+	/* IDN domains: the rule and the address in either form. */
+	assert_string_equal(p.rules[3].pattern, "@xn--bcher-kva.example");
+	assert_string_equal(p.rules[4].pattern, "@.xn--bcher-kva.test");
+	assert_string_equal(policy_lookup(&p, "a@B\xc3\x9c" "cher.example")->pattern,
+	    "@xn--bcher-kva.example");
+	assert_string_equal(policy_lookup(&p, "a@xn--bcher-kva.example")->pattern,
+	    "@xn--bcher-kva.example");
+	assert_string_equal(policy_lookup(&p, "a@x.b\xc3\xbc" "cher.test")->pattern,
+	    "@.xn--bcher-kva.test");
+	assert_null(policy_lookup(&p, "a@bucher.example"));
+	policy_free(&p);
+	/* Two spellings of one pattern are one pattern. */
+	expect_err("bob@example.com opens\n\"bob\"@example.com off\n",
+	    "pol:2: duplicate pattern '\"bob\"@example.com' (first at line 1, both are "
+	    "bob@example.com)");
+}
+
+/* Issue 11, item 16: which SASL logins may send as a sender. */
+static void
+test_logins(void **state)
+{
+	struct policy p;
+	char err[512];
+
+	(void)state;
+	assert_int_equal(policy_parse("p",
+	    "alice@example.com opens\n"
+	    "shared@example.com opens logins=bob,Carol@Example.com\n"
+	    "@corp.example opens logins=*\n", &p, err, sizeof(err)), 0);
+	const struct policy_rule *alice = &p.rules[0], *shared = &p.rules[1],
+	    *corp = &p.rules[2];
+	assert_int_equal(shared->n_logins, 2);
+	assert_string_equal(shared->logins[1], "carol@example.com");
+	/* No login: nothing to compare. */
+	assert_true(policy_login_allowed(alice, "alice@example.com", NULL));
+	assert_true(policy_login_allowed(alice, "alice@example.com", ""));
+	/* The sender's own login, in any spelling; without a domain, the
+	 * local part. */
+	assert_true(policy_login_allowed(alice, "alice@example.com", "alice@example.com"));
+	assert_true(policy_login_allowed(alice, "<Alice@Example.COM>", "ALICE@example.com"));
+	assert_true(policy_login_allowed(alice, "\"alice\"@example.com", "alice@example.com"));
+	assert_true(policy_login_allowed(alice, "alice@example.com", "Alice"));
+	/* Someone else's. */
+	assert_false(policy_login_allowed(alice, "alice@example.com", "bob@example.com"));
+	assert_false(policy_login_allowed(alice, "alice@example.com", "bob"));
+	assert_false(policy_login_allowed(alice, "alice@example.com", "alice@example.org"));
+	assert_false(policy_login_allowed(alice, "alice@example.com", "alic"));
+	assert_false(policy_login_allowed(alice, "alice@example.com", "alice+x@example.com"));
+	assert_false(policy_login_allowed(NULL, "alice@example.com", "bob"));
+	/* logins=: a shared or delegated mailbox. */
+	assert_true(policy_login_allowed(shared, "shared@example.com", "bob"));
+	assert_true(policy_login_allowed(shared, "shared@example.com", "carol@EXAMPLE.com"));
+	assert_true(policy_login_allowed(shared, "shared@example.com", "shared"));
+	assert_false(policy_login_allowed(shared, "shared@example.com", "carol"));
+	assert_false(policy_login_allowed(shared, "shared@example.com", "bob@example.com"));
+	assert_false(policy_login_allowed(shared, "shared@example.com", "dave"));
+	assert_true(policy_login_allowed(corp, "x@corp.example", "anyone@else.example"));
+	policy_free(&p);
+	expect_err("a@example.com opens logins=\n",
+	    "pol:1: bad value '' for logins: expected LOGIN[,LOGIN...] or *");
+	expect_err("a@example.com opens logins=bob,,carol\n",
+	    "pol:1: bad value 'bob,,carol' for logins: an empty login");
+	expect_err("a@example.com opens logins=bob logins=carol\n",
+	    "pol:1: duplicate word 'logins'");
+	expect_err("a@example.com off logins=bob\n",
+	    "pol:1: 'off' cannot be combined with other words");
+}
+
 static void
 test_words_str(void **state)
 {
@@ -250,6 +352,8 @@ main(void)
 		cmocka_unit_test(test_null_sender),
 		cmocka_unit_test(test_default_off),
 		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_canonical_spellings),
+		cmocka_unit_test(test_logins),
 		cmocka_unit_test(test_words_str),
 		cmocka_unit_test(test_load),
 	};
