@@ -39,15 +39,24 @@ int writer_start(void);
 /* Queues p and suspends its connection; the writer resumes it. */
 void writer_submit(struct pending *p);
 void writer_stop(void);
-/* A per-thread store handle for reads (NULL when the database is down). */
+/* A per-thread store handle (NULL when the database is down), opened
+ * again when its file was removed or replaced under the beacon. */
 struct store *reader_store(void);
 void reader_store_failed(void);
 /* Closes every thread's read handle (after the HTTP threads stopped). */
 void readers_close(void);
+/* Notes the outcome of a write the beacon acknowledges (or would have). */
+void health_note_write(bool ok, const char *why);
+/* For /healthz: false, with why, when the database cannot be opened or the
+ * last write failed and a write probe (at most once a second) fails too. */
+bool health_ok(char *why, size_t whylen);
 
 /* ---- limits.c ---- */
 /* True when the client network may make another request now. */
 bool limit_allow(const char *network, long long now_ms);
+/* True when another typed address may be tried on the opt-out page of
+ * message msgid from this client network (a few an hour for each). */
+bool limit_optout_attempt(const char *msgid, const char *network, long long now_ms);
 /* Notes a click and returns how many other links of the message were
  * clicked within the last second. */
 unsigned recent_other_links(const char *msgid, unsigned link, long long now_ms);

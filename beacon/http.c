@@ -130,6 +130,18 @@ client_address(struct MHD_Connection *c, struct sockaddr_storage *out)
 	return true;
 }
 
+/* The client's network as recorded and as limited ("unknown" when the
+ * address cannot be had); client gets the address itself. */
+static bool
+client_network(struct MHD_Connection *c, struct sockaddr_storage *client, char *network, size_t len)
+{
+	snprintf(network, len, "unknown");
+	if (!client_address(c, client))
+		return false;
+	classify_mask_ip((struct sockaddr *)client, network, len);
+	return true;
+}
+
 static const char *
 header(struct MHD_Connection *c, const char *name)
 {
@@ -148,10 +160,9 @@ queue_event(struct MHD_Connection *c, struct req *r, const struct token *t, bool
 	struct pending *p = &r->pending;
 
 	memset(p, 0, sizeof(*p));
-	if (!client_address(c, &client))
+	char network[64];
+	if (!client_network(c, &client, network, sizeof(network)))
 		return NOT_RECORDED;
-	char network[64] = "unknown";
-	classify_mask_ip((struct sockaddr *)&client, network, sizeof(network));
 	if (!limit_allow(network, ms))
 		return RATE_LIMITED;
 	struct store *st = reader_store();
@@ -285,7 +296,7 @@ what_is_recorded(struct mbuf *b)
 }
 
 static enum MHD_Result
-route_optout_page(struct MHD_Connection *c, const char *url, const struct token *t, size_t recipients)
+route_optout_page(struct MHD_Connection *c, const char *url, size_t recipients)
 {
 	struct mbuf b;
 
@@ -304,7 +315,27 @@ route_optout_page(struct MHD_Connection *c, const char *url, const struct token 
 			  "<input type=\"email\" name=\"address\" required></label></p>\n");
 	mbuf_puts(&b, "<p><button type=\"submit\">Stop tracking me</button></p>\n</form>\n"
 		  "<p><a href=\"/privacy\">What is recorded, in full</a></p>\n</body></html>\n");
-	(void)t;
+	return respond_html(c, "optout", MHD_HTTP_OK, &b);
+}
+
+/* A message the store no longer knows, sent longer ago than it keeps
+ * messages: purged. Its recipients cannot be told apart any more, so
+ * nothing typed here is trusted; the page says so, for GET and POST alike.
+ * It depends on the signed message id and send time only. */
+static enum MHD_Result
+route_optout_expired(struct MHD_Connection *c)
+{
+	struct mbuf b;
+
+	mbuf_init(&b);
+	page_start(&b, "This message has expired");
+	mbuf_printf(&b, "<p>The message you came from was sent more than %d days ago, and its "
+		    "record has been deleted, as this service deletes every record after %d "
+		    "days. This page can no longer stop tracking for you, and nothing was "
+		    "recorded.</p>\n<p>To stop tracking, use the &ldquo;stop tracking&rdquo; link "
+		    "in a more recent message from the same sender, or ask the sender to stop "
+		    "tracking mail to you.</p>\n<p><a href=\"/privacy\">What is recorded, in "
+		    "full</a></p>\n</body></html>\n", bc.cfg.retention_days, bc.cfg.retention_days);
 	return respond_html(c, "optout", MHD_HTTP_OK, &b);
 }
 
@@ -338,7 +369,21 @@ form_address(const struct mbuf *body)
 	return NULL;
 }
 
-/* t is the opt-out token http_route verified. */
+static enum MHD_Result
+optout_unavailable(struct MHD_Connection *c, struct store *st, const char *msgid)
+{
+	log_warnx("opt-out for message %s not recorded: %s", msgid, store_errmsg(st));
+	health_note_write(false, store_errmsg(st));
+	reader_store_failed();
+	return respond_text(c, "optout", MHD_HTTP_SERVICE_UNAVAILABLE,
+			    "Your request could not be recorded; please try again later.\n");
+}
+
+/* t is the opt-out token http_route verified. The answer to a typed
+ * address never tells whether it received the message: the same status,
+ * page and (one committed write either way) timing; only a recipient's
+ * address is recorded, and typed attempts are limited per message and per
+ * client network. */
 static enum MHD_Result
 route_optout(struct MHD_Connection *c, struct req *r, const char *url, const struct token *t,
 	     bool post)
@@ -353,45 +398,64 @@ route_optout(struct MHD_Connection *c, struct req *r, const char *url, const str
 		return respond_text(c, "optout", MHD_HTTP_SERVICE_UNAVAILABLE,
 				    "The service is briefly unavailable; please try again later.\n");
 	}
+	long long now = (long long)time(NULL);
+	if (total == 0 && t->sent < now - (long long)bc.cfg.retention_days * 86400)
+		return route_optout_expired(c);
 	if (!post)
-		return route_optout_page(c, url, t, total);	/* a GET changes nothing */
+		return route_optout_page(c, url, total);	/* a GET changes nothing */
 
-	char *address = form_address(&r->body);
-	bool known = false;
-	if (address != NULL && *address != '\0' && strchr(address, '@') != NULL) {
-		store_recipient_hash(&bc.hash_key, address, hash);
-		for (size_t i = 0; i < total && i < OPTOUT_RCPTS_MAX; i++)
-			if (sodium_memcmp(hashes[i], hash, STORE_HASH_LEN) == 0)
-				known = true;
-		/* A beacon that never saw the message takes the address as given. */
-		if (total == 0)
-			known = true;
-	} else if (total == 1) {
-		memcpy(hash, hashes[0], STORE_HASH_LEN);
-		known = true;
-	}
-	free(address);
 	struct mbuf b;
 	mbuf_init(&b);
-	if (!known) {
+	if (total == 1) {
+		/* The only recipient: nothing typed is needed, or used. */
+		if (store_optout_record(st, hashes[0], now, t->msgid) < 0)
+			return optout_unavailable(c, st, t->msgid);
+		health_note_write(true, NULL);
+		log_info("opt-out recorded for message %s", t->msgid);
+		page_start(&b, "Tracking stopped");
+		mbuf_puts(&b, "<p>Done. From now on, mail to you from this organisation is not tracked, "
+			  "and nothing more is recorded about the message you came from.</p>\n</body></html>\n");
+		return respond_html(c, "optout", MHD_HTTP_OK, &b);
+	}
+	char *address = form_address(&r->body);
+	if (address == NULL || *address == '\0' || strchr(address, '@') == NULL) {
+		free(address);
 		page_start(&b, "Stop tracking");
-		mbuf_puts(&b, "<p>That address did not receive this message. Please type the address "
-			  "the message was sent to.</p>\n<p><a href=\"");
+		mbuf_puts(&b, "<p>Please type the email address the message was sent to.</p>\n<p><a href=\"");
 		html_escape_into(&b, url);
 		mbuf_puts(&b, "\">Back</a></p>\n</body></html>\n");
 		return respond_html(c, "optout", MHD_HTTP_BAD_REQUEST, &b);
 	}
-	if (store_optout_record(st, hash, (long long)time(NULL), t->msgid) < 0) {
-		log_warnx("opt-out for message %s not recorded: %s", t->msgid, store_errmsg(st));
-		reader_store_failed();
-		mbuf_free(&b);
-		return respond_text(c, "optout", MHD_HTTP_SERVICE_UNAVAILABLE,
-				    "Your request could not be recorded; please try again later.\n");
+	struct sockaddr_storage client;
+	char network[64];
+	client_network(c, &client, network, sizeof(network));
+	if (!limit_optout_attempt(t->msgid, network, now_ms())) {
+		free(address);
+		page_start(&b, "Too many attempts");
+		mbuf_puts(&b, "<p>Too many addresses were typed on this page. Nothing was recorded. "
+			  "Please try again in an hour.</p>\n</body></html>\n");
+		return respond_html(c, "optout", MHD_HTTP_TOO_MANY_REQUESTS, &b);
 	}
-	log_info("opt-out recorded for message %s", t->msgid);
-	page_start(&b, "Tracking stopped");
-	mbuf_puts(&b, "<p>Done. From now on, mail to you from this organisation is not tracked, "
-		  "and nothing more is recorded about the message you came from.</p>\n</body></html>\n");
+	store_recipient_hash(&bc.hash_key, address, hash);
+	sodium_memzero(address, strlen(address));
+	free(address);
+	/* Every recipient compared, in constant time: no early answer. A
+	 * beacon whose store never saw the message (it runs on another host)
+	 * takes the address as typed. */
+	bool known = total == 0;
+	for (size_t i = 0; i < total && i < OPTOUT_RCPTS_MAX; i++)
+		known |= sodium_memcmp(hashes[i], hash, STORE_HASH_LEN) == 0;
+	/* A stranger's address costs the same committed write as a
+	 * recipient's, and writes nothing. */
+	if ((known ? store_optout_record(st, hash, now, t->msgid) : store_write_probe(st)) < 0)
+		return optout_unavailable(c, st, t->msgid);
+	health_note_write(true, NULL);
+	log_info("opt-out form of message %s answered", t->msgid);
+	page_start(&b, "Request received");
+	mbuf_puts(&b, "<p>If this message was sent to the address you typed, mail to that "
+		  "address from this organisation is no longer tracked, and nothing more is "
+		  "recorded about the message you came from. Other addresses are not "
+		  "recorded.</p>\n</body></html>\n");
 	return respond_html(c, "optout", MHD_HTTP_OK, &b);
 }
 
@@ -528,9 +592,11 @@ http_handle(void *cls, struct MHD_Connection *c, const char *url, const char *me
 	case ROUTE_PRIVACY:
 		return route_privacy(c);
 	case ROUTE_HEALTHZ: {
-		struct store *st = reader_store();
-		return st != NULL ? respond_text(c, "healthz", MHD_HTTP_OK, "ok\n")
-				  : respond_text(c, "healthz", MHD_HTTP_SERVICE_UNAVAILABLE, "database unavailable\n");
+		char why[512];
+		if (health_ok(why, sizeof(why)))
+			return respond_text(c, "healthz", MHD_HTTP_OK, "ok\n");
+		strncat(why, "\n", sizeof(why) - strlen(why) - 1);
+		return respond_text(c, "healthz", MHD_HTTP_SERVICE_UNAVAILABLE, why);
 	}
 	case ROUTE_METRICS: {
 		size_t len;

@@ -1,16 +1,24 @@
 /* limits: per-client-network rate limiting (a token bucket per /24 or /48,
- * in a fixed table: memory does not grow with the number of clients) and
+ * in a fixed table: memory does not grow with the number of clients), the
+ * same for addresses typed on an opt-out page (per message and per
+ * network, so nobody can try a list of addresses against a message), and
  * the memory of recent clicks per message that tells several links clicked
  * within one second (a scanner) from a person. */
 #include <string.h>
 #include "beacon.h"
 
 #define RATE_SLOTS 8192
+#define OPTOUT_SLOTS 4096
+/* Typed addresses on opt-out pages: bursts of OPTOUT_BURST, then one per
+ * OPTOUT_REFILL_S seconds, per message and per client network. A person
+ * who mistypes their address a few times gets through; a list does not. */
+#define OPTOUT_BURST 5.0
+#define OPTOUT_REFILL_S 600.0
 #define CLICK_SLOTS 8192
 #define CLICK_LINKS 8
 
 struct bucket {
-	char network[48];
+	char key[48];		/* a network, or a message id */
 	double tokens;
 	long long at_ms;
 };
@@ -24,6 +32,7 @@ struct clicks {
 static pthread_mutex_t rate_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_mutex_t click_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct bucket buckets[RATE_SLOTS];
+static struct bucket optout_by_msg[OPTOUT_SLOTS], optout_by_net[OPTOUT_SLOTS];
 static struct clicks recent[CLICK_SLOTS];
 
 static unsigned
@@ -36,30 +45,53 @@ hash(const char *s)
 	return h;
 }
 
+/* Takes a token from key's bucket in table (burst tokens, refilled at
+ * per_second); false when there is none. Caller holds rate_lock. */
+static bool
+bucket_take(struct bucket *table, size_t slots, const char *key, double burst,
+	    double per_second, long long now_ms)
+{
+	struct bucket *b = &table[hash(key) % slots];
+
+	if (strcmp(b->key, key) != 0) {
+		/* A new key (or a collision: the newcomer takes the slot). */
+		strncpy(b->key, key, sizeof(b->key) - 1);
+		b->key[sizeof(b->key) - 1] = '\0';
+		b->tokens = burst;
+		b->at_ms = now_ms;
+	}
+	b->tokens += (double)(now_ms - b->at_ms) * per_second / 1000.0;
+	if (b->tokens > burst)
+		b->tokens = burst;
+	b->at_ms = now_ms;
+	if (b->tokens < 1.0)
+		return false;
+	b->tokens -= 1.0;
+	return true;
+}
+
 bool
 limit_allow(const char *network, long long now_ms)
 {
 	double rate = bc.cfg.beacon_rate_limit;
-	bool ok;
 
 	pthread_mutex_lock(&rate_lock);
-	struct bucket *b = &buckets[hash(network) % RATE_SLOTS];
-	if (strcmp(b->network, network) != 0) {
-		/* A new network (or a collision: the newcomer takes the slot). */
-		strncpy(b->network, network, sizeof(b->network) - 1);
-		b->network[sizeof(b->network) - 1] = '\0';
-		b->tokens = rate;
-		b->at_ms = now_ms;
-	}
-	b->tokens += (double)(now_ms - b->at_ms) * rate / 1000.0;
-	if (b->tokens > rate)
-		b->tokens = rate;
-	b->at_ms = now_ms;
-	ok = b->tokens >= 1.0;
-	if (ok)
-		b->tokens -= 1.0;
+	bool ok = bucket_take(buckets, RATE_SLOTS, network, rate, rate, now_ms);
 	pthread_mutex_unlock(&rate_lock);
 	return ok;
+}
+
+bool
+limit_optout_attempt(const char *msgid, const char *network, long long now_ms)
+{
+	pthread_mutex_lock(&rate_lock);
+	/* Both are charged: a network's tries count against every message. */
+	bool by_msg = bucket_take(optout_by_msg, OPTOUT_SLOTS, msgid, OPTOUT_BURST,
+				  1.0 / OPTOUT_REFILL_S, now_ms);
+	bool by_net = bucket_take(optout_by_net, OPTOUT_SLOTS, network, OPTOUT_BURST * 2,
+				  2.0 / OPTOUT_REFILL_S, now_ms);
+	pthread_mutex_unlock(&rate_lock);
+	return by_msg && by_net;
 }
 
 unsigned

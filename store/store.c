@@ -146,6 +146,8 @@ static const char *const stmt_sql[S_COUNT] = {
 struct store {
 	sqlite3 *db;
 	char *path;
+	dev_t dev;		/* the file opened, to tell when the path */
+	ino_t ino;		/* names another one (or none) */
 	sqlite3_stmt *stmt[S_COUNT];
 	char err[1024];
 };
@@ -416,6 +418,13 @@ store_open(const char *path, bool create, int busy_ms, struct store **out,
 		    mode);
 		goto fail;
 	}
+	struct stat sb;
+	if (stat(path, &sb) == -1) {
+		store_seterr(st, "cannot stat: %s", strerror(errno));
+		goto fail;
+	}
+	st->dev = sb.st_dev;
+	st->ino = sb.st_ino;
 	for (i = 0; i < sizeof(pragmas) / sizeof(pragmas[0]); i++)
 		if (store_pragma(st, pragmas[i], NULL, NULL, 0) == -1)
 			goto fail;
@@ -466,6 +475,58 @@ sqlite3 *
 store_db(struct store *st)
 {
 	return st == NULL ? NULL : st->db;
+}
+
+int
+store_file_check(struct store *st)
+{
+	struct stat sb;
+	int moved = 0;
+
+	if (st == NULL)
+		return -1;
+	/* SQLite compares the path with the descriptor it holds; the device
+	 * is compared here (an inode number is unique per file system). */
+	if (sqlite3_file_control(st->db, "main", SQLITE_FCNTL_HAS_MOVED, &moved) != SQLITE_OK)
+		moved = 0;
+	if (moved || stat(st->path, &sb) == -1 || sb.st_dev != st->dev || sb.st_ino != st->ino) {
+		store_seterr(st, "the database file was removed or replaced while open "
+		    "(what this handle writes would be lost)");
+		return -1;
+	}
+	return 0;
+}
+
+/* COMMIT, checked on both sides: a commit into a file that was removed or
+ * replaced meanwhile is durable nowhere that anyone reads. On failure the
+ * caller rolls back (a no-op when COMMIT itself went through). */
+static int
+store_commit_here(struct store *st, const char *what)
+{
+	if (store_file_check(st) < 0 || store_run(st, S_COMMIT, what) < 0)
+		return -1;
+	return store_file_check(st);
+}
+
+int
+store_write_probe(struct store *st)
+{
+	long long v;
+	char sql[64];
+
+	if (st == NULL || store_run(st, S_BEGIN, "write probe: begin") < 0)
+		return -1;
+	/* The version it already has: page 1 is written, nothing changes. */
+	if (store_pragma(st, "PRAGMA user_version", &v, NULL, 0) < 0)
+		goto fail;
+	snprintf(sql, sizeof(sql), "PRAGMA user_version = %lld", v);
+	if (store_pragma(st, sql, NULL, NULL, 0) < 0 ||
+	    store_commit_here(st, "write probe: commit") < 0)
+		goto fail;
+	return 0;
+fail:
+	store_rollback(st);
+	return -1;
 }
 
 /* ---- the hash key ---- */
@@ -887,7 +948,7 @@ store_events_insert(struct store *st, const struct store_event *ev, size_t n)
 			store_rollback(st);
 			return -1;
 		}
-	if (store_run(st, S_COMMIT, "commit") < 0) {
+	if (store_commit_here(st, "commit") < 0) {
 		store_rollback(st);
 		return -1;
 	}
@@ -949,7 +1010,7 @@ store_optout_record(struct store *st, const unsigned char hash[STORE_HASH_LEN],
 	if (st == NULL || store_run(st, S_BEGIN, "begin") < 0)
 		return -1;
 	if (store_optout_add(st, hash, when, message_id) < 0 || insert_event(st, &e) < 0 ||
-	    store_run(st, S_COMMIT, "commit") < 0) {
+	    store_commit_here(st, "commit") < 0) {
 		store_rollback(st);
 		return -1;
 	}

@@ -57,6 +57,17 @@ const char *store_errmsg(struct store *st);
 typedef struct sqlite3 sqlite3;
 sqlite3 *store_db(struct store *st);
 
+/* 0 while the database's path still names the file this handle opened;
+ * -1 (with a message) once that file was removed or replaced: whatever the
+ * handle writes then goes where nobody else reads. The writes below that
+ * the beacon acknowledges check it before and after their COMMIT. */
+int store_file_check(struct store *st);
+/* One committed write transaction that changes nothing (page 1 rewritten
+ * with the schema version it has): 0 when the database takes a durable
+ * write now, -1 with the reason (disk full, read-only, file gone). Costs
+ * about what recording an opt-out does. */
+int store_write_probe(struct store *st);
+
 /* hash_key_file: one line, unpadded base64url of 32..64 random bytes, not
  * readable by others. It is never rotated: opt-outs are kept under it. */
 int store_hash_key_load(const char *path, struct store_hash_key *k, char *err, size_t errlen);
@@ -97,7 +108,8 @@ struct store_event {
 	const unsigned char *recipient_hash;	/* opt-outs only */
 };
 
-/* Inserts the events in one transaction: the beacon's group commit. */
+/* Inserts the events in one transaction: the beacon's group commit.
+ * Fails when the file was removed or replaced (store_file_check). */
 int store_events_insert(struct store *st, const struct store_event *ev, size_t n);
 /* 1 when a recipient of the message (or someone from its page) opted out. */
 int store_message_opted_out(struct store *st, const char *message_id);
@@ -105,7 +117,8 @@ int store_message_opted_out(struct store *st, const char *message_id);
  * all of them, 0 when the message is unknown here. */
 int store_message_recipients(struct store *st, const char *message_id,
 			     unsigned char (*out)[STORE_HASH_LEN], size_t max, size_t *total);
-/* Records an opt-out and its event in one transaction. */
+/* Records an opt-out and its event in one transaction; fails when the file
+ * was removed or replaced (store_file_check). */
 int store_optout_record(struct store *st, const unsigned char hash[STORE_HASH_LEN],
 			long long when, const char *message_id);
 /* Calls fn for each event after the cursor (an event id), in order, at

@@ -15,6 +15,11 @@ Groups (each its own beacon start):
   rotation: restarts with a rotated key file, then with the old key retired
   limits  : beacon_rate_limit = 5, beacon_timeout = 2,
             beacon_max_connections = 20, no API token, no trusted proxies
+  hostile : the opt-out form under guessing and after purge (its attempt
+            limits are spent, so it has a beacon of its own)
+  storefile: the database file removed, replaced, or on a full file system
+            (a 1 MiB tmpfs, mounted when run as root; skipped with a
+            WARNING line otherwise)
 
 Prints "ok NAME" or "FAIL NAME: why" per case, then "N passed, M failed".
 """
@@ -25,6 +30,7 @@ import os
 import re
 import shutil
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -749,13 +755,14 @@ def form_fields(page):
     return (method.group(1).upper() if method else None), (action.group(1) if action else None), hidden
 
 
-def optout_post(w, path, address=None, hidden=None):
+def optout_post(w, path, address=None, hidden=None, source=None):
     fields = dict(hidden or {})
     if address is not None:
         fields["address"] = address
     body = urllib.parse.urlencode(fields).encode()
     return bl.request(w.port, "POST", path, dict(H_BROWSER, **{"Content-Type": FORM,
-                                                                "Origin": bl.BEACON_URL}), body)
+                                                                "Origin": bl.BEACON_URL}), body,
+                      source=source)
 
 
 @case("optout", "main")
@@ -840,16 +847,22 @@ def t_optout_multi(ctx, w):
         ctx.expect(a.lower() not in page.lower(), "the page lists the recipient %s" % a)
     _, _, hidden = form_fields(page)
     before = site.counts()
-    for label, addr in (("no address", None), ("empty address", ""),
-                        ("someone else", "mallory@example.org"),
-                        ("a near miss", "carol@example.ne"),
+    for label, addr in (("no address", None), ("empty address", "")):
+        r = optout_post(w, m.optout, addr, hidden)
+        ctx.expect(r.status == 400, "POST with %s: status %s, want 400" % (label, r.status))
+        ctx.expect(site.counts() == before, "POST with %s wrote rows: %s -> %s" % (label, before, site.counts()))
+    # Not a recipient: the answer a recipient gets (no oracle), nothing written.
+    answers = set()
+    for label, addr in (("someone else", "mallory@example.org"),
                         ("two addresses", "carol@example.net,dave@example.net"),
                         ("an address of another message", "bob@example.net")):
         r = optout_post(w, m.optout, addr, hidden)
-        ctx.expect(400 <= r.status < 500, "POST with %s: status %s, want 4xx" % (label, r.status))
+        answers.add((r.status, r.body))
         ctx.expect(site.counts() == before, "POST with %s wrote rows: %s -> %s" % (label, before, site.counts()))
     r = optout_post(w, m.optout, " DAVE@example.NET ", hidden)
     ctx.expect(r.status == 200, "POST with Dave's address (other case, blanks): status %s" % r.status)
+    answers.add((r.status, r.body))
+    ctx.expect(len(answers) == 1, "strangers and Dave get %d different answers" % len(answers))
     ctx.expect(len(site.query("SELECT * FROM optouts WHERE recipient_hash = ?",
                               (site.recipient_hash("dave@example.net"),))) == 1,
                "no optouts row for Dave's hash")
@@ -862,6 +875,227 @@ def t_optout_multi(ctx, w):
     rc, out, err = site.preview(["erin@example.net", "dave@example.net"],
                                 bl.html_mail(["https://example.org/n"], ["erin@example.net", "dave@example.net"]))
     ctx.expect("untouched: a recipient opted out" in err, "preview to Erin and Dave: %r" % err.strip())
+
+
+# --- hostile opt-out form (a beacon of its own: its limits are spent) ------
+
+@case("optout-no-oracle", "hostile")
+def t_optout_oracle(ctx, w):
+    """A recipient of a message with several recipients cannot learn from
+    the opt-out form who else (Bcc) received it, nor opt them out by
+    guessing: a typed address gets the same answer whether it received the
+    message or not, a stranger's is not recorded, and typed attempts are
+    limited per message and per client network."""
+    site = w.site
+    rcpts = ["carol@example.net", "dave@example.net", "erin@example.net"]   # Erin: Bcc
+    m = site.make_message(["https://example.org/o"], to=rcpts)
+    r = bl.request(w.port, "GET", m.optout, H_BROWSER)
+    _, _, hidden = form_fields(r.body.decode("utf-8", "replace"))
+    before = site.counts()
+    wrong = optout_post(w, m.optout, "mallory@example.org", hidden)
+    ctx.expect(site.counts() == before, "a stranger's address wrote rows: %s -> %s" % (before, site.counts()))
+    right = optout_post(w, m.optout, "dave@example.net", hidden)
+    ctx.expect(right.status == 200, "Dave's address: status %s" % right.status)
+    ctx.expect(len(site.query("SELECT 1 FROM optouts WHERE recipient_hash = ?",
+                              (site.recipient_hash("dave@example.net"),))) == 1, "Dave not opted out")
+    ctx.expect((wrong.status, wrong.header("Content-Type"), wrong.body) ==
+               (right.status, right.header("Content-Type"), right.body),
+               "a stranger gets %s %s, a recipient %s %s: the form tells who received the message" %
+               (wrong.status, short(wrong.body, 80), right.status, short(right.body, 80)))
+    # 40 guesses in a row: most are refused unanswered, whatever they are.
+    statuses = [optout_post(w, m.optout, "guess%d@example.net" % i, hidden).status for i in range(40)]
+    answered = statuses.count(200)
+    ctx.detail("40 guesses: %d answered, %d refused" % (answered, statuses.count(429)))
+    ctx.expect(set(statuses) <= {200, 429}, "guesses: statuses %s" % sorted(set(statuses)))
+    ctx.expect(answered <= 5, "%d of 40 guessed addresses were answered (no limit per message)" % answered)
+    # Over the limit a real recipient's address is refused the same way.
+    before = site.counts()
+    r = optout_post(w, m.optout, "erin@example.net", hidden)
+    ctx.expect(r.status == 429, "Erin's address over the limit: status %s, want 429" % r.status)
+    ctx.expect(site.counts() == before, "an attempt over the limit wrote rows")
+    # The same network is out of attempts for another message too; another
+    # network is not.
+    m2 = site.make_message(["https://example.org/o2"], to=["frank@example.net", "gina@example.net"])
+    r = optout_post(w, m2.optout, "x@example.org", hidden)
+    ctx.expect(r.status == 429, "another message from the same network: status %s, want 429" % r.status)
+    r = bl.request(w.port, "POST", m2.optout, dict(H_BROWSER, **{"Content-Type": FORM}),
+                   urllib.parse.urlencode({"address": "gina@example.net"}).encode(), source="127.0.1.1")
+    ctx.expect(r.status == 200, "another network: status %s, want 200" % r.status)
+    ctx.expect(len(site.query("SELECT 1 FROM optouts WHERE recipient_hash = ?",
+                              (site.recipient_hash("gina@example.net"),))) == 1, "Gina not opted out")
+
+
+@case("optout-expired", "hostile")
+def t_optout_expired(ctx, w):
+    """After purge removed a message, its still valid opt-out link trusts
+    nothing typed: the page says the message expired, records nothing, and
+    answers the same whatever the address."""
+    site = w.site
+    rcpts = ["hal@example.net", "ivy@example.net"]
+    m = site.make_message(["https://example.org/e"], to=rcpts, sent=now() - 100 * 86400)
+    p = subprocess.run([site.tool("admin"), "-c", site.conf, "purge"], capture_output=True, text=True,
+                       timeout=60)
+    ctx.expect(p.returncode == 0, "mailbeacon purge: exit %d: %s" % (p.returncode, p.stderr.strip()[:200]))
+    ctx.expect(not site.query("SELECT 1 FROM messages WHERE id = ?", (m.msgid,)), "purge kept the message")
+    r = bl.request(w.port, "GET", m.optout, H_BROWSER)
+    page = r.body.decode("utf-8", "replace")
+    ctx.expect(r.status == 200 and "expired" in page, "GET: status %s, page %s" % (r.status, short(page, 200)))
+    ctx.expect(not re.search(r"name\s*=\s*[\"']?address", page, re.I), "the expired page asks for an address")
+    ctx.expect("stop tracking" in page.lower(), "the page does not say how to opt out instead")
+    before = site.counts()
+    answers = set()
+    for addr in ("nobody@example.org", "ivy@example.net", None):
+        r = optout_post(w, m.optout, addr, {})
+        answers.add((r.status, r.body))
+        ctx.expect(r.status == 200 and b"expired" in r.body, "POST %s: status %s %s" % (addr, r.status, short(r.body, 100)))
+    ctx.expect(len(answers) == 1, "the expired page depends on the typed address")
+    ctx.expect(site.counts() == before, "POSTs to an expired message wrote rows: %s -> %s" % (before, site.counts()))
+    # A message this beacon never saw, sent recently (a beacon on another
+    # host): the address is still taken as typed.
+    m2 = site.make_message(["https://example.org/r"], to=rcpts, record=False)
+    r = optout_post(w, m2.optout, "ivy@example.net", {}, source="127.0.2.1")
+    ctx.expect(r.status == 200 and b"expired" not in r.body, "a recent unknown message: %s" % r.status)
+
+
+# --- the database file under a running beacon (a beacon of its own) --------
+
+def db_files(site):
+    return [site.db + sfx for sfx in ("", "-wal", "-shm")]
+
+
+def warm_handles(w, m):
+    """Every HTTP thread opens its database handle, the writer too."""
+    for _ in range(12):
+        bl.request(w.port, "GET", m.optout, H_BROWSER)
+    bl.request(w.port, "GET", m.pixel, H_THUNDERBIRD)
+
+
+def lost_events(w):
+    ms, _ = bl.metrics(w.port)
+    return bl.metric_sum(ms, "mailbeacon_events_lost_total") or 0
+
+
+@case("database-removed", "storefile")
+def t_db_removed(ctx, w):
+    """The database file deleted under a running beacon: no opt-out is
+    acknowledged (it would go into the deleted file), /healthz fails,
+    events are counted lost; once the file is back, all goes to it."""
+    site = w.site
+    msgs = [site.make_message(["https://example.org/d"]) for _ in range(8)]
+    warm_handles(w, msgs[0])
+    for f in db_files(site):
+        if os.path.exists(f):
+            os.unlink(f)
+    statuses = [optout_post(w, m.optout).status for m in msgs]
+    ctx.expect(statuses == [503] * 8, "8 opt-outs after the file was deleted: %s, want 503 each" % statuses)
+    r = bl.request(w.port, "GET", "/healthz")
+    ctx.expect(r.status == 503, "healthz with the database deleted: %s" % r.status)
+    lost = lost_events(w)
+    r = bl.request(w.port, "GET", msgs[0].pixel, H_THUNDERBIRD)
+    check_gif(ctx, r, "pixel with the database deleted")
+    ctx.expect(lost_events(w) == lost + 1, "the pixel's event was not counted lost (%s -> %s)" %
+               (lost, lost_events(w)))
+    # The file is made again (the milter does at start): everything goes there.
+    site.create_store()
+    site.record(msgs)
+    r = optout_post(w, msgs[1].optout)
+    ctx.expect(r.status == 200, "opt-out after the file came back: %s" % r.status)
+    ctx.expect(len(site.query("SELECT 1 FROM optouts WHERE recipient_hash = ?",
+                              (site.recipient_hash(msgs[1].to[0]),))) == 1,
+               "the acknowledged opt-out is not in the database file")
+    r = bl.request(w.port, "GET", "/healthz")
+    ctx.expect(r.status == 200, "healthz after the file came back: %s" % r.status)
+
+
+@case("database-replaced", "storefile")
+def t_db_replaced(ctx, w):
+    """The database file replaced (restored from a copy) under a running
+    beacon: what it acknowledges is in the new file, the one the milter
+    reads."""
+    site = w.site
+    msgs = [site.make_message(["https://example.org/r"]) for _ in range(8)]
+    warm_handles(w, msgs[0])
+    copy = site.db + ".copy"
+    src, dst = sqlite3.connect(site.db), sqlite3.connect(copy)
+    try:
+        src.backup(dst)
+    finally:
+        src.close()
+        dst.close()
+    os.replace(copy, site.db)
+    for f in db_files(site)[1:]:
+        if os.path.exists(f):
+            os.unlink(f)
+    statuses = [optout_post(w, m.optout).status for m in msgs]
+    ctx.expect(set(statuses) <= {200, 503}, "opt-outs after the file was replaced: %s" % statuses)
+    for m, st in zip(msgs, statuses):
+        if st == 200:
+            ctx.expect(site.query("SELECT 1 FROM optouts WHERE recipient_hash = ?",
+                                  (site.recipient_hash(m.to[0]),)),
+                       "an acknowledged opt-out is not in the file at the database's path")
+    ctx.expect(statuses.count(200) >= 7, "only %d of 8 opt-outs answered after the replacement" %
+               statuses.count(200))
+    m = site.make_message(["https://example.org/r2"])
+    r = bl.request(w.port, "GET", m.pixel, H_THUNDERBIRD)
+    check_gif(ctx, r, "pixel after the replacement")
+    one_row(ctx, site, m.msgid, "pixel after the replacement")
+
+
+@case("disk-full", "storefile")
+def t_disk_full(ctx, w):
+    """The database on a full file system (a small tmpfs): pixels are still
+    answered, their events counted lost, and /healthz says the store is not
+    writable until space is back."""
+    mnt = os.path.join(w.root, "tiny")
+    os.makedirs(mnt)
+    p = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,mode=0755", "tmpfs", mnt],
+                       capture_output=True, text=True)
+    if p.returncode != 0:
+        print("WARNING: SKIPPED disk-full: cannot mount a tmpfs (needs root): %s" % p.stderr.strip())
+        ctx.detail("SKIPPED: cannot mount a tmpfs")
+        return
+    site = beacon = None
+    try:
+        site = bl.Site(w.build, w.root, "diskfull", [("beacon_timeout", "10")])
+        site.db = os.path.join(mnt, "mb.db")
+        site.settings = [(k, site.db if k == "database" else v) for k, v in site.settings]
+        site.write_conf()
+        site.create_store()
+        msgs = [site.make_message() for _ in range(20)]
+        w.extra = beacon = bl.Beacon(site).start()
+        wp = World()
+        wp.port = site.port
+        with open(os.path.join(mnt, "filler"), "wb") as f:
+            try:
+                while True:
+                    f.write(b"\0" * 65536)
+                    f.flush()
+            except OSError:
+                pass
+        lost0, answered = lost_events(wp), []
+        for m in msgs:
+            r = bl.request(wp.port, "GET", m.pixel, H_THUNDERBIRD)
+            answered.append(r.status)
+            if lost_events(wp) > lost0:
+                break
+        ctx.expect(set(answered) == {200}, "pixels on a full disk: %s, want 200" % answered)
+        ctx.expect(lost_events(wp) > lost0, "%d pixels on a full disk, no event counted lost" % len(answered))
+        r = bl.request(wp.port, "GET", "/healthz")
+        ctx.expect(r.status == 503, "healthz with the disk full: %s %s" % (r.status, short(r.body, 80)))
+        time.sleep(1.1)
+        r = bl.request(wp.port, "GET", "/healthz")
+        ctx.expect(r.status == 503, "healthz a second later, disk still full: %s" % r.status)
+        os.unlink(os.path.join(mnt, "filler"))
+        time.sleep(1.1)
+        r = bl.request(wp.port, "GET", "/healthz")
+        ctx.expect(r.status == 200, "healthz once space is back: %s" % r.status)
+        m = site.make_message()
+        r = bl.request(wp.port, "GET", m.pixel, H_THUNDERBIRD)
+        one_row(ctx, site, m.msgid, "a pixel once space is back")
+    finally:
+        if beacon is not None:
+            beacon.stop()
+        subprocess.run(["umount", mnt], capture_output=True)
 
 
 # --- API, metrics -----------------------------------------------------------
@@ -1296,11 +1530,13 @@ def main():
     try:
         binary = os.path.join(build, "beacon", "mailbeacond")
         if not os.access(binary, os.X_OK):
-            for g in ("pre", "main", "rotation", "limits"):
+            for g in ("pre", "main", "rotation", "limits", "hostile", "storefile"):
                 group_failed(report, g, "%s is not built" % binary, only)
         else:
             run_main(report, build, root, only)
             run_limits(report, build, root, only)
+            run_own(report, build, root, only, "hostile", [("retention_days", "45")])
+            run_own(report, build, root, only, "storefile", [("beacon_rate_limit", "100000")])
             bl.stop_all()
             bl.report_sanitizers(report, root)
     finally:
@@ -1371,6 +1607,25 @@ def run_limits(report, build, root, only):
         return
     # Under beacon_rate_limit = 5 every case starts with a fresh second.
     run_group(report, "limits", w, only, pause=1.2)
+    w.beacon.stop()
+
+
+def run_own(report, build, root, only, group, settings):
+    """A group with a site and a beacon of its own."""
+    if not wanted(group, only):
+        return
+    w = World()
+    w.beacon = w.extra = None
+    w.build, w.root = build, root
+    try:
+        w.site = bl.Site(build, root, group, settings)
+        w.port = w.site.port
+        w.site.create_store()
+        w.beacon = bl.Beacon(w.site).start()
+    except Exception as e:
+        group_failed(report, group, "setup: %s" % e, only)
+        return
+    run_group(report, group, w, only)
     w.beacon.stop()
 
 
