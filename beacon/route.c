@@ -5,6 +5,7 @@
  * leaves out the body. */
 #include <string.h>
 #include "route.h"
+#include "url_limit.h"
 
 static void
 route_tracking(const struct keyring *kr, const char *url, enum token_kind kind,
@@ -30,7 +31,7 @@ http_route(const struct keyring *kr, const char *method, const char *url, struct
 	out->name = "other";
 	out->id = ROUTE_NOT_FOUND;
 
-	if (strlen(url) > ROUTE_URL_MAX) {
+	if (strlen(url) > TRACKING_URL_MAX) {
 		out->id = ROUTE_URL_TOO_LONG;
 	} else if ((out->get || out->head) && strncmp(url, "/o/", 3) == 0) {
 		out->name = "open";

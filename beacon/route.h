@@ -7,11 +7,9 @@
 #include "keyring.h"
 #include "token.h"
 
-#define ROUTE_URL_MAX 8192
-
 enum route_id {
 	ROUTE_NOT_FOUND,	/* 404, metrics route "other" */
-	ROUTE_URL_TOO_LONG,	/* 414 */
+	ROUTE_URL_TOO_LONG,	/* 414: longer than TRACKING_URL_MAX */
 	ROUTE_METHOD_NOT_ALLOWED,	/* 405: not GET, HEAD or POST */
 	ROUTE_FORGED,		/* a tracking path whose token does not verify: 404 */
 	ROUTE_OPEN,		/* GET or HEAD /o/TOKEN.gif */

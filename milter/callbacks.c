@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <libmilter/mfapi.h>
+#include "address.h"
 #include "callbacks.h"
 #include "log.h"
 #include "mbuf.h"
@@ -25,7 +26,8 @@ struct msgctx {
 	struct generation *gen;	/* keys and policy this message started with */
 	unsigned words;
 	unsigned max_recipients;
-	char *sender;
+	char *sender;		/* canonical (address.h): policy, store, log */
+	char *sender_written;	/* as in MAIL FROM: the footer and receipt show it */
 	char *auth;
 	unsigned char (*hashes)[STORE_HASH_LEN];
 	size_t n_rcpt, cap_rcpt;
@@ -63,6 +65,7 @@ msg_free(struct msgctx *m)
 	runtime_release(m->gen);
 	runtime_memory_release(&m->memory_held);
 	free(m->sender);
+	free(m->sender_written);
 	free(m->auth);
 	free(m->hashes);
 	mbuf_free(&m->headers);
@@ -185,38 +188,77 @@ cb_connect(SMFICTX *ctx, char *host, _SOCK_ADDR *sa)
 	return SMFIS_CONTINUE;
 }
 
+/* Why a sender's rule leaves the message alone, for the log. */
+static void
+rule_str(const struct generation *g, const struct policy_rule *rule, char *out, size_t outlen)
+{
+	if (rule == NULL)
+		snprintf(out, outlen, "no rule in %s matches", g->policy.path);
+	else
+		snprintf(out, outlen, "%s:%d: %s", g->policy.path, rule->line, rule->pattern);
+}
+
 static sfsistat
 cb_envfrom(SMFICTX *ctx, char **argv)
 {
 	struct connctx *cc = conn_of(ctx);
 	const char *auth = smfi_getsymval(ctx, "{auth_authen}");
+	char why[512];
 
 	if (cc == NULL)
 		return fail_open(ctx, "no connection context");
 	msg_free(cc->msg);
 	cc->msg = NULL;
-	bool outbound = (auth != NULL && *auth != '\0') || cc->internal ||
-	    runtime_is_outbound_daemon(cc->daemon_name);
-	if (!outbound) {
-		log_debug("inbound from %s: not touched", cc->addr);
-		return SMFIS_ACCEPT;
-	}
+	if (auth != NULL && *auth == '\0')
+		auth = NULL;
 	struct msgctx *m = calloc(1, sizeof(*m));
-	if (m == NULL || (m->sender = bare_address(argv[0])) == NULL) {
-		free(m);
+	if (m == NULL || (m->sender_written = bare_address(argv[0])) == NULL ||
+	    (m->sender = address_canonical(argv[0])) == NULL) {
+		msg_free(m);
 		return fail_open(ctx, "out of memory");
 	}
 	runtime_check_policy_file();
 	m->gen = runtime_acquire();
 	const struct policy_rule *rule = policy_lookup(&m->gen->policy, m->sender);
+	bool outbound = auth != NULL || cc->internal || runtime_is_outbound_daemon(cc->daemon_name);
+	if (!outbound) {
+		/* One line per inbound message only at debug; but mail from a
+		 * sender who opted in that does not look outbound is most
+		 * likely a submission service without ORIGINATING, or a
+		 * client whose login the MTA did not pass: say so at info. */
+		snprintf(why, sizeof(why), "client %s, no SASL login ({auth_authen}), "
+			 "daemon name %s%s%s not in outbound_daemon_names", cc->addr,
+			 cc->daemon_name ? "'" : "",
+			 cc->daemon_name ? cc->daemon_name : "unknown ({daemon_name} not sent)",
+			 cc->daemon_name ? "'" : "");
+		if (rule != NULL && rule->words != 0)
+			log_info("%s: untouched from=<%s>: not outbound: %s", queue_id(ctx),
+				 m->sender, why);
+		else
+			log_debug("%s: untouched from=<%s>: not outbound: %s", queue_id(ctx),
+				  m->sender, why);
+		msg_free(m);
+		return SMFIS_ACCEPT;
+	}
 	if (rule == NULL || rule->words == 0) {
-		log_debug("from=<%s>: sender not opted in", m->sender);
+		rule_str(m->gen, rule, why, sizeof(why));
+		log_info("%s: untouched from=<%s>: sender not opted in (%s)", queue_id(ctx),
+			 m->sender, why);
+		msg_free(m);
+		return SMFIS_ACCEPT;
+	}
+	/* Someone else's login: tracking would give them the sender's
+	 * opt-in and put mail the sender never wrote in their reports. */
+	if (!policy_login_allowed(rule, m->sender, auth)) {
+		rule_str(m->gen, rule, why, sizeof(why));
+		log_info("%s: untouched from=<%s>: SASL login %s is not the sender's and not in "
+			 "logins= of its rule (%s)", queue_id(ctx), m->sender, auth, why);
 		msg_free(m);
 		return SMFIS_ACCEPT;
 	}
 	m->words = rule->words;
 	m->max_recipients = rule->max_recipients;
-	if (auth != NULL && *auth != '\0')
+	if (auth != NULL)
 		m->auth = strdup(auth);
 	mbuf_init(&m->headers);
 	mbuf_init(&m->body);
@@ -454,7 +496,7 @@ cb_eom(SMFICTX *ctx)
 		.cfg = &rt.cfg,
 		.keys = &m->gen->keys,
 		.words = m->words,
-		.sender = m->sender,
+		.sender = m->sender_written,
 		.footer_html = rt.footer_html,
 		.footer_text = rt.footer_text,
 		.now = found ? (time_t)prev_sent : time(NULL),
@@ -471,9 +513,9 @@ cb_eom(SMFICTX *ctx)
 	} else {
 		char words[128];
 		policy_words_str(res.words_applied, words, sizeof(words));
-		log_info("%s: tracked from=<%s>%s%s id=%s words=\"%s\" links=%zu recipients=%zu%s",
+		log_info("%s: tracked from=<%s>%s%s id=%s words=\"%s\" links=%zu long=%zu recipients=%zu%s",
 			 qid, m->sender, m->auth ? " sasl=" : "", m->auth ? m->auth : "",
-			 res.msgid, words, res.n_links, m->n_rcpt,
+			 res.msgid, words, res.n_links, res.n_long_links, m->n_rcpt,
 			 found ? " (a retry: recorded before)" : "");
 	}
 	rewrite_result_free(&res);

@@ -15,6 +15,7 @@
 #include "policy.h"
 #include "rewrite.h"
 #include "text.h"
+#include "url_limit.h"
 
 #define TRACKING_WORDS (POLICY_OPENS | POLICY_CLICKS | POLICY_TEXT_CLICKS | POLICY_RECEIPT)
 #define SMTP_LINE_MAX 998
@@ -173,7 +174,7 @@ sign_link(void *arg, const char *url, size_t len, struct mbuf *out)
 	struct rw *rw = arg;
 	struct token t = { .kind = TOKEN_CLICK };
 
-	if (!url_is_http(url, len) || len > TOKEN_DEST_MAX)
+	if (!url_is_http(url, len))
 		return 0;
 	for (size_t i = 0; i < len; i++)
 		if ((unsigned char)url[i] < ' ' || url[i] == 0x7f)
@@ -181,6 +182,13 @@ sign_link(void *arg, const char *url, size_t len, struct mbuf *out)
 	if (url_is_beacon(rw, url, len) || says_unsubscribe(url, len) ||
 	    url_in_list_unsubscribe(rw, url, len))
 		return 0;
+	/* A click URL the beacon would answer 414 is a dead link: such a
+	 * destination stays as written. token_format() refuses one past
+	 * TOKEN_DEST_MAX; a shorter one is measured once formatted. */
+	if (len > TOKEN_DEST_MAX) {
+		rw->res->n_long_links++;
+		return 0;
+	}
 	if (rw->res->n_links >= REWRITE_MAX_LINKS)
 		return skip(rw, "links: more than %d links to rewrite", REWRITE_MAX_LINKS);
 	memcpy(t.msgid, rw->res->msgid, sizeof(t.msgid));
@@ -189,12 +197,17 @@ sign_link(void *arg, const char *url, size_t len, struct mbuf *out)
 	if ((t.dest = strndup(url, len)) == NULL)
 		return -1;
 	t.dest_len = len;
+	size_t url_start = out->len;
 	mbuf_puts(out, rw->p->cfg->beacon_url);
 	mbuf_putc(out, '/');
 	int rc = token_format(rw->p->keys, &t, out);
+	free(t.dest);
+	if (rc == 0 && !out->failed && out->len - url_start > TRACKING_URL_MAX) {
+		rw->res->n_long_links++;
+		return 0;
+	}
 	if (rc == 0)
 		rc = record_link(rw, t.link, url, len);
-	free(t.dest);
 	return (rc < 0 || out->failed) ? -1 : 1;
 }
 

@@ -47,6 +47,7 @@ struct rewrite_result {
 	size_t n_headers;
 	struct rewrite_link *links;
 	size_t n_links;
+	size_t n_long_links;	/* left as written: click URL over TRACKING_URL_MAX */
 };
 
 /* Parses the whole message msg (headers, blank line, body; CRLF or LF) and

@@ -10,6 +10,7 @@
 #include "route.h"
 #include "token.h"
 #include "undo.h"
+#include "url_limit.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -42,7 +43,7 @@ check_route(const char *method, const char *url)
 		fuzz_fail("route", "a route without a name");
 	bool known = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0 ||
 	    strcmp(method, "POST") == 0;
-	if ((rt.id == ROUTE_METHOD_NOT_ALLOWED) != (!known && strlen(url) <= ROUTE_URL_MAX))
+	if ((rt.id == ROUTE_METHOD_NOT_ALLOWED) != (!known && strlen(url) <= TRACKING_URL_MAX))
 		fuzz_fail("route", "method %s: 405 where it should not be, or missing", method);
 	for (size_t i = 0; i < sizeof(tracking) / sizeof(*tracking); i++) {
 		if (rt.id != tracking[i].id)
