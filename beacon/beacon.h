@@ -57,6 +57,15 @@ bool limit_allow(const char *network, long long now_ms);
 /* True when another typed address may be tried on the opt-out page of
  * message msgid from this client network (a few an hour for each). */
 bool limit_optout_attempt(const char *msgid, const char *network, long long now_ms);
+/* beacon_max_connections_per_network: the table (for max_connections),
+ * libmicrohttpd's accept policy (refuses a network at its cap) and its
+ * connection notifications (count from start to close). Trusted proxies
+ * are not counted. */
+int conn_limit_init(size_t max_connections);
+void conn_limit_free(void);
+enum MHD_Result conn_limit_accept(void *cls, const struct sockaddr *addr, socklen_t addrlen);
+void conn_limit_notify(void *cls, struct MHD_Connection *c, void **socket_context,
+		       enum MHD_ConnectionNotificationCode code);
 /* Notes a click and returns how many other links of the message were
  * clicked within the last second. */
 unsigned recent_other_links(const char *msgid, unsigned link, long long now_ms);
@@ -66,6 +75,7 @@ void metrics_request(const char *route, unsigned status);
 void metrics_event(enum verdict v);
 void metrics_forgery(void);
 void metrics_lost(void);
+void metrics_refused_connection(void);
 void metrics_commit(double seconds, size_t batch);
 char *metrics_render(size_t *len);
 

@@ -1,9 +1,12 @@
 /* limits: per-client-network rate limiting (a token bucket per /24 or /48,
  * in a fixed table: memory does not grow with the number of clients), the
  * same for addresses typed on an opt-out page (per message and per
- * network, so nobody can try a list of addresses against a message), and
+ * network, so nobody can try a list of addresses against a message), the
+ * count of connections per client network (beacon_max_connections_per_
+ * network), and
  * the memory of recent clicks per message that tells several links clicked
  * within one second (a scanner) from a person. */
+#include <stdlib.h>
 #include <string.h>
 #include "beacon.h"
 
@@ -92,6 +95,118 @@ limit_optout_attempt(const char *msgid, const char *network, long long now_ms)
 				  2.0 / OPTOUT_REFILL_S, now_ms);
 	pthread_mutex_unlock(&rate_lock);
 	return by_msg && by_net;
+}
+
+/* ---- connections per client network ----
+ * Counted from libmicrohttpd's connection start to its close (each
+ * connection keeps a pointer to its network's entry); new connections
+ * from a network at the cap are refused as they are accepted. An open
+ * addressing table with a short probe window, sized for the connection
+ * limit: a network that finds no entry goes uncounted rather than refused. */
+#define CONN_PROBES 64
+
+struct conn_count {
+	char network[48];
+	unsigned n;
+};
+
+static pthread_mutex_t conn_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct conn_count *conns;
+static size_t conn_slots;
+
+int
+conn_limit_init(size_t max_connections)
+{
+	conn_slots = 2 * max_connections + CONN_PROBES;
+	conns = calloc(conn_slots, sizeof(*conns));
+	return conns != NULL ? 0 : -1;
+}
+
+void
+conn_limit_free(void)
+{
+	free(conns);
+	conns = NULL;
+}
+
+/* The entry of network, or a free one for it when create; NULL when
+ * neither is within the probe window. Caller holds conn_lock. */
+static struct conn_count *
+conn_entry(const char *network, bool create)
+{
+	struct conn_count *free_slot = NULL;
+	size_t start = hash(network) % conn_slots;
+
+	for (size_t i = 0; i < CONN_PROBES; i++) {
+		struct conn_count *e = &conns[(start + i) % conn_slots];
+		if (e->n > 0 && strcmp(e->network, network) == 0)
+			return e;
+		if (e->n == 0 && free_slot == NULL)
+			free_slot = e;
+	}
+	if (create && free_slot != NULL) {
+		strncpy(free_slot->network, network, sizeof(free_slot->network) - 1);
+		free_slot->network[sizeof(free_slot->network) - 1] = '\0';
+	}
+	return create ? free_slot : NULL;
+}
+
+/* The network whose connections are counted, or false when the peer is
+ * exempt (a trusted proxy, or no cap). */
+static bool
+conn_network(const struct sockaddr *peer, char *network, size_t len)
+{
+	if (bc.cfg.beacon_max_connections_per_network == 0 || conns == NULL || peer == NULL ||
+	    cidr_match_any(bc.cfg.trusted_proxies, bc.cfg.n_trusted_proxies, peer))
+		return false;
+	return classify_mask_ip(peer, network, len) == 0;
+}
+
+enum MHD_Result
+conn_limit_accept(void *cls, const struct sockaddr *addr, socklen_t addrlen)
+{
+	char network[64];
+	bool ok = true;
+
+	(void)cls;
+	(void)addrlen;
+	if (!conn_network(addr, network, sizeof(network)))
+		return MHD_YES;
+	pthread_mutex_lock(&conn_lock);
+	struct conn_count *e = conn_entry(network, false);
+	if (e != NULL && e->n >= (unsigned)bc.cfg.beacon_max_connections_per_network)
+		ok = false;
+	pthread_mutex_unlock(&conn_lock);
+	if (!ok)
+		metrics_refused_connection();
+	return ok ? MHD_YES : MHD_NO;
+}
+
+void
+conn_limit_notify(void *cls, struct MHD_Connection *c, void **socket_context,
+		  enum MHD_ConnectionNotificationCode code)
+{
+	(void)cls;
+	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+		const union MHD_ConnectionInfo *ci =
+		    MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+		char network[64];
+		*socket_context = NULL;
+		if (ci == NULL || !conn_network(ci->client_addr, network, sizeof(network)))
+			return;
+		pthread_mutex_lock(&conn_lock);
+		struct conn_count *e = conn_entry(network, true);
+		if (e != NULL)
+			e->n++;
+		pthread_mutex_unlock(&conn_lock);
+		*socket_context = e;
+	} else if (code == MHD_CONNECTION_NOTIFY_CLOSED && *socket_context != NULL) {
+		struct conn_count *e = *socket_context;
+		pthread_mutex_lock(&conn_lock);
+		e->n--;
+		pthread_mutex_unlock(&conn_lock);
+		*socket_context = NULL;
+	}
 }
 
 unsigned

@@ -211,13 +211,16 @@ main(int argc, char **argv)
 	    MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
 	if (addr.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
-	bc.httpd = MHD_start_daemon(flags, 0, NULL, NULL, http_handle, NULL,
+	if (conn_limit_init((size_t)bc.cfg.beacon_max_connections) < 0)
+		fatal("out of memory");
+	bc.httpd = MHD_start_daemon(flags, 0, conn_limit_accept, NULL, http_handle, NULL,
 		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
 		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)THREADS,
 		MHD_OPTION_CONNECTION_LIMIT, (unsigned)bc.cfg.beacon_max_connections,
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)bc.cfg.beacon_timeout,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(32 * 1024),
 		MHD_OPTION_NOTIFY_COMPLETED, http_completed, NULL,
+		MHD_OPTION_NOTIFY_CONNECTION, conn_limit_notify, NULL,
 		MHD_OPTION_UNESCAPE_CALLBACK, http_unescape, NULL,
 		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 		MHD_OPTION_END);
@@ -254,6 +257,7 @@ main(int argc, char **argv)
 	webhook_stop();		/* drops what is left to deliver */
 	MHD_stop_daemon(bc.httpd);
 	readers_close();
+	conn_limit_free();
 	if (pidfile != NULL)
 		unlink(pidfile);
 	pthread_rwlock_wrlock(&bc.keys_lock);

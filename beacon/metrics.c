@@ -1,6 +1,6 @@
 /* metrics: counters for /metrics in the Prometheus text format: requests by
- * route and status, events by verdict, forgeries, lost events and the
- * latency of group commits. Plain counters under one lock. */
+ * route and status, events by verdict, forgeries, lost events, connections
+ * refused per network and the latency of group commits. Plain counters under one lock. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,19 +9,19 @@
 #include "webhook.h"
 
 #define ROUTES 10
-#define STATUSES 10
+#define STATUSES 11
 
 static const char *const routes[ROUTES] = {
 	"open", "click", "optout", "privacy", "healthz", "metrics", "api", "other",
 };
-static const unsigned statuses[STATUSES] = { 200, 204, 302, 400, 401, 404, 405, 413, 414, 429 };
+static const unsigned statuses[STATUSES] = { 200, 204, 302, 400, 401, 404, 405, 413, 414, 429, 503 };
 static const double buckets[] = { 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5 };
 #define NBUCKETS (sizeof(buckets) / sizeof(buckets[0]))
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static unsigned long long requests[ROUTES][STATUSES + 1];
 static unsigned long long events[VERDICT_COUNT];
-static unsigned long long forgeries, lost, commits, committed_events;
+static unsigned long long forgeries, lost, commits, committed_events, refused_connections;
 static unsigned long long commit_bucket[NBUCKETS];
 static double commit_sum;
 
@@ -66,6 +66,14 @@ metrics_lost(void)
 }
 
 void
+metrics_refused_connection(void)
+{
+	pthread_mutex_lock(&lock);
+	refused_connections++;
+	pthread_mutex_unlock(&lock);
+}
+
+void
 metrics_commit(double seconds, size_t batch)
 {
 	pthread_mutex_lock(&lock);
@@ -102,6 +110,10 @@ metrics_render(size_t *len)
 		    "# TYPE mailbeacon_forgeries_total counter\nmailbeacon_forgeries_total %llu\n", forgeries);
 	mbuf_printf(&b, "# HELP mailbeacon_events_lost_total Events answered but not recorded (database down).\n"
 		    "# TYPE mailbeacon_events_lost_total counter\nmailbeacon_events_lost_total %llu\n", lost);
+	mbuf_printf(&b, "# HELP mailbeacon_connections_refused_total Connections refused at "
+		    "beacon_max_connections_per_network.\n"
+		    "# TYPE mailbeacon_connections_refused_total counter\n"
+		    "mailbeacon_connections_refused_total %llu\n", refused_connections);
 	mbuf_puts(&b, "# HELP mailbeacon_commit_seconds Latency of one group commit.\n"
 		  "# TYPE mailbeacon_commit_seconds histogram\n");
 	for (size_t i = 0; i < NBUCKETS; i++)

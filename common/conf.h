@@ -46,6 +46,7 @@ struct config {
 	size_t n_trusted_proxies;
 	int scanner_window;	/* seconds after sending: clicks are machines */
 	int beacon_max_connections;
+	int beacon_max_connections_per_network;	/* from one /24 or /48; 0: no cap */
 	int beacon_rate_limit;	/* requests per second per client network */
 	int beacon_timeout;	/* seconds */
 };
