@@ -21,7 +21,6 @@
 
 #define POST_MAX 4096
 #define API_LIMIT 1000
-#define OPTOUT_RCPTS_MAX 64
 
 /* A transparent 1x1 GIF89a: 43 octets. */
 static const unsigned char gif[43] = {
@@ -388,11 +387,11 @@ static enum MHD_Result
 route_optout(struct MHD_Connection *c, struct req *r, const char *url, const struct token *t,
 	     bool post)
 {
-	unsigned char hashes[OPTOUT_RCPTS_MAX][STORE_HASH_LEN], hash[STORE_HASH_LEN];
+	unsigned char only[1][STORE_HASH_LEN], hash[STORE_HASH_LEN];
 	size_t total = 0;
 
 	struct store *st = reader_store();
-	if (st == NULL || store_message_recipients(st, t->msgid, hashes, OPTOUT_RCPTS_MAX, &total) < 0) {
+	if (st == NULL || store_message_recipients(st, t->msgid, only, 1, &total) < 0) {
 		if (st != NULL)
 			reader_store_failed();
 		return respond_text(c, "optout", MHD_HTTP_SERVICE_UNAVAILABLE,
@@ -408,7 +407,7 @@ route_optout(struct MHD_Connection *c, struct req *r, const char *url, const str
 	mbuf_init(&b);
 	if (total == 1) {
 		/* The only recipient: nothing typed is needed, or used. */
-		if (store_optout_record(st, hashes[0], now, t->msgid) < 0)
+		if (store_optout_record(st, only[0], now, t->msgid) < 0)
 			return optout_unavailable(c, st, t->msgid);
 		health_note_write(true, NULL);
 		log_info("opt-out recorded for message %s", t->msgid);
@@ -439,12 +438,11 @@ route_optout(struct MHD_Connection *c, struct req *r, const char *url, const str
 	store_recipient_hash(&bc.hash_key, address, hash);
 	sodium_memzero(address, strlen(address));
 	free(address);
-	/* Every recipient compared, in constant time: no early answer. A
-	 * beacon whose store never saw the message (it runs on another host)
-	 * takes the address as typed. */
-	bool known = total == 0;
-	for (size_t i = 0; i < total && i < OPTOUT_RCPTS_MAX; i++)
-		known |= sodium_memcmp(hashes[i], hash, STORE_HASH_LEN) == 0;
+	/* A beacon whose store never saw the message (it runs on another
+	 * host) takes the address as typed. */
+	int known = total == 0 ? 1 : store_message_has_recipient(st, t->msgid, hash);
+	if (known < 0)
+		return optout_unavailable(c, st, t->msgid);
 	/* A stranger's address costs the same committed write as a
 	 * recipient's, and writes nothing. */
 	if ((known ? store_optout_record(st, hash, now, t->msgid) : store_write_probe(st)) < 0)

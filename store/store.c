@@ -105,7 +105,7 @@ enum stmt_id {
 	S_FIND_QID, S_FIND_MID,
 	S_INS_MSG, S_INS_RCPT, S_INS_LINK,
 	S_OPTOUT_EXISTS, S_OPTOUT_ADD,
-	S_INS_EVENT, S_MSG_OPTED_OUT, S_MSG_RCPTS, S_EVENTS_AFTER,
+	S_INS_EVENT, S_MSG_OPTED_OUT, S_MSG_RCPTS, S_MSG_HAS_RCPT, S_EVENTS_AFTER,
 	S_COUNT
 };
 
@@ -138,6 +138,8 @@ static const char *const stmt_sql[S_COUNT] = {
 	    " UNION ALL SELECT 1 FROM optouts WHERE message_id = ?1 LIMIT 1",
 	[S_MSG_RCPTS] = "SELECT recipient_hash FROM message_recipients"
 	    " WHERE message_id = ?1",
+	[S_MSG_HAS_RCPT] = "SELECT 1 FROM message_recipients"
+	    " WHERE message_id = ?1 AND recipient_hash = ?2",
 	[S_EVENTS_AFTER] = "SELECT id, message_id, kind, link, time, ip_masked,"
 	    " client_class, verdict, dnt, recipient_hash FROM events"
 	    " WHERE id > ?1 ORDER BY id LIMIT ?2",
@@ -996,6 +998,26 @@ store_message_recipients(struct store *st, const char *message_id,
 		store_dberr(st, "recipients of a message");
 	store_done(s);
 	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int
+store_message_has_recipient(struct store *st, const char *message_id,
+			    const unsigned char hash[STORE_HASH_LEN])
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	if (st == NULL || (s = store_stmt(st, S_MSG_HAS_RCPT)) == NULL)
+		return -1;
+	rc = bind_text(s, 1, message_id);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_blob(s, 2, hash, STORE_HASH_LEN, SQLITE_STATIC);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(s);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		store_dberr(st, "recipient of a message");
+	store_done(s);
+	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
 }
 
 int

@@ -117,6 +117,10 @@ int store_message_opted_out(struct store *st, const char *message_id);
  * all of them, 0 when the message is unknown here. */
 int store_message_recipients(struct store *st, const char *message_id,
 			     unsigned char (*out)[STORE_HASH_LEN], size_t max, size_t *total);
+/* 1 when hash is one of the message's recipient hashes, 0 when not, -1 on
+ * error: one indexed lookup, however many recipients the message had. */
+int store_message_has_recipient(struct store *st, const char *message_id,
+				const unsigned char hash[STORE_HASH_LEN]);
 /* Records an opt-out and its event in one transaction; fails when the file
  * was removed or replaced (store_file_check). */
 int store_optout_record(struct store *st, const unsigned char hash[STORE_HASH_LEN],
