@@ -929,16 +929,18 @@ def t_optout_oracle(ctx, w):
 
 @case("optout-many-recipients", "hostile")
 def t_optout_many(ctx, w):
-    """The 70th recipient of a message to 70 can opt out by typing their
-    address (from a network of its own: the guesses above spent this one's)."""
+    """Every recipient of a message to 70 can opt out by typing their
+    address, also the one whose hash the store lists last (from a network
+    of its own: the guesses above spent this one's)."""
     site = w.site
     rcpts = ["r%02d@example.net" % i for i in range(1, 71)]
+    last = max(rcpts, key=site.recipient_hash)
     m = site.make_message(["https://example.org/many"], to=rcpts)
-    r = optout_post(w, m.optout, "r70@example.net", {}, source="127.0.3.1")
-    ctx.expect(r.status == 200, "the 70th recipient: status %s" % r.status)
+    r = optout_post(w, m.optout, last, {}, source="127.0.3.1")
+    ctx.expect(r.status == 200, "the last-listed of 70 recipients: status %s" % r.status)
     ctx.expect(len(site.query("SELECT 1 FROM optouts WHERE recipient_hash = ?",
-                              (site.recipient_hash("r70@example.net"),))) == 1,
-               "the 70th recipient of a message was not opted out")
+                              (site.recipient_hash(last),))) == 1,
+               "the last-listed of 70 recipients was not opted out")
 
 
 @case("optout-expired", "hostile")
