@@ -159,6 +159,7 @@ struct ct_params {
 	char *charset, *boundary, *start, *smime;
 	size_t charset_len, boundary_len, start_len, smime_len;
 	bool boundary_too_long;
+	bool *flowed, *delsp;
 };
 
 /* Parses ";name=value" parameters after a Content-Type or disposition. */
@@ -196,6 +197,10 @@ parse_params(const char *s, struct ct_params *p)
 			for (char *c = value; *c; c++)
 				*c = (char)tolower((unsigned char)*c);
 			copy_field(p->smime, p->smime_len, value);
+		} else if (strcmp(name, "format") == 0 && p->flowed) {
+			*p->flowed = strcasecmp(value, "flowed") == 0;
+		} else if (strcmp(name, "delsp") == 0 && p->delsp) {
+			*p->delsp = strcasecmp(value, "yes") == 0;
 		}
 	}
 }
@@ -266,7 +271,7 @@ parse_content_type(struct mime_message *m, struct mime_part *p, const char *v,
 	struct ct_params params = {
 		p->charset, p->boundary, p->start_id, p->smime_type,
 		sizeof(p->charset), sizeof(p->boundary), sizeof(p->start_id),
-		sizeof(p->smime_type), false,
+		sizeof(p->smime_type), false, &p->flowed, &p->delsp,
 	};
 	parse_params(s, &params);
 	if (params.boundary_too_long && strcmp(p->type, "multipart") == 0)

@@ -29,6 +29,8 @@ struct mime_part {
 	char cte_raw[32];	/* as written, for error messages */
 	bool has_cte;
 	bool attachment;	/* Content-Disposition: attachment */
+	bool flowed;		/* format=flowed (RFC 3676) */
+	bool delsp;		/* delsp=yes: a soft break's space is not text */
 	int depth;
 	int parent, first_child, next_sibling;	/* indices, -1 = none */
 };

@@ -1,8 +1,10 @@
 /* text: edits of text/plain parts. URLs are found in a UTF-8 view of the
- * part and replaced in the original bytes; the footer is converted into
- * the part's charset and appended after a line break. */
+ * part (format=flowed: in the lines a reader sees, joined) and replaced in
+ * the original bytes; the footer is converted into the part's charset and
+ * appended after a line break. */
 #include <ctype.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include "charset.h"
@@ -55,6 +57,62 @@ struct splice {
 	struct mbuf text;
 };
 
+/* format=flowed (RFC 3676): the line t[s, ce) (line break excluded) ends in
+ * a soft break: a space, unless it is the signature separator "-- ". The
+ * quote marks and the space-stuffing space end at *body. */
+static bool
+flowed_soft_break(const char *t, size_t s, size_t ce, size_t *depth, size_t *body)
+{
+	size_t q = s;
+
+	while (q < ce && t[q] == '>')
+		q++;
+	*depth = q - s;
+	*body = q + (q < ce && t[q] == ' ');
+	if (ce - *body == 3 && memcmp(t + *body, "-- ", 3) == 0)
+		return false;
+	return ce > *body && t[ce - 1] == ' ';
+}
+
+/* Joins t as a format=flowed reader does: a soft break and the next line's
+ * quote marks and stuffing go (and with delsp=yes the break's space), when
+ * that line has the same quote depth. to_view[k] is the offset in t of
+ * out[k]. A URL whose offsets are not consecutive in t crosses a soft
+ * break. */
+static int
+flowed_unwrap(const char *t, size_t len, bool delsp, struct mbuf *out, size_t **to_view)
+{
+	size_t i = 0, from = 0;		/* from: where the current line's copy starts */
+
+	if ((*to_view = malloc((len + 1) * sizeof(**to_view))) == NULL)
+		return -1;
+	while (i < len) {
+		const char *nl = memchr(t + i, '\n', len - i);
+		size_t e = nl ? (size_t)(nl - t) : len, ce = e, depth, body;
+		if (ce > i && t[ce - 1] == '\r')
+			ce--;
+		bool soft = flowed_soft_break(t, i, ce, &depth, &body) && nl != NULL;
+		size_t next = e + 1, next_depth = 0, next_body = next;
+		if (soft) {
+			size_t nce = next;
+			while (nce < len && t[nce] != '\n')
+				nce++;
+			if (nce > next && t[nce - 1] == '\r')
+				nce--;
+			flowed_soft_break(t, next, nce, &next_depth, &next_body);
+		}
+		bool join = soft && next < len && next_depth == depth;
+		size_t to = join ? ce - delsp : (nl ? e + 1 : len);
+		for (size_t k = from; k < to; k++)
+			(*to_view)[out->len + (k - from)] = k;
+		mbuf_append(out, t + from, to - from);
+		from = join ? next_body : next;
+		i = next;
+	}
+	(*to_view)[out->len] = len;
+	return out->failed ? -1 : 0;
+}
+
 /* The text before the URL on its line says "unsubscribe". */
 static bool
 line_says_unsubscribe(const char *t, size_t i)
@@ -64,6 +122,50 @@ line_says_unsubscribe(const char *t, size_t i)
 	while (s > 0 && t[s - 1] != '\n' && i - s < 120)
 		s--;
 	return says_unsubscribe(t + s, i - s);
+}
+
+/* The last line of t (a final line break excluded) ends in a flowed soft
+ * break: text appended after it would join it. */
+static bool
+flowed_ends_soft(const char *t, size_t len)
+{
+	size_t e = len, depth, body;
+
+	if (e > 0 && t[e - 1] == '\n')
+		e--;
+	size_t s = e;
+	while (s > 0 && t[s - 1] != '\n')
+		s--;
+	if (e > s && t[e - 1] == '\r')
+		e--;
+	return flowed_soft_break(t, s, e, &depth, &body);
+}
+
+/* Appends the footer text with '\n' as eol. In a flowed part its lines
+ * are written as fixed lines (no trailing space, but for the signature
+ * separator "-- ") and space-stuffed (RFC 3676 4.4), so no reader joins
+ * or unquotes them. */
+static void
+footer_lines(const char *f, const char *eol, bool flowed, struct mbuf *out)
+{
+	while (*f) {
+		size_t n = strcspn(f, "\n"), keep = n;
+		while (keep > 0 && f[keep - 1] == '\r')
+			keep--;
+		bool sig = keep == 3 && memcmp(f, "-- ", 3) == 0;
+		while (flowed && !sig && keep > 0 && (f[keep - 1] == ' ' || f[keep - 1] == '\r'))
+			keep--;
+		if (flowed && (*f == ' ' || *f == '>' || strncmp(f, "From ", 5) == 0))
+			mbuf_putc(out, ' ');
+		for (size_t k = 0; k < keep; k++)
+			if (f[k] != '\r')
+				mbuf_putc(out, (unsigned char)f[k]);
+		f += n;
+		if (*f == '\n') {
+			mbuf_puts(out, eol);
+			f++;
+		}
+	}
 }
 
 int
@@ -78,28 +180,51 @@ text_edit(const char *in, size_t len, const char *charset, const struct text_opt
 	if (charset_view(charset, in, len, &view, err, errlen) < 0)
 		return -1;
 	const char *t = view.text;
+	struct mbuf joined;
+	size_t *to_view = NULL;
+	mbuf_init(&joined);
 	if (o->clicks) {
-		for (size_t i = 0; i < view.len; i++) {
-			if (t[i] != 'h' && t[i] != 'H')
+		const char *s = t;
+		size_t slen = view.len;
+		if (o->flowed) {
+			if (flowed_unwrap(t, view.len, o->delsp, &joined, &to_view) < 0) {
+				snprintf(err, errlen, "out of memory");
+				goto done;
+			}
+			s = joined.data ? joined.data : "";
+			slen = joined.len;
+		}
+		for (size_t i = 0; i < slen; i++) {
+			if (s[i] != 'h' && s[i] != 'H')
 				continue;
-			size_t n = text_url_at(t, view.len, i);
+			size_t n = text_url_at(s, slen, i);
 			if (n == 0)
 				continue;
+			size_t vs = to_view ? to_view[i] : i;
+			size_t ve = to_view ? to_view[i + n - 1] + 1 : i + n;
+			/* A URL across a flowed soft break stays as written: a
+			 * piece signed alone is a dead link, and putting the whole
+			 * in its place would also remove the break and the next
+			 * line's quote marks, bytes that are not the URL. */
+			if (ve - vs != n) {
+				i += n - 1;
+				continue;
+			}
 			struct mbuf url;
 			mbuf_init(&url);
 			int signed_it = 0;
-			if (!line_says_unsubscribe(t, i))
-				signed_it = o->sign(o->sign_arg, t + i, n, &url);
+			if (!line_says_unsubscribe(s, i))
+				signed_it = o->sign(o->sign_arg, s + i, n, &url);
 			if (signed_it < 0) {
 				snprintf(err, errlen, "text: could not sign a link");
 				mbuf_free(&url);
 				goto done;
 			}
 			if (signed_it > 0) {
-				size_t s = charset_view_orig(&view, i);
-				mbuf_append(out, in + done_to, s - done_to);
+				size_t start = charset_view_orig(&view, vs);
+				mbuf_append(out, in + done_to, start - done_to);
 				mbuf_append(out, url.data, url.len);
-				done_to = charset_view_orig(&view, i + n);
+				done_to = charset_view_orig(&view, ve);
 				(*links_rewritten)++;
 			}
 			mbuf_free(&url);
@@ -114,14 +239,13 @@ text_edit(const char *in, size_t len, const char *charset, const struct text_opt
 		mbuf_init(&conv);
 		if (len > 0 && in[len - 1] != '\n')
 			mbuf_puts(out, eol);
-		for (const char *f = o->footer_text; *f; f++) {
-			if (*f == '\r')
-				continue;
-			if (*f == '\n')
-				mbuf_puts(&footer, eol);
-			else
-				mbuf_putc(&footer, (unsigned char)*f);
-		}
+		/* An empty line ends a flowed paragraph: without one (the
+		 * default footer starts with it) the footer would be read as
+		 * the end of the message's last line. */
+		if (o->flowed && o->footer_text[strspn(o->footer_text, "\r")] != '\n' &&
+		    flowed_ends_soft(t, view.len))
+			mbuf_puts(out, eol);
+		footer_lines(o->footer_text, eol, o->flowed, &footer);
 		int ok = !footer.failed &&
 		    charset_from_utf8(charset, footer.data ? footer.data : "", footer.len, &conv) == 0;
 		if (ok)
@@ -140,6 +264,8 @@ text_edit(const char *in, size_t len, const char *charset, const struct text_opt
 	}
 	rc = 0;
 done:
+	free(to_view);
+	mbuf_free(&joined);
 	charset_view_free(&view);
 	return rc;
 }

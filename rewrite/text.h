@@ -11,6 +11,7 @@ struct text_opts {
 	const char *footer_text;	/* UTF-8, or NULL; '\n' becomes eol */
 	const char *eol;		/* the part's line break */
 	bool clicks;
+	bool flowed, delsp;		/* format=flowed; delsp=yes (RFC 3676) */
 	link_sign_fn sign;
 	void *sign_arg;
 };

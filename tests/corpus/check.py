@@ -45,14 +45,6 @@ edited messages:
   * X-Mailbeacon is "MSGID; WORDS" with "opens" exactly when a pixel was
     added, "footer", "receipt" exactly with receipt=1, and "clicks" or
     "text-clicks" when links were rewritten;
-  * our own earlier artefacts in quoted or forwarded mail are neutralised:
-    the input's <img src> values that are open URLs (BEACON/o/...) and
-    <a>/<area> href values that are opt-out or consent URLs (BEACON/u/...,
-    BEACON/a/...), read as HTML5 decodes them, are blanked in the output
-    ("" when the value was unquoted); in text parts each such URL is
-    replaced by the notice "[earlier tracking link removed]". The output
-    then carries exactly its own pixel and its own opt-out link: no other
-    such attribute value (HTML) and no other such URL (text);
   * links=N and pixel=N from the MANIFEST.
 
 Prints "ok FILE" or "FAIL FILE: reasons" per message, then "N passed, M
@@ -77,9 +69,6 @@ from email.parser import BytesParser
 
 B64 = r'[A-Za-z0-9_-]'
 WS = ' \t\n\f\r'
-
-
-ARTEFACT_NOTICE = '[earlier tracking link removed]'
 
 
 class Fail(Exception):
@@ -150,8 +139,6 @@ class Ctx:
         self.click_re = re.compile(be + r'/c/(%s+)\.([0-9]+)\.([0-9]+)\.(%s+)\.(%s+)/(%s*)' % (B64, B64, B64, B64))
         self.open_re = re.compile(be + r'/o/(%s+)\.([0-9]+)\.(%s+)\.(%s+)\.gif' % (B64, B64, B64))
         self.optout_re = re.compile(be + r'/u/(%s+)\.([0-9]+)\.(%s+)\.(%s+)' % (B64, B64, B64))
-        # Our own earlier artefacts: open, opt-out and consent URLs.
-        self.artefact_re = re.compile(be + r'/[oua]/[A-Za-z0-9_.-]*', re.I)
         self.pixel_re = re.compile(
             '<img src="(' + self.open_re.pattern + ')" width="1" height="1" alt="" '
             'style="border:0;width:1px;height:1px">')
@@ -276,16 +263,12 @@ def parse_tag(s, k):
     return name, attrs, n
 
 
-def scan_html(s, artefact_re=None):
+def scan_html(s):
     """Tokenizes HTML well enough to find where markup is. Returns (hrefs,
-    base, arts): hrefs maps the start offset of every <a>/<area> href value
-    (the first href attribute of the tag) to (raw value, end offset); base
-    is the decoded href of the first <base href>, or None; arts maps the
-    start offset of every <img> src and <a>/<area> href value that decodes
-    to a URL artefact_re matches to (decoded value, end offset, quote,
-    element name)."""
+    base): hrefs maps the start offset of every <a>/<area> href value (the
+    first href attribute of the tag) to (raw value, end offset); base is the
+    decoded href of the first <base href>, or None."""
     hrefs = {}
-    arts = {}
     base = None
     n = len(s)
     i = 0
@@ -322,11 +305,6 @@ def scan_html(s, artefact_re=None):
             href = first.get('href')
             if name in ('a', 'area') and href and href[1] is not None:
                 hrefs[href[2]] = (href[1], href[3])
-            carrier = first.get({'img': 'src', 'a': 'href', 'area': 'href'}.get(name))
-            if artefact_re and carrier and carrier[1] is not None:
-                v = url_browser_clean(decode_attr(carrier[1]))
-                if artefact_re.match(v):
-                    arts[carrier[2]] = (v, carrier[3], carrier[4], name)
             if name == 'base' and base is None and href and href[1] is not None:
                 base = decode_attr(href[1])
             if name in RAWTEXT or name in RCDATA:
@@ -336,7 +314,7 @@ def scan_html(s, artefact_re=None):
                 break
             continue
         i = lt + 1
-    return hrefs, base, arts
+    return hrefs, base
 
 
 def url_browser_clean(url):
@@ -364,6 +342,58 @@ def text_url_extent(s, i):
         else:
             break
     return u
+
+
+def flowed_soft(line):
+    """RFC 3676: (quote depth, is a soft break) of a line without its line
+    break; the signature separator "-- " is never soft."""
+    depth = len(line) - len(line.lstrip('>'))
+    body = line[depth:]
+    if body.startswith(' '):
+        body = body[1:]
+    return depth, body != '-- ' and body.endswith(' ')
+
+
+def flowed_join(s, delsp):
+    """The text a format=flowed reader sees, and for each of its characters
+    the offset in s it comes from."""
+    out, where = [], []
+    lines = s.split('\n')
+    pos, skip = 0, 0      # skip: quote marks and stuffing of a joined line
+    for n, line in enumerate(lines):
+        last = n == len(lines) - 1
+        content = line[:-1] if line.endswith('\r') else line
+        depth, soft = flowed_soft(content)
+        nxt = None
+        if soft and not last and not (n + 1 == len(lines) - 1 and lines[n + 1] == ''):
+            nxt = lines[n + 1][:-1] if lines[n + 1].endswith('\r') else lines[n + 1]
+            if flowed_soft(nxt)[0] != depth:
+                nxt = None
+        end = len(content) - (1 if delsp else 0) if nxt is not None else len(line) + (0 if last else 1)
+        for k in range(skip, end):
+            out.append(s[pos + k])
+            where.append(pos + k)
+        skip = 0
+        if nxt is not None:
+            d = flowed_soft(nxt)[0]
+            skip = d + (1 if nxt[d:d + 1] == ' ' else 0)
+        pos += len(line) + 1
+    return ''.join(out), where
+
+
+def flowed_urls(s, delsp):
+    """{offset in s: length} of each URL a flowed reader sees whose
+    characters are consecutive in s (it crosses no soft break)."""
+    text, where = flowed_join(s, delsp)
+    urls = {}
+    for m in re.finditer(r'https?://', text, re.I):
+        i = m.start()
+        if i and ((text[i - 1].isascii() and text[i - 1].isalnum()) or text[i - 1] == '/'):
+            continue
+        u = text_url_extent(text, i)
+        if u and where[i + len(u) - 1] - where[i] == len(u) - 1:
+            urls[where[i]] = len(u)
+    return urls
 
 
 def show(s, i, width=40):
@@ -475,13 +505,11 @@ class PartResult:
         self.pixels = []      # urls
         self.optouts = []     # urls
         self.footers = 0
-        self.neutralised = 0
 
 
 def walk_html(ctx, inp, out, sender, what):
     res = PartResult()
-    hrefs, base, arts = scan_html(inp, ctx.artefact_re)
-    blanked = set()
+    hrefs, base = scan_html(inp)
     footer_re = ctx.footer_re(ctx.tpl_html, sender, True)
     ends = [m.start() for m in re.finditer(r'</body', inp, re.I)]
 
@@ -493,16 +521,6 @@ def walk_html(ctx, inp, out, sender, what):
     i = j = 0
     n, m_ = len(inp), len(out)
     while j < m_:
-        if i in arts and i not in blanked:
-            # An earlier artefact: its value must be gone ("" if unquoted).
-            blanked.add(i)
-            if arts[i][2] == '':
-                if not out.startswith('""', j):
-                    raise Fail('%s: earlier artefact %r kept at %s' % (what, arts[i][0], show(inp, i)))
-                j += 2
-            i = arts[i][1]
-            res.neutralised += 1
-            continue
         c = out[j]
         if c == '<':
             m = ctx.pixel_re.match(out, j)
@@ -543,19 +561,15 @@ def walk_html(ctx, inp, out, sender, what):
         raise Fail('%s: output differs from input at input %s / output %s' % (what, show(inp, i), show(out, j)))
     if i != n:
         raise Fail('%s: output ends before the input; input left: %r' % (what, inp[i:i + 80]))
-    if len(blanked) != len(arts):
-        raise Fail('%s: %d earlier artefacts, %d blanked' % (what, len(arts), len(blanked)))
-    _, _, out_arts = scan_html(out, ctx.artefact_re)
-    pixels = [v for v, _, _, name in out_arts.values() if name == 'img']
-    links = [v for v, _, _, name in out_arts.values() if name != 'img']
-    if sorted(pixels) != sorted(res.pixels) or sorted(links) != sorted(res.optouts):
-        raise Fail('%s: the output carries pixels %r and opt-out links %r, its own are %r and %r'
-                   % (what, pixels, links, res.pixels, res.optouts))
     return res
 
 
-def walk_text(ctx, inp, out, sender, what):
+def walk_text(ctx, inp, out, sender, what, flowed=None):
+    """flowed: None, or delsp (bool) for a format=flowed part: clicks must
+    then be URLs as a flowed reader joins them, and the footer must not be
+    joined to the last line."""
     res = PartResult()
+    whole = flowed_urls(inp, flowed) if flowed is not None else None
     footer_re = ctx.footer_re(ctx.tpl_text, sender, False)
     found = list(footer_re.finditer(out))
     if len(found) != 1:
@@ -566,27 +580,25 @@ def walk_text(ctx, inp, out, sender, what):
     res.footers = 1
     res.optouts.append(fm.group('optout'))
     pre = out[:fm.start()]
-    if ctx.artefact_re.search(pre):
-        raise Fail('%s: an earlier tracking URL kept: %r' % (what, ctx.artefact_re.search(pre).group(0)))
     if pre and not pre.endswith('\n'):
         raise Fail('%s: footer does not start on a new line: %r' % (what, pre[-40:]))
+    before = pre[:-2] if pre.endswith('\r\n') else pre[:-1]
+    if flowed is not None and pre and flowed_soft(before.split('\n')[-1].rstrip('\r'))[1]:
+        raise Fail('%s: format=flowed: the footer is joined to the last line %r' % (what, pre[-40:]))
 
     def walk(o):
         clicks = []
         i = j = 0
         while j < len(o):
-            am = ctx.artefact_re.match(inp, i)
-            if am and o.startswith(ARTEFACT_NOTICE, j):
-                res.neutralised += 1
-                i = am.end()
-                j += len(ARTEFACT_NOTICE)
-                continue
             if o.startswith(ctx.click_prefix, j):
                 m = ctx.click_re.match(o, j)
                 if m and inp[i:i + len(m.group(0))] != m.group(0):
                     ext = text_url_extent(inp, i)
                     if not ext:
                         return None, 'click URL where the input has no URL: %s' % show(inp, i)
+                    if whole is not None and whole.get(i) != len(ext):
+                        return None, ('format=flowed: click URL for %r, not a whole URL as a flowed '
+                                      'reader joins it: %s' % (ext, show(inp, i)))
                     clicks.append((m.group(0), m, ext))
                     i += len(ext)
                     j = m.end()
@@ -641,7 +653,10 @@ def check_edited_part(ctx, pin, pout, what, sender, errs, crlf):
     tout = dout.decode(codec, 'surrogateescape')
     if pin.get_content_type() == 'text/html':
         return walk_html(ctx, tin, tout, sender, what)
-    return walk_text(ctx, tin, tout, sender, what)
+    flowed = None
+    if (pin.get_param('format') or '').lower() == 'flowed':
+        flowed = (pin.get_param('delsp') or '').lower() == 'yes'
+    return walk_text(ctx, tin, tout, sender, what, flowed)
 
 
 # ------------------------------------------------------------------ tokens
