@@ -4,6 +4,7 @@
  * or extra lines. */
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include "charset.h"
 #include "footer.h"
 #include "links.h"
@@ -134,4 +135,59 @@ footer_check(const char *tmpl, char *err, size_t errlen)
 		return -1;
 	}
 	return 0;
+}
+
+/* Short and without a URL, so that no reader takes it for a live link. */
+const char footer_artefact_notice[] = "[earlier tracking link removed]";
+
+size_t
+footer_artefact_len(const char *beacon_url, const char *s, size_t n)
+{
+	static const char token_chars[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.";
+	size_t bl = strlen(beacon_url);
+
+	while (bl > 0 && beacon_url[bl - 1] == '/')
+		bl--;
+	if (bl == 0 || n < bl + 3 || strncasecmp(s, beacon_url, bl) != 0 || s[bl] != '/' ||
+	    strchr("oua", s[bl + 1]) == NULL || s[bl + 2] != '/')
+		return 0;
+	size_t p = bl + 3;
+	while (p < n && s[p] != '\0' && strchr(token_chars, s[p]) != NULL)
+		p++;
+	return p;
+}
+
+int
+footer_neutralise_text(const char *beacon_url, const char *charset, const char *in,
+		       size_t len, struct mbuf *out, unsigned *n, char *err, size_t errlen)
+{
+	struct utf8_view view;
+	struct mbuf notice;
+	size_t done = 0;
+
+	*n = 0;
+	if (charset_view(charset, in, len, &view, err, errlen) < 0)
+		return -1;
+	mbuf_init(&notice);
+	if (charset_from_utf8(charset, footer_artefact_notice, strlen(footer_artefact_notice),
+			      &notice) < 0)
+		mbuf_puts(&notice, "");
+	for (size_t v = 0; v < view.len; v++) {
+		size_t ul;
+		if (view.text[v] != beacon_url[0] && view.text[v] != (beacon_url[0] ^ 0x20))
+			continue;
+		if ((ul = footer_artefact_len(beacon_url, view.text + v, view.len - v)) == 0)
+			continue;
+		size_t s = charset_view_orig(&view, v), e = charset_view_orig(&view, v + ul);
+		mbuf_append(out, in + done, s - done);
+		mbuf_append(out, notice.data ? notice.data : "", notice.len);
+		done = e;
+		v += ul - 1;
+		(*n)++;
+	}
+	mbuf_append(out, in + done, len - done);
+	mbuf_free(&notice);
+	charset_view_free(&view);
+	return out->failed ? -1 : 0;
 }

@@ -13,6 +13,7 @@
 #include <libxml/parserInternals.h>
 #include <libxml/uri.h>
 #include "charset.h"
+#include "footer.h"
 #include "html.h"
 #include "html_parser.h"
 #include "links.h"
@@ -116,20 +117,13 @@ is_space(int c)
 	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f';
 }
 
-/* Lexes the start tag at t[s] == '<' as HTML5 tokenises attributes. Returns
- * the offset of its closing '>' (or of the '/' of "/>"), or (size_t)-1. */
+/* Lexes a tag's attributes from t[p] (just after its name) as HTML5 does.
+ * Returns the offset of the tag's closing '>' (or of the '/' of "/>"), or
+ * (size_t)-1 when the text ends inside the tag. */
 static size_t
-lex_start_tag(const char *t, size_t len, size_t s, const char *name,
-	      struct attr *attrs, size_t *nattrs)
+lex_attrs(const char *t, size_t len, size_t p, struct attr *attrs, size_t *nattrs)
 {
-	size_t p = s + 1, nl = strlen(name);
-
 	*nattrs = 0;
-	if (p + nl > len || strncasecmp(t + p, name, nl) != 0)
-		return (size_t)-1;
-	p += nl;
-	if (p >= len || !(is_space(t[p]) || t[p] == '/' || t[p] == '>'))
-		return (size_t)-1;
 	while (p < len) {
 		while (p < len && is_space(t[p]))
 			p++;
@@ -177,6 +171,23 @@ lex_start_tag(const char *t, size_t len, size_t s, const char *name,
 			attrs[(*nattrs)++] = a;
 	}
 	return (size_t)-1;
+}
+
+/* Lexes the start tag at t[s] == '<' as HTML5 tokenises attributes. Returns
+ * the offset of its closing '>' (or of the '/' of "/>"), or (size_t)-1. */
+static size_t
+lex_start_tag(const char *t, size_t len, size_t s, const char *name,
+	      struct attr *attrs, size_t *nattrs)
+{
+	size_t p = s + 1, nl = strlen(name);
+
+	*nattrs = 0;
+	if (p + nl > len || strncasecmp(t + p, name, nl) != 0)
+		return (size_t)-1;
+	p += nl;
+	if (p >= len || !(is_space(t[p]) || t[p] == '/' || t[p] == '>'))
+		return (size_t)-1;
+	return lex_attrs(t, len, p, attrs, nattrs);
 }
 
 /* Finds where the start tag that the parser reports ending at pos begins. */
@@ -340,6 +351,76 @@ start_link(struct html_state *st, const char *name, const struct attr *attrs, si
 		finish_link(st);	/* a void element: it has no text */
 }
 
+static bool
+value_is_artefact(const struct html_state *st, const char *raw, size_t len)
+{
+	struct mbuf url;
+	bool yes = false;
+
+	mbuf_init(&url);
+	if (html_attr_decode(raw, len, &url) == 0) {
+		url_browser_clean(&url);
+		yes = url.data != NULL &&
+		    footer_artefact_len(st->opts->beacon_url, url.data, url.len) > 0;
+	}
+	mbuf_free(&url);
+	return yes;
+}
+
+/* The attribute that carries our URL in an earlier pixel (img src) or
+ * opt-out/consent link (a, area href), or NULL for other elements. */
+static const char *
+artefact_attr(const char *name)
+{
+	if (strcmp(name, "img") == 0)
+		return "src";
+	if (strcmp(name, "a") == 0 || strcmp(name, "area") == 0)
+		return "href";
+	return NULL;
+}
+
+/* Whether libxml2's own reading of a tag names one of our earlier
+ * artefacts. */
+static bool
+atts_have_artefact(const struct html_state *st, const char *name, const xmlChar **atts)
+{
+	const char *which = artefact_attr(name);
+
+	if (which == NULL || st->opts->beacon_url == NULL || atts == NULL)
+		return false;
+	for (size_t i = 0; atts[i] != NULL; i += 2)
+		if (strcasecmp((const char *)atts[i], which) == 0 && atts[i + 1] != NULL)
+			return value_is_artefact(st, (const char *)atts[i + 1],
+						 strlen((const char *)atts[i + 1]));
+	return false;
+}
+
+/* An earlier pixel or opt-out link of ours, quoted or forwarded: its URL is
+ * blanked (an unquoted one becomes ""), so that the message carries one
+ * pixel and one opt-out link, its own. Returns true when the tag had one. */
+static bool
+neutralise_artefact(struct html_state *st, const char *name, const struct attr *attrs,
+		    size_t n, const xmlChar **atts)
+{
+	const char *which = artefact_attr(name);
+
+	if (which == NULL || st->opts->beacon_url == NULL)
+		return false;
+	const struct attr *a = find_attr(st->text, attrs, n, which);
+	/* Where libxml2 decodes the value differently from HTML5, either
+	 * reading of it as ours is enough. */
+	if (a == NULL || !a->has_val ||
+	    !(value_is_artefact(st, st->text + a->val, a->val_len) ||
+	      atts_have_artefact(st, name, atts)))
+		return false;
+	bool quoted = st->text[a->val - 1] == '"' || st->text[a->val - 1] == '\'';
+	if (add_edit(st, a->val, a->val + a->val_len, "\"\"", quoted ? 0 : 2) < 0)
+		state_fail(st, "out of memory");
+	else
+		st->outcome->artefacts_neutralised++;
+	return true;
+}
+
 static void
 sax_start(void *ctx, const xmlChar *xname, const xmlChar **atts)
 {
@@ -348,7 +429,6 @@ sax_start(void *ctx, const xmlChar *xname, const xmlChar **atts)
 	struct attr attrs[TAG_MAX_ATTRS];
 	size_t nattrs, pos = sax_pos(st);
 
-	(void)atts;
 	if (st->failed)
 		return;
 	size_t s = locate_start_tag(st, name, pos, attrs, &nattrs);
@@ -356,11 +436,19 @@ sax_start(void *ctx, const xmlChar *xname, const xmlChar **atts)
 	 * of the text that implies them), so the next tag begins after pos
 	 * whether or not we could read this one. */
 	st->last = pos;
-	if (s == (size_t)-1)
-		return;		/* an implied or repaired tag: nothing to edit */
+	if (s == (size_t)-1) {
+		/* An implied or repaired tag: nothing to edit, unless it
+		 * carries an old pixel or opt-out link we cannot blank. */
+		if (atts_have_artefact(st, name, atts))
+			state_fail(st, "an earlier pixel or opt-out link in a tag that cannot be edited in place");
+		return;
+	}
 	if (strcmp(name, "a") == 0 || strcmp(name, "area") == 0) {
 		finish_link(st);
-		start_link(st, name, attrs, nattrs, s);
+		if (!neutralise_artefact(st, name, attrs, nattrs, atts))
+			start_link(st, name, attrs, nattrs, s);
+	} else if (strcmp(name, "img") == 0) {
+		neutralise_artefact(st, name, attrs, nattrs, atts);
 	} else if (strcmp(name, "body") == 0 && !st->have_body_open) {
 		st->have_body_open = true;
 		st->body_open_end = pos + (st->text[pos] == '/' ? 2 : 1);
@@ -518,6 +606,374 @@ run_parser(struct html_state *st)
 	st->ctxt = NULL;
 }
 
+/* Where the footer may go. Before inserting it, the text up to that offset
+ * is walked once more, the way an HTML5 browser tokenises it, with a simple
+ * stack of open elements: the footer must land in text, outside any
+ * comment, raw-text element, tag or attribute, and under no element that is
+ * hidden. libxml2 2.9 tokenises a little differently from browsers, so this
+ * walk is deliberately pessimistic: what it cannot be sure of counts as
+ * hidden, and the message is then left untouched (skipping is always safe;
+ * a hidden footer is not). */
+
+#define VIS_STACK_MAX 4096
+
+struct open_element {
+	size_t name, name_len;	/* in the text */
+	bool hidden;
+};
+
+struct vis_walk {
+	const char *t;
+	size_t len;
+	struct open_element *stack;
+	size_t depth, cap;
+};
+
+static bool
+name_is(const char *t, size_t name, size_t nl, const char *want)
+{
+	return strlen(want) == nl && strncasecmp(t + name, want, nl) == 0;
+}
+
+static bool
+name_in(const char *t, size_t name, size_t nl, const char *const *list)
+{
+	for (; *list != NULL; list++)
+		if (name_is(t, name, nl, *list))
+			return true;
+	return false;
+}
+
+static const char *const void_elements[] = {
+	"area", "base", "basefont", "bgsound", "br", "col", "embed", "frame", "hr", "image",
+	"img", "input", "keygen", "link", "meta", "param", "source", "track", "wbr", NULL
+};
+static const char *const formatting_elements[] = {
+	"a", "b", "big", "code", "em", "font", "i", "nobr", "s", "small", "strike", "strong",
+	"tt", "u", NULL
+};
+/* An end tag for another element does not look past these. */
+static const char *const scope_elements[] = {
+	"applet", "caption", "html", "table", "td", "th", "marquee", "object", "template", NULL
+};
+static const char *const special_elements[] = {
+	"address", "applet", "article", "aside", "blockquote", "body", "button", "caption",
+	"center", "colgroup", "dd", "details", "dialog", "dir", "div", "dl", "dt", "fieldset",
+	"figcaption", "figure", "footer", "form", "h1", "h2", "h3", "h4", "h5", "h6", "head",
+	"header", "hgroup", "html", "iframe", "li", "listing", "main", "marquee", "menu", "nav",
+	"noembed", "noframes", "noscript", "object", "ol", "p", "plaintext", "pre", "script",
+	"search", "section", "select", "style", "summary", "table", "tbody", "td", "template",
+	"textarea", "tfoot", "th", "thead", "title", "tr", "ul", "xmp", NULL
+};
+/* Start tags that close an open <p> first. */
+static const char *const closes_p[] = {
+	"address", "article", "aside", "blockquote", "center", "details", "dialog", "dir", "div",
+	"dl", "fieldset", "figcaption", "figure", "footer", "form", "h1", "h2", "h3", "h4", "h5",
+	"h6", "header", "hgroup", "hr", "listing", "main", "menu", "nav", "ol", "p", "pre",
+	"search", "section", "summary", "ul", NULL
+};
+/* Elements whose content a mail reader does not show as text. */
+static const char *const hiding_elements[] = {
+	"template", "select", "option", "optgroup", "datalist", "object", "applet", "video",
+	"audio", "canvas", NULL
+};
+static const char *const rawtext_elements[] = {
+	"script", "style", "xmp", "iframe", "noembed", "noframes", "textarea", "title", NULL
+};
+
+/* The number at the start of a CSS value, and whether one was there. */
+static bool
+css_number(const char *v, double *num, const char **unit)
+{
+	char *end;
+
+	*num = strtod(v, &end);
+	*unit = end;
+	return end != v;
+}
+
+/* Whether an inline style hides the element: display:none,
+ * visibility:hidden, a zero (or sub-pixel) font size, zero opacity, a zero
+ * height or width with overflow hidden, or Outlook's mso-hide:all. CSS it
+ * cannot read plainly (escapes, comments) counts as hiding. */
+static bool
+style_hides(const char *css, size_t len)
+{
+	char decl[256];
+	bool zero_size = false, overflow_hidden = false;
+
+	if (memchr(css, '\\', len) != NULL || memmem(css, len, "/*", 2) != NULL)
+		return true;
+	for (size_t p = 0; p < len;) {
+		size_t d = 0;
+		/* One declaration, lower-cased, without spaces. */
+		for (; p < len && css[p] != ';'; p++)
+			if (!is_space(css[p]) && d + 1 < sizeof(decl))
+				decl[d++] = (char)tolower((unsigned char)css[p]);
+		p++;
+		decl[d] = '\0';
+		char *bang = strstr(decl, "!important");
+		if (bang != NULL)
+			*bang = '\0';
+		char *colon = strchr(decl, ':');
+		if (colon == NULL)
+			continue;
+		*colon = '\0';
+		const char *prop = decl, *val = colon + 1, *unit;
+		double num;
+		if ((strcmp(prop, "display") == 0 && strcmp(val, "none") == 0) ||
+		    (strcmp(prop, "visibility") == 0 &&
+		     (strcmp(val, "hidden") == 0 || strcmp(val, "collapse") == 0)) ||
+		    (strcmp(prop, "mso-hide") == 0 && strcmp(val, "all") == 0) ||
+		    (strcmp(prop, "opacity") == 0 && css_number(val, &num, &unit) && num < 0.1) ||
+		    (strcmp(prop, "font-size") == 0 && css_number(val, &num, &unit) &&
+		     (num <= 0 || (num < 1 && (*unit == '\0' || strcmp(unit, "px") == 0 ||
+					      strcmp(unit, "pt") == 0)))))
+			return true;
+		if ((strcmp(prop, "max-height") == 0 || strcmp(prop, "height") == 0 ||
+		     strcmp(prop, "max-width") == 0 || strcmp(prop, "width") == 0) &&
+		    css_number(val, &num, &unit) && num <= 0)
+			zero_size = true;
+		if (strncmp(prop, "overflow", 8) == 0 &&
+		    (strcmp(val, "hidden") == 0 || strcmp(val, "clip") == 0))
+			overflow_hidden = true;
+	}
+	return zero_size && overflow_hidden;
+}
+
+/* Whether a start tag's attributes hide its element (style, or the
+ * hidden attribute; a closed <details> or <dialog>). */
+static bool
+attrs_hide(const char *t, size_t name, size_t nl, const struct attr *attrs, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (name_is(t, attrs[i].name, attrs[i].name_len, "hidden"))
+			return true;
+		if (name_is(t, attrs[i].name, attrs[i].name_len, "style") && attrs[i].has_val) {
+			struct mbuf css;
+			mbuf_init(&css);
+			bool hides = html_attr_decode(t + attrs[i].val, attrs[i].val_len, &css) < 0 ||
+			    style_hides(css.data ? css.data : "", css.len);
+			mbuf_free(&css);
+			if (hides)
+				return true;
+		}
+	}
+	if (name_is(t, name, nl, "details") || name_is(t, name, nl, "dialog")) {
+		for (size_t i = 0; i < n; i++)
+			if (name_is(t, attrs[i].name, attrs[i].name_len, "open"))
+				return false;
+		return true;
+	}
+	return false;
+}
+
+/* Pops the elements above index k and k itself. A hidden formatting
+ * element closed by anything but its own end tag would be reopened by the
+ * browser (the active formatting elements): that is not followed here. */
+static const char *
+vis_pop(struct vis_walk *w, size_t k, bool own_end_tag)
+{
+	for (size_t i = k; i < w->depth; i++) {
+		const struct open_element *e = &w->stack[i];
+		if (e->hidden && name_in(w->t, e->name, e->name_len, formatting_elements) &&
+		    !(own_end_tag && i == k))
+			return "a hidden formatting element closed out of order";
+	}
+	w->depth = k;
+	return NULL;
+}
+
+/* The index of the open element an end tag (or an implied </p>) closes, or
+ * (size_t)-1 when it closes none. */
+static size_t
+vis_find(const struct vis_walk *w, size_t name, size_t nl, bool button_scope)
+{
+	bool special = name_in(w->t, name, nl, special_elements);
+
+	for (size_t k = w->depth; k-- > 0;) {
+		const struct open_element *e = &w->stack[k];
+		if (e->name_len == nl && strncasecmp(w->t + e->name, w->t + name, nl) == 0)
+			return k;
+		if (name_in(w->t, e->name, e->name_len, scope_elements) ||
+		    (button_scope && name_is(w->t, e->name, e->name_len, "button")) ||
+		    (!special && name_in(w->t, e->name, e->name_len, special_elements)))
+			break;
+	}
+	return (size_t)-1;
+}
+
+static const char *
+vis_end_tag(struct vis_walk *w, size_t name, size_t nl)
+{
+	if (name_is(w->t, name, nl, "body") || name_is(w->t, name, nl, "html") ||
+	    name_is(w->t, name, nl, "br"))
+		return NULL;
+	/* An end tag for a formatting element with a special element (a
+	 * <div> ...) above it would make the browser move elements around
+	 * (the adoption agency): vis_find does not look past one, so such an
+	 * end tag is ignored here and its element, if hidden, stays hidden. */
+	size_t k = vis_find(w, name, nl, name_is(w->t, name, nl, "p"));
+	if (k == (size_t)-1)
+		return NULL;
+	return vis_pop(w, k, true);
+}
+
+static const char *
+vis_start_tag(struct vis_walk *w, size_t name, size_t nl, const struct attr *attrs, size_t n)
+{
+	const char *t = w->t;
+	bool hidden = attrs_hide(t, name, nl, attrs, n);
+
+	if (name_is(t, name, nl, "svg") || name_is(t, name, nl, "math"))
+		return "inside foreign (svg or math) content";
+	if (name_is(t, name, nl, "frameset"))
+		return "inside a frameset";
+	if (name_is(t, name, nl, "plaintext"))
+		return "inside a plaintext element";
+	/* A second <body> or <html> adds its attributes to the first; <head>
+	 * ends at the first thing that belongs to the body. */
+	if (name_is(t, name, nl, "body") || name_is(t, name, nl, "html"))
+		return hidden ? "the body is hidden" : NULL;
+	if (name_is(t, name, nl, "head"))
+		return NULL;
+	if (name_in(t, name, nl, closes_p)) {
+		for (size_t i = w->depth; i-- > 0;) {
+			const struct open_element *e = &w->stack[i];
+			if (name_is(t, e->name, e->name_len, "p")) {
+				const char *why = vis_pop(w, i, false);
+				if (why != NULL)
+					return why;
+				break;
+			}
+			if (name_in(t, e->name, e->name_len, scope_elements) ||
+			    name_is(t, e->name, e->name_len, "button"))
+				break;
+		}
+	}
+	if (name_in(t, name, nl, void_elements))
+		return NULL;
+	if (w->depth == w->cap) {
+		if (w->cap >= VIS_STACK_MAX)
+			return "elements nested too deeply to tell";
+		size_t cap = w->cap ? w->cap * 2 : 64;
+		struct open_element *s = realloc(w->stack, cap * sizeof(*s));
+		if (s == NULL)
+			return "out of memory";
+		w->stack = s;
+		w->cap = cap;
+	}
+	w->stack[w->depth++] = (struct open_element){
+		name, nl, hidden || name_in(t, name, nl, hiding_elements)
+	};
+	return NULL;
+}
+
+/* The offset of the first "</name" ending a raw-text element from p (the
+ * name followed by a space, '/' or '>'), or len when there is none. */
+static size_t
+rawtext_end(const char *t, size_t len, size_t p, size_t name, size_t nl)
+{
+	for (const char *lt; p < len && (lt = memchr(t + p, '<', len - p)) != NULL;) {
+		size_t s = (size_t)(lt - t);
+		if (s + 2 + nl < len && t[s + 1] == '/' &&
+		    strncasecmp(t + s + 2, t + name, nl) == 0 &&
+		    (is_space(t[s + 2 + nl]) || t[s + 2 + nl] == '/' || t[s + 2 + nl] == '>'))
+			return s;
+		p = s + 1;
+	}
+	return len;
+}
+
+/* The end of the comment that starts at t[s] == "<!--" (just after its
+ * "-->" or "--!>"), or len when it is never closed. */
+static size_t
+comment_end(const char *t, size_t len, size_t s)
+{
+	size_t p = s + 4;
+
+	if (p < len && t[p] == '>')
+		return p + 1;
+	if (p + 1 < len && t[p] == '-' && t[p + 1] == '>')
+		return p + 2;
+	for (; p + 2 < len; p++)
+		if (t[p] == '-' && t[p + 1] == '-') {
+			if (t[p + 2] == '>')
+				return p + 3;
+			if (p + 3 < len && t[p + 2] == '!' && t[p + 3] == '>')
+				return p + 4;
+		}
+	return len;
+}
+
+static bool
+is_alpha(int c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+/* NULL when a footer inserted at offset at of the text would be visible,
+ * else why not. */
+static const char *
+footer_hidden_by(const char *t, size_t len, size_t at)
+{
+	struct vis_walk w = { .t = t, .len = len };
+	struct attr attrs[TAG_MAX_ATTRS];
+	size_t nattrs, p = 0;
+	const char *why = NULL;
+
+	while (why == NULL && p < at) {
+		const char *lt = memchr(t + p, '<', at - p);
+		if (lt == NULL)
+			break;
+		size_t s = (size_t)(lt - t), end;
+		if (s + 4 <= len && memcmp(t + s, "<!--", 4) == 0) {
+			end = comment_end(t, len, s);
+			if (end > at)
+				why = "inside a comment";
+		} else if (s + 1 < len && (t[s + 1] == '!' || t[s + 1] == '?' ||
+					   (t[s + 1] == '/' && s + 2 < len && !is_alpha(t[s + 2])))) {
+			/* A doctype, a bogus comment, or "</>" */
+			const char *gt = memchr(t + s + 1, '>', len - s - 1);
+			end = gt ? (size_t)(gt - t) + 1 : len;
+			if (end > at)
+				why = "inside a comment";
+		} else if (s + 1 < len && (is_alpha(t[s + 1]) || t[s + 1] == '/')) {
+			bool end_tag = t[s + 1] == '/';
+			size_t name = s + 1 + end_tag, q = name;
+			while (q < len && !is_space(t[q]) && t[q] != '/' && t[q] != '>')
+				q++;
+			size_t nl = q - name, gt = lex_attrs(t, len, q, attrs, &nattrs);
+			end = gt == (size_t)-1 ? (size_t)-1 : gt + (t[gt] == '/' ? 2 : 1);
+			if (end > at) {
+				why = "inside a tag or attribute";
+				break;
+			}
+			if (end_tag) {
+				why = vis_end_tag(&w, name, nl);
+			} else if (name_in(t, name, nl, rawtext_elements)) {
+				size_t close = rawtext_end(t, len, end, name, nl);
+				if (close >= at)
+					why = "inside a raw-text element (title, textarea, style, script ...)";
+				else if (name_is(t, name, nl, "script") &&
+					 memmem(t + end, close - end, "<!--", 4) != NULL)
+					why = "after a script it cannot tell the end of";
+				end = close;
+			} else {
+				why = vis_start_tag(&w, name, nl, attrs, nattrs);
+			}
+		} else {
+			end = s + 1;	/* a '<' that is text */
+		}
+		p = end;
+	}
+	for (size_t k = 0; why == NULL && k < w.depth; k++)
+		if (w.stack[k].hidden)
+			why = "inside a hidden element";
+	free(w.stack);
+	return why;
+}
+
 const char *
 html_sniff_charset(const char *in, size_t len, char *out, size_t outlen)
 {
@@ -587,6 +1043,11 @@ html_edit(const char *in, size_t len, const char *charset, const struct html_opt
 
 	size_t bottom = st.have_body_close ? st.body_close :
 	    st.have_html_close ? st.html_close : st.len;
+	const char *hidden = footer_hidden_by(st.text, st.len, bottom);
+	if (hidden != NULL) {
+		snprintf(err, errlen, "footer not visible: %s", hidden);
+		goto cleanup;
+	}
 	if (o->footer_html != NULL &&
 	    add_edit(&st, bottom, bottom, o->footer_html, strlen(o->footer_html)) < 0)
 		goto oom;
@@ -620,6 +1081,7 @@ oom:
 done:
 	if (st.failed)
 		snprintf(err, errlen, "%s", st.err);
+cleanup:
 	for (size_t i = 0; i < st.n_edits; i++)
 		free(st.edits[i].text);
 	free(st.edits);

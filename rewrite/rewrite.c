@@ -478,6 +478,7 @@ edit_part(struct rw *rw, const struct target *t, const struct edit_plan *plan,
 			.clicks = (words & POLICY_CLICKS) != 0,
 			.sign = sign_link,
 			.sign_arg = rw,
+			.beacon_url = rw->p->cfg->beacon_url,
 		};
 		struct html_outcome oc;
 		if (html_edit(decoded.data ? decoded.data : "", decoded.len, p->charset, &o,
@@ -496,9 +497,23 @@ edit_part(struct rw *rw, const struct target *t, const struct edit_plan *plan,
 			.sign = sign_link,
 			.sign_arg = rw,
 		};
-		unsigned n = 0;
-		if (text_edit(decoded.data ? decoded.data : "", decoded.len, p->charset, &o,
-			      &edited, &n, err, sizeof(err)) < 0) {
+		unsigned n = 0, old_urls = 0;
+		/* Earlier opt-out and open URLs of ours in quoted text become a
+		 * notice first: only this message's own footer may opt out. */
+		struct mbuf fresh;
+		mbuf_init(&fresh);
+		if (footer_neutralise_text(rw->p->cfg->beacon_url, p->charset,
+					   decoded.data ? decoded.data : "", decoded.len, &fresh,
+					   &old_urls, err, sizeof(err)) < 0) {
+			rw->oom |= fresh.failed;
+			mbuf_free(&fresh);
+			skip(rw, "%s", err[0] ? err : "text: cannot edit");
+			goto out;
+		}
+		int trc = text_edit(fresh.data ? fresh.data : "", fresh.len, p->charset, &o,
+				    &edited, &n, err, sizeof(err));
+		mbuf_free(&fresh);
+		if (trc < 0) {
 			skip(rw, "%s", err[0] ? err : "text: cannot edit");
 			goto out;
 		}

@@ -45,6 +45,14 @@ edited messages:
   * X-Mailbeacon is "MSGID; WORDS" with "opens" exactly when a pixel was
     added, "footer", "receipt" exactly with receipt=1, and "clicks" or
     "text-clicks" when links were rewritten;
+  * our own earlier artefacts in quoted or forwarded mail are neutralised:
+    the input's <img src> values that are open URLs (BEACON/o/...) and
+    <a>/<area> href values that are opt-out or consent URLs (BEACON/u/...,
+    BEACON/a/...), read as HTML5 decodes them, are blanked in the output
+    ("" when the value was unquoted); in text parts each such URL is
+    replaced by the notice "[earlier tracking link removed]". The output
+    then carries exactly its own pixel and its own opt-out link: no other
+    such attribute value (HTML) and no other such URL (text);
   * links=N and pixel=N from the MANIFEST.
 
 Prints "ok FILE" or "FAIL FILE: reasons" per message, then "N passed, M
@@ -69,6 +77,9 @@ from email.parser import BytesParser
 
 B64 = r'[A-Za-z0-9_-]'
 WS = ' \t\n\f\r'
+
+
+ARTEFACT_NOTICE = '[earlier tracking link removed]'
 
 
 class Fail(Exception):
@@ -139,6 +150,8 @@ class Ctx:
         self.click_re = re.compile(be + r'/c/(%s+)\.([0-9]+)\.([0-9]+)\.(%s+)\.(%s+)/(%s*)' % (B64, B64, B64, B64))
         self.open_re = re.compile(be + r'/o/(%s+)\.([0-9]+)\.(%s+)\.(%s+)\.gif' % (B64, B64, B64))
         self.optout_re = re.compile(be + r'/u/(%s+)\.([0-9]+)\.(%s+)\.(%s+)' % (B64, B64, B64))
+        # Our own earlier artefacts: open, opt-out and consent URLs.
+        self.artefact_re = re.compile(be + r'/[oua]/[A-Za-z0-9_.-]*', re.I)
         self.pixel_re = re.compile(
             '<img src="(' + self.open_re.pattern + ')" width="1" height="1" alt="" '
             'style="border:0;width:1px;height:1px">')
@@ -263,12 +276,16 @@ def parse_tag(s, k):
     return name, attrs, n
 
 
-def scan_html(s):
+def scan_html(s, artefact_re=None):
     """Tokenizes HTML well enough to find where markup is. Returns (hrefs,
-    base): hrefs maps the start offset of every <a>/<area> href value (the
-    first href attribute of the tag) to (raw value, end offset); base is the
-    decoded href of the first <base href>, or None."""
+    base, arts): hrefs maps the start offset of every <a>/<area> href value
+    (the first href attribute of the tag) to (raw value, end offset); base
+    is the decoded href of the first <base href>, or None; arts maps the
+    start offset of every <img> src and <a>/<area> href value that decodes
+    to a URL artefact_re matches to (decoded value, end offset, quote,
+    element name)."""
     hrefs = {}
+    arts = {}
     base = None
     n = len(s)
     i = 0
@@ -305,6 +322,11 @@ def scan_html(s):
             href = first.get('href')
             if name in ('a', 'area') and href and href[1] is not None:
                 hrefs[href[2]] = (href[1], href[3])
+            carrier = first.get({'img': 'src', 'a': 'href', 'area': 'href'}.get(name))
+            if artefact_re and carrier and carrier[1] is not None:
+                v = url_browser_clean(decode_attr(carrier[1]))
+                if artefact_re.match(v):
+                    arts[carrier[2]] = (v, carrier[3], carrier[4], name)
             if name == 'base' and base is None and href and href[1] is not None:
                 base = decode_attr(href[1])
             if name in RAWTEXT or name in RCDATA:
@@ -314,7 +336,7 @@ def scan_html(s):
                 break
             continue
         i = lt + 1
-    return hrefs, base
+    return hrefs, base, arts
 
 
 def url_browser_clean(url):
@@ -505,11 +527,13 @@ class PartResult:
         self.pixels = []      # urls
         self.optouts = []     # urls
         self.footers = 0
+        self.neutralised = 0
 
 
 def walk_html(ctx, inp, out, sender, what):
     res = PartResult()
-    hrefs, base = scan_html(inp)
+    hrefs, base, arts = scan_html(inp, ctx.artefact_re)
+    blanked = set()
     footer_re = ctx.footer_re(ctx.tpl_html, sender, True)
     ends = [m.start() for m in re.finditer(r'</body', inp, re.I)]
 
@@ -521,6 +545,16 @@ def walk_html(ctx, inp, out, sender, what):
     i = j = 0
     n, m_ = len(inp), len(out)
     while j < m_:
+        if i in arts and i not in blanked:
+            # An earlier artefact: its value must be gone ("" if unquoted).
+            blanked.add(i)
+            if arts[i][2] == '':
+                if not out.startswith('""', j):
+                    raise Fail('%s: earlier artefact %r kept at %s' % (what, arts[i][0], show(inp, i)))
+                j += 2
+            i = arts[i][1]
+            res.neutralised += 1
+            continue
         c = out[j]
         if c == '<':
             m = ctx.pixel_re.match(out, j)
@@ -561,6 +595,14 @@ def walk_html(ctx, inp, out, sender, what):
         raise Fail('%s: output differs from input at input %s / output %s' % (what, show(inp, i), show(out, j)))
     if i != n:
         raise Fail('%s: output ends before the input; input left: %r' % (what, inp[i:i + 80]))
+    if len(blanked) != len(arts):
+        raise Fail('%s: %d earlier artefacts, %d blanked' % (what, len(arts), len(blanked)))
+    _, _, out_arts = scan_html(out, ctx.artefact_re)
+    pixels = [v for v, _, _, name in out_arts.values() if name == 'img']
+    links = [v for v, _, _, name in out_arts.values() if name != 'img']
+    if sorted(pixels) != sorted(res.pixels) or sorted(links) != sorted(res.optouts):
+        raise Fail('%s: the output carries pixels %r and opt-out links %r, its own are %r and %r'
+                   % (what, pixels, links, res.pixels, res.optouts))
     return res
 
 
@@ -580,6 +622,8 @@ def walk_text(ctx, inp, out, sender, what, flowed=None):
     res.footers = 1
     res.optouts.append(fm.group('optout'))
     pre = out[:fm.start()]
+    if ctx.artefact_re.search(pre):
+        raise Fail('%s: an earlier tracking URL kept: %r' % (what, ctx.artefact_re.search(pre).group(0)))
     if pre and not pre.endswith('\n'):
         raise Fail('%s: footer does not start on a new line: %r' % (what, pre[-40:]))
     before = pre[:-2] if pre.endswith('\r\n') else pre[:-1]
@@ -590,6 +634,12 @@ def walk_text(ctx, inp, out, sender, what, flowed=None):
         clicks = []
         i = j = 0
         while j < len(o):
+            am = ctx.artefact_re.match(inp, i)
+            if am and o.startswith(ARTEFACT_NOTICE, j):
+                res.neutralised += 1
+                i = am.end()
+                j += len(ARTEFACT_NOTICE)
+                continue
             if o.startswith(ctx.click_prefix, j):
                 m = ctx.click_re.match(o, j)
                 if m and inp[i:i + len(m.group(0))] != m.group(0):
