@@ -14,6 +14,7 @@
 #include "rewrite.h"
 #include "store.h"
 #include "token.h"
+#include "url_limit.h"
 
 #define PREVIEW_READ_MAX (1024u * 1024 * 1024)
 
@@ -163,6 +164,9 @@ cmd_preview(struct admin_env *env, int argc, char **argv)
 		if (rewrite_message(&p, msg, in.len, &res) < 0)
 			rc = EXIT_RUNTIME;
 	}
+	if (res.n_long_links > 0)	/* what the milter's log line counts as long=N */
+		fprintf(stderr, "mailbeacon: %zu link%s left as written: click URL over %d octets\n",
+			res.n_long_links, res.n_long_links == 1 ? "" : "s", TRACKING_URL_MAX);
 	if (res.edited) {
 		struct mbuf out;
 		mbuf_init(&out);

@@ -8,8 +8,10 @@ three destinations: the longest whose click URL fits the shared limit (8192
 octets, common/url_limit.h), one octet longer, and 6,500 octets. The first
 must become a click URL that a real mailbeacond, on a loopback port,
 answers with 302 to exactly that destination; the others must stay as
-written (their click URLs would pass the limit). The beacon follows a
-signed click whose path is 8192 octets and answers 414 to one of 8193.
+written (their click URLs would pass the limit), and be counted on
+preview's standard error (the count the milter logs as long=N). The
+beacon follows a signed click whose path is 8192 octets and answers 414
+to one of 8193.
 Prints "ok NAME" / "FAIL NAME: why", then "N passed, M failed".
 """
 import argparse
@@ -107,6 +109,14 @@ def run(report, build, root):
         report.fail(name, "hrefs of %d and 6500 octets as written in the output: %s" % (under + 1, kept))
     else:
         report.ok(name, "destinations of %d and 6500 octets left alone" % (under + 1))
+
+    # Counted: the milter logs long=N from the same count.
+    name = "long-links-counted"
+    said = "2 links left as written: click URL over %d octets" % URL_MAX
+    if said in err:
+        report.ok(name, said)
+    else:
+        report.fail(name, "preview's standard error does not say %r: %r" % (said, err.strip()))
 
     # The beacon's side of the same limit: a click whose request path is
     # exactly URL_MAX octets is followed, one octet more is 414. (The milter
