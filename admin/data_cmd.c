@@ -33,6 +33,7 @@
 #include <string.h>
 #include <time.h>
 #include <sodium.h>
+#include "address.h"
 #include "admin.h"
 #include "conf.h"
 #include "report_fmt.h"
@@ -64,9 +65,10 @@ data_usage(FILE *f)
 "Exit: 0 ok, 1 usage or configuration error, 2 runtime error.\n");
 }
 
-/* --recipient ADDR | --sender ADDR, exactly one. */
+/* --recipient ADDR | --sender ADDR, exactly one. The sender comes back in
+ * its canonical form, the one the milter stores (free() it). */
 static int
-subject_opts(const char *cmd, int argc, char **argv, const char **rcpt, const char **sender,
+subject_opts(const char *cmd, int argc, char **argv, const char **rcpt, char **sender,
 	     bool *vacuum)
 {
 	static const struct option longopts[] = {
@@ -76,9 +78,11 @@ subject_opts(const char *cmd, int argc, char **argv, const char **rcpt, const ch
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
+	const char *sender_arg = NULL;
 	int c;
 
-	*rcpt = *sender = NULL;
+	*rcpt = NULL;
+	*sender = NULL;
 	optind = 1;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
@@ -87,7 +91,7 @@ subject_opts(const char *cmd, int argc, char **argv, const char **rcpt, const ch
 			*rcpt = optarg;
 			break;
 		case 's':
-			*sender = optarg;
+			sender_arg = optarg;
 			break;
 		case 'V':
 			if (vacuum == NULL)
@@ -105,16 +109,26 @@ subject_opts(const char *cmd, int argc, char **argv, const char **rcpt, const ch
 		fprintf(stderr, "mailbeacon %s: unexpected argument '%s'\n", cmd, argv[optind]);
 		return EXIT_USAGE;
 	}
-	if (vacuum != NULL)
-		return -1;	/* purge: no subject */
-	if ((*rcpt == NULL) == (*sender == NULL)) {
+	if (vacuum != NULL) {	/* purge: no subject */
+		if (*rcpt != NULL || sender_arg != NULL) {
+			fprintf(stderr, "mailbeacon purge: takes no --recipient or --sender "
+			    "(see forget)\n");
+			return EXIT_USAGE;
+		}
+		return -1;
+	}
+	if ((*rcpt == NULL) == (sender_arg == NULL)) {
 		fprintf(stderr, "mailbeacon %s: give either --recipient ADDR or --sender ADDR\n",
 		    cmd);
 		return EXIT_USAGE;
 	}
-	if ((*rcpt && **rcpt == '\0') || (*sender && **sender == '\0')) {
+	if ((*rcpt && **rcpt == '\0') || (sender_arg && *sender_arg == '\0')) {
 		fprintf(stderr, "mailbeacon %s: empty address\n", cmd);
 		return EXIT_USAGE;
+	}
+	if (sender_arg != NULL && (*sender = address_canonical(sender_arg)) == NULL) {
+		fprintf(stderr, "mailbeacon %s: out of memory\n", cmd);
+		return EXIT_RUNTIME;
 	}
 	return -1;	/* go on */
 bad:
@@ -270,10 +284,9 @@ optout_cb(void *arg, const struct export_optout *o)
 	return 0;
 }
 
-int
-cmd_export(struct admin_env *env, int argc, char **argv)
+static int
+export_run(struct admin_env *env, const char *rcpt, const char *sender)
 {
-	const char *rcpt, *sender;
 	unsigned char hash[STORE_HASH_LEN];
 	char hex[2 * STORE_HASH_LEN + 1], b[32], err[1024];
 	struct store *st;
@@ -281,8 +294,6 @@ cmd_export(struct admin_env *env, int argc, char **argv)
 	FILE *f = stdout;
 	int rc;
 
-	if ((rc = subject_opts("export", argc, argv, &rcpt, &sender, NULL)) >= 0)
-		return rc;
 	if (rcpt != NULL && (rc = recipient_hash(env, "export", rcpt, hash)) != 0)
 		return rc;
 	if ((rc = open_store(env, "export", &st)) != 0)
@@ -344,6 +355,20 @@ out:
 	return 0;
 }
 
+int
+cmd_export(struct admin_env *env, int argc, char **argv)
+{
+	const char *rcpt;
+	char *sender;
+	int rc;
+
+	if ((rc = subject_opts("export", argc, argv, &rcpt, &sender, NULL)) >= 0)
+		return rc;
+	rc = export_run(env, rcpt, sender);
+	free(sender);
+	return rc;
+}
+
 /* ---- forget and purge ---- */
 
 static void
@@ -378,18 +403,15 @@ compact(struct store *st, const char *cmd, bool vacuum, bool must)
 	return 0;
 }
 
-int
-cmd_forget(struct admin_env *env, int argc, char **argv)
+static int
+forget_run(struct admin_env *env, const char *rcpt, const char *sender)
 {
-	const char *rcpt, *sender;
 	unsigned char hash[STORE_HASH_LEN];
 	struct store_erase_counts c;
 	char err[1024];
 	struct store *st;
 	int rc;
 
-	if ((rc = subject_opts("forget", argc, argv, &rcpt, &sender, NULL)) >= 0)
-		return rc;
 	if (rcpt != NULL && (rc = recipient_hash(env, "forget", rcpt, hash)) != 0)
 		return rc;
 	if ((rc = open_store(env, "forget", &st)) != 0)
@@ -417,9 +439,24 @@ cmd_forget(struct admin_env *env, int argc, char **argv)
 }
 
 int
+cmd_forget(struct admin_env *env, int argc, char **argv)
+{
+	const char *rcpt;
+	char *sender;
+	int rc;
+
+	if ((rc = subject_opts("forget", argc, argv, &rcpt, &sender, NULL)) >= 0)
+		return rc;
+	rc = forget_run(env, rcpt, sender);
+	free(sender);
+	return rc;
+}
+
+int
 cmd_purge(struct admin_env *env, int argc, char **argv)
 {
-	const char *rcpt, *sender;
+	const char *rcpt;
+	char *sender;
 	struct store_erase_counts c;
 	bool vacuum = false;
 	char err[1024], b[32];
@@ -429,10 +466,6 @@ cmd_purge(struct admin_env *env, int argc, char **argv)
 
 	if ((rc = subject_opts("purge", argc, argv, &rcpt, &sender, &vacuum)) >= 0)
 		return rc;
-	if (rcpt != NULL || sender != NULL) {
-		fprintf(stderr, "mailbeacon purge: takes no --recipient or --sender (see forget)\n");
-		return EXIT_USAGE;
-	}
 	if ((rc = open_store(env, "purge", &st)) != 0)
 		return rc;
 	cutoff = (long long)time(NULL) - (long long)env->cfg->retention_days * 86400;

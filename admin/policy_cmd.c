@@ -1,6 +1,7 @@
 /* mailbeacon policy check: prints the decision the sender policy makes for
  * an address and the rule (file and line) that made it, so a postmaster can
- * see why a sender is or is not tracked. */
+ * see why a sender is or is not tracked. The address is matched in its
+ * canonical form (address.h), as the milter matches it. */
 #include <stdio.h>
 #include <string.h>
 #include "admin.h"
@@ -26,6 +27,8 @@ cmd_policy(struct admin_env *env, int argc, char **argv)
 		printf(" max_recipients=%u", r->max_recipients);
 	if (r->notify)
 		printf(" notify=%s", r->notify);
+	for (size_t i = 0; i < r->n_logins; i++)
+		printf("%s%s", i == 0 ? " logins=" : ",", r->logins[i]);
 	printf(" (%s:%d: %s)\n", env->policy->path, r->line, r->pattern);
 	return 0;
 }

@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/socket.h>
+#include "log.h"
 
 enum on_error { ON_ERROR_ACCEPT, ON_ERROR_TEMPFAIL };
 enum pixel_position { PIXEL_BOTTOM, PIXEL_TOP };
@@ -40,6 +41,7 @@ struct config {
 	enum pixel_position pixel_position;
 	enum store_link_urls store_link_urls;
 	bool store_subject;
+	enum log_level log_level;	/* the milter's; -d raises it to debug */
 	/* the beacon */
 	char *api_token_file;	/* bearer token of /api/v1/events, or NULL */
 	struct cidr *trusted_proxies;	/* whose X-Forwarded-For is believed */

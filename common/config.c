@@ -77,6 +77,11 @@ static const struct cfg_word store_urls_words[] = {
 	{ "none", STORE_URLS_NONE }, { NULL, 0 }
 };
 
+static const struct cfg_word log_level_words[] = {
+	{ "error", LOG_LEVEL_ERROR }, { "warning", LOG_LEVEL_WARNING },
+	{ "info", LOG_LEVEL_INFO }, { "debug", LOG_LEVEL_DEBUG }, { NULL, 0 }
+};
+
 #define FIELD(f) offsetof(struct config, f), sizeof(((struct config *)0)->f)
 
 static const struct cfg_key cfg_keys[] = {
@@ -134,6 +139,9 @@ static const struct cfg_key cfg_keys[] = {
 	  "full, path or none" },
 	{ "store_subject", CFG_BOOL, "no", 0,
 	  FIELD(store_subject), NULL, 0, 0, NULL, "yes or no" },
+	{ "log_level", CFG_ENUM, "info", 0,
+	  FIELD(log_level), NULL, 0, 0, log_level_words,
+	  "error, warning, info or debug" },
 	{ "api_token_file", CFG_OPTPATH, NULL, 0,
 	  FIELD(api_token_file), NULL, 0, 0, NULL, "a file name" },
 	{ "trusted_proxies", CFG_CIDRS, "", 0,

@@ -11,7 +11,7 @@
 
 static const char *log_progname = "mailbeacon";
 static int log_stderr = 1;
-static int log_debug_on;
+static enum log_level log_level = LOG_LEVEL_INFO;
 
 void
 log_init(const char *progname, int to_stderr)
@@ -24,9 +24,9 @@ log_init(const char *progname, int to_stderr)
 }
 
 void
-log_set_debug(int on)
+log_set_level(enum log_level level)
 {
-	log_debug_on = on;
+	log_level = level;
 }
 
 static void
@@ -49,6 +49,8 @@ log_info(const char *fmt, ...)
 {
 	va_list ap;
 
+	if (log_level < LOG_LEVEL_INFO)
+		return;
 	va_start(ap, fmt);
 	log_vwrite(LOG_INFO, fmt, ap);
 	va_end(ap);
@@ -59,6 +61,8 @@ log_warnx(const char *fmt, ...)
 {
 	va_list ap;
 
+	if (log_level < LOG_LEVEL_WARNING)
+		return;
 	va_start(ap, fmt);
 	log_vwrite(LOG_WARNING, fmt, ap);
 	va_end(ap);
@@ -69,7 +73,7 @@ log_debug(const char *fmt, ...)
 {
 	va_list ap;
 
-	if (!log_debug_on)
+	if (log_level < LOG_LEVEL_DEBUG)
 		return;
 	va_start(ap, fmt);
 	log_vwrite(LOG_DEBUG, fmt, ap);

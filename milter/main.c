@@ -36,8 +36,9 @@ static volatile sig_atomic_t got_hup, got_term, got_chld;
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: mailbeacon-milter [-f] [-n] [-c FILE] [-p PIDFILE]\n"
+	fprintf(stderr, "usage: mailbeacon-milter [-f | -d] [-n] [-c FILE] [-p PIDFILE]\n"
 		"  -c FILE     configuration (default %s)\n"
+		"  -d          as -f, and log at level debug whatever log_level says\n"
 		"  -f          stay in the foreground and log to standard error\n"
 		"  -n          check the configuration, keys, policy and database, then exit\n"
 		"  -p PIDFILE  write the supervisor's process id there\n", DEFAULT_CONFIG);
@@ -227,13 +228,14 @@ int
 main(int argc, char **argv)
 {
 	const char *config = DEFAULT_CONFIG, *pidfile = NULL;
-	bool foreground = false, check_only = false;
+	bool foreground = false, check_only = false, debug = false;
 	char err[512];
 	int c;
 
-	while ((c = getopt(argc, argv, "c:fnp:")) != -1) {
+	while ((c = getopt(argc, argv, "c:dfnp:")) != -1) {
 		switch (c) {
 		case 'c': config = optarg; break;
+		case 'd': foreground = debug = true; break;
 		case 'f': foreground = true; break;
 		case 'n': check_only = true; break;
 		case 'p': pidfile = optarg; break;
@@ -250,6 +252,7 @@ main(int argc, char **argv)
 		fprintf(stderr, "mailbeacon-milter: %s\n", err);
 		return 1;
 	}
+	log_set_level(debug ? LOG_LEVEL_DEBUG : rt.cfg.log_level);
 	struct passwd *pw = NULL;
 	if (geteuid() == 0 && (pw = getpwnam(rt.cfg.user)) == NULL) {
 		fprintf(stderr, "mailbeacon-milter: %s: user '%s' (setting user) does not exist\n",

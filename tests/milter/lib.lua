@@ -18,8 +18,10 @@ function sql(query)
 	return (sh("sqlite3 " .. DIR .. "/mb.db \"" .. query .. "\""):gsub("%s+$", ""))
 end
 
-function start()
-	mt.startfilter(MILTER, "-f", "-c", CONF, "-p", DIR .. "/milter.pid")
+-- Starts the milter on CONF, or on conf (a file variant() wrote) with
+-- flag ("-f" by default, or "-d").
+function start(conf, flag)
+	mt.startfilter(MILTER, flag or "-f", "-c", conf or CONF, "-p", DIR .. "/milter.pid")
 	local conn = mt.connect("unix:" .. DIR .. "/milter.sock", 80, 0.25)
 	assert(conn, "cannot connect to the milter")
 	-- The socket listens before the store is checked; a case that locks
@@ -34,13 +36,30 @@ function reconnect()
 	return conn
 end
 
+-- A copy of the test configuration, DIR/NAME.conf, with its own policy
+-- (DIR/NAME.policy holding policy_text, when given) and extra lines.
+function variant(name, policy_text, extra)
+	local conf = read_file(CONF)
+	if policy_text then
+		write_file(DIR .. "/" .. name .. ".policy", policy_text)
+		conf = conf:gsub("policy_file = [^\n]*", "policy_file = " .. name .. ".policy")
+	end
+	write_file(DIR .. "/" .. name .. ".conf", conf .. (extra or ""))
+	return DIR .. "/" .. name .. ".conf"
+end
+
 -- Sends connect, MAIL and RCPT; returns the reply to the last step sent.
--- opts: ip (default 127.0.0.1), auth, qid, from, rcpts (list).
+-- opts: ip (default 127.0.0.1), auth, mail_qid (the queue id already at
+-- MAIL), qid, from, rcpts (list).
 function envelope(conn, opts)
 	assert(mt.conninfo(conn, opts.host or "client.example", opts.ip or "127.0.0.1") == nil)
 	assert(mt.getreply(conn) == SMFIR_CONTINUE, "connect was not continued")
-	if opts.auth then
+	if opts.auth and opts.mail_qid then
+		assert(mt.macro(conn, SMFIC_MAIL, "{auth_authen}", opts.auth, "i", opts.mail_qid) == nil)
+	elseif opts.auth then
 		assert(mt.macro(conn, SMFIC_MAIL, "{auth_authen}", opts.auth) == nil)
+	elseif opts.mail_qid then
+		assert(mt.macro(conn, SMFIC_MAIL, "i", opts.mail_qid) == nil)
 	end
 	assert(mt.mailfrom(conn, "<" .. opts.from .. ">") == nil)
 	local r = mt.getreply(conn)
