@@ -88,6 +88,7 @@ e2e_init() {
 e2e_cleanup() {
 	local rc=$?
 	mb_milter_stop >/dev/null 2>&1
+	mb_extra_milters_stop >/dev/null 2>&1
 	pf_stop >/dev/null 2>&1
 	sink_stop >/dev/null 2>&1
 	pf_unregister_confdir >/dev/null 2>&1
@@ -443,6 +444,40 @@ mb_milter_stop() {
 	wait "$MB_MILTER_PID" 2>/dev/null
 	MB_MILTER_STATUS=$?
 	MB_MILTER_PID=
+}
+
+# mb_extra_milter_start CONF SOCKET LOG: another mailbeacon-milter -f (on
+# another socket), stopped by mb_extra_milters_stop or e2e_cleanup; waits
+# until SOCKET accepts connections.
+mb_extra_milter_start() {
+	local bin=${MB_BUILD:?MB_BUILD not set}/milter/mailbeacon-milter i pid
+	"$bin" -f -c "$1" >>"$3" 2>&1 &
+	pid=$!
+	MB_EXTRA_PIDS="${MB_EXTRA_PIDS:-} $pid"
+	for i in $(seq 100); do
+		e2e_alive "$pid" || return 1
+		python3 -c 'import socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])' "$2" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# mb_extra_milters_stop: SIGTERM to the milters mb_extra_milter_start
+# started, and waits for them (SIGKILL to what is left after 10 s).
+mb_extra_milters_stop() {
+	local pid i
+	for pid in ${MB_EXTRA_PIDS:-}; do
+		kill "$pid" 2>/dev/null
+		for i in $(seq 100); do
+			e2e_alive "$pid" || break
+			sleep 0.1
+		done
+		kill -9 "$pid" 2>/dev/null
+		wait "$pid" 2>/dev/null
+	done
+	MB_EXTRA_PIDS=
 }
 
 # mb_milter_workers: the process ids of the milter's worker processes (the

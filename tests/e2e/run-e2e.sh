@@ -313,6 +313,63 @@ main() {
 		case_end "opted out in the beacon; the next message to $OPTOUT_RCPT untouched"
 	fi
 
+	if want_case j; then
+		# Issue 11, item 3: an opt-out holds for every spelling of the
+		# mailbox. Postfix relays "erin"@example.net as erin@example.net,
+		# but hands the milter the RCPT argument as the client wrote it.
+		# erin+news@ is another mailbox and stays tracked.
+		case_begin j-optout-spellings
+		out=$(runuser -u "$PF_USER" -- "$MB_BUILD/admin/mailbeacon" -c "$MB_CONF" \
+			optout erin@example.net 2>&1) || note "mailbeacon optout: $out"
+		RCPT='"erin"@example.net' send --verbatim --from "$ALICE" --template "$HTML" \
+			--first 961 || note "send.py failed"
+		RCPT='"e\rin"@example.net' send --verbatim --from "$ALICE" --template "$HTML" \
+			--first 962 || note "send.py failed"
+		RCPT=erin+news@example.net send --from "$ALICE" --template "$HTML" --first 963 ||
+			note "send.py failed"
+		settle 3 30
+		check 961-962 untouched
+		check 963 tracked
+		n=$(case_mb_log | grep -c "a recipient opted out of tracking")
+		[ "$n" = 2 ] || note "$n 'opted out' lines in the milter's log, not 2"
+		case_end "opted out as erin@; \"erin\"@ and \"e\\rin\"@ untouched, erin+news@ tracked"
+	fi
+
+	if want_case k; then
+		# Issue 11, item 17: a chrooted smtpd (chroot "y", as in Debian's
+		# master.cf) reaches a milter whose socket is in the queue
+		# directory through the queue-relative path
+		# unix:mailbeacon/milter.sock, the form the README recommends
+		# for both milters. A second milter listens there.
+		case_begin k-chroot-smtpd
+		local qsock=$PF_DIR/queue/mailbeacon/milter.sock port_chroot
+		port_chroot=$(e2e_free_port)
+		mkdir -p "$PF_DIR/queue/mailbeacon"
+		chown "$PF_USER" "$PF_DIR/queue/mailbeacon"
+		chmod 750 "$PF_DIR/queue/mailbeacon"
+		sed "s|^milter_socket = .*|milter_socket = unix:$qsock|" "$MB_CONF" >"$MB_DIR/chroot.conf"
+		if mb_extra_milter_start "$MB_DIR/chroot.conf" "$qsock" "$MB_DIR/milter-chroot.log"; then
+			printf '127.0.0.1:%s inet n - y - - smtpd\n  -o syslog_name=postfix/chroot\n  -o smtpd_milters=unix:mailbeacon/milter.sock\n' \
+				"$port_chroot" >>"$PF_CONF/master.cf"
+			pf_reload
+			e2e_wait_port "$port_chroot" 20 || note "the chrooted smtpd does not answer"
+			$SEND --port "$port_chroot" --to "$RCPT" --save "$E2E_DIR/sent" --tag "$E2E_TAG" \
+				--from "$ALICE" --template "$HTML" --first 971 | sed 's/^/# /'
+			[ "${PIPESTATUS[0]}" = 0 ] || note "send.py failed"
+			settle 1 30
+			check 971 tracked
+			grep -q "tracked from=<$ALICE>" "$MB_DIR/milter-chroot.log" ||
+				note "the milter on the queue-relative socket tracked nothing"
+			p=$(case_pf_log | grep 'postfix/chroot' | grep -iE 'warning|fatal|error')
+			[ -n "$p" ] && note "Postfix log: $(printf '%s\n' "$p" | head -3 | paste -sd'|')"
+		else
+			note "the milter on $qsock did not start: $(tail -3 "$MB_DIR/milter-chroot.log")"
+		fi
+		mb_extra_milters_stop
+		[ -z "$why" ] || sed 's/^/#   chroot milter: /' "$MB_DIR/milter-chroot.log" | tail -20
+		case_end "smtpd chrooted in the queue directory, milter at unix:mailbeacon/milter.sock"
+	fi
+
 	if want_case d; then
 		case_begin d-tracked-sendmail
 		send_local --template "$HTML" --first 301 || note "sendmail failed"

@@ -209,8 +209,13 @@ def main():
     ap.add_argument("--save", help="directory for the messages as sent, N.eml")
     ap.add_argument("--sendmail", help="submit with this command instead of SMTP, "
                     "e.g. '/usr/sbin/sendmail -C DIR -i'")
+    ap.add_argument("--verbatim", action="store_true",
+                    help="MAIL FROM and RCPT TO exactly as given, in <>: smtplib would "
+                    "re-quote a quoted local part (\"b\\ob\"@x becomes \"b\\\\ob\"@x)")
     ap.add_argument("-v", "--verbose", action="store_true")
     args = ap.parse_args()
+    if args.verbatim:
+        smtplib.quoteaddr = lambda addr: "<%s>" % addr
     with open(args.template, "rb") as f:
         template = f.read()
     if args.save:
