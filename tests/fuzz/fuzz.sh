@@ -39,8 +39,8 @@ fi
 san="-fsanitize=address,undefined -fno-sanitize-recover=undefined"
 cflags="-std=gnu11 -g -O1 -fno-omit-frame-pointer $san -Wall -Wextra -Werror
  -include $autoconf_h -I$top/common -I$top/rewrite -I$top/beacon -I$here
- $(pkg-config --cflags libxml-2.0 libsodium)"
-libs="$(pkg-config --libs libxml-2.0 libsodium)"
+ $(pkg-config --cflags libxml-2.0 libsodium libidn2)"
+libs="$(pkg-config --libs libxml-2.0 libsodium libidn2)"
 
 # The libraries once, instrumented for coverage; then one binary a target.
 say "building the fuzz targets in $build"

@@ -1,14 +1,18 @@
 /* fuzz_rewrite: libFuzzer target for a whole rewrite (rewrite_message, then
  * rewrite_apply). The output must re-parse into the same MIME tree, keep
- * every octet outside the body text parts, and give the input back undone. */
+ * every octet outside the body text parts, give the input back undone, and
+ * carry one pixel and one opt-out link in each HTML part, its own, with the
+ * footer where a reader sees it (checked by a second parse of the output). */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <libxml/HTMLparser.h>
 #include "charset.h"
 #include "codec.h"
 #include "footer.h"
+#include "html_parser.h"
 #include "keyring.h"
 #include "links.h"
 #include "mime.h"
@@ -34,6 +38,7 @@ static struct config cfg;
 struct expected {
 	unsigned words;
 	struct mbuf pixel, footer_html, footer_text;	/* footers with '\n' breaks */
+	struct mbuf pixel_url, optout_url;
 };
 
 struct selection {
@@ -46,6 +51,8 @@ struct part_walk {
 	const struct rewrite_result *res;
 	const char *in;		/* decoded input */
 	size_t len;
+	const char *out;	/* decoded output */
+	size_t out_len;
 	bool html;
 	struct utf8_view view;	/* text parts: where URLs are looked for */
 	size_t v, url_v, url_n;
@@ -126,6 +133,7 @@ expect_init(struct expected *x, unsigned words)
 	x->words = words;
 	mbuf_init(&optout);
 	token_url(TOKEN_OPTOUT, &optout);
+	mbuf_append(&x->optout_url, optout.data, optout.len);
 	struct footer_vars v = {
 		.sender = SENDER,
 		.optout_url = optout.data,
@@ -138,6 +146,7 @@ expect_init(struct expected *x, unsigned words)
 	if (words & POLICY_OPENS) {
 		mbuf_puts(&x->pixel, "<img src=\"");
 		token_url(TOKEN_OPEN, &x->pixel);
+		token_url(TOKEN_OPEN, &x->pixel_url);
 		mbuf_puts(&x->pixel, "\" width=\"1\" height=\"1\" alt=\"\" "
 			  "style=\"border:0;width:1px;height:1px\">");
 	}
@@ -150,6 +159,8 @@ expect_free(struct expected *x)
 	mbuf_free(&x->pixel);
 	mbuf_free(&x->footer_html);
 	mbuf_free(&x->footer_text);
+	mbuf_free(&x->pixel_url);
+	mbuf_free(&x->optout_url);
 }
 
 /* s with every line break written as eol, or with CRLF made LF when
@@ -306,12 +317,270 @@ check_lines(const struct mime_message *m, int idx)
 	}
 }
 
+/* An earlier pixel or opt-out URL of ours (the value as a browser reads it)
+ * in the input at i, neutralised in the output at j: in HTML the attribute
+ * value is blanked ("" when it was unquoted), in text the URL is the notice. */
+static bool
+artefact_neutralised(void *arg, size_t i, size_t j, size_t *in_end, size_t *out_end)
+{
+	struct part_walk *pw = arg;
+	const char *in = pw->in, *out = pw->out;
+
+	if (!pw->html) {
+		/* A whole URL as text_url_at finds it, one of ours. */
+		size_t nl = strlen(footer_artefact_notice), lo = 0, hi = pw->view.len;
+		if (pw->out_len - j < nl || memcmp(out + j, footer_artefact_notice, nl) != 0)
+			return false;
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+			if (charset_view_orig(&pw->view, mid) < i)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		if (lo >= pw->view.len || charset_view_orig(&pw->view, lo) != i)
+			return false;
+		size_t ul = text_url_at(pw->view.text, pw->view.len, lo);
+		if (ul == 0 || footer_artefact_len(BEACON, pw->view.text + lo, ul) == 0)
+			return false;
+		*in_end = charset_view_orig(&pw->view, lo + ul);
+		*out_end = j + nl;
+		return true;
+	}
+	if (i == 0 || i >= pw->len)
+		return false;
+	size_t e = i;
+	if (in[i - 1] == '"' || in[i - 1] == '\'') {
+		if (out[j] != in[i - 1])
+			return false;
+		const char *q = memchr(in + i, in[i - 1], pw->len - i);
+		if (q == NULL)
+			return false;
+		e = (size_t)(q - in);
+		*out_end = j;
+	} else {
+		if (pw->out_len - j < 2 || memcmp(out + j, "\"\"", 2) != 0)
+			return false;
+		while (e < pw->len && !strchr(" \t\n\r\f>", in[e]))
+			e++;
+		*out_end = j + 2;
+	}
+	struct mbuf url;
+	mbuf_init(&url);
+	html_attr_decode(in + i, e - i, &url);
+	url_browser_clean(&url);
+	bool ok = url.data != NULL && footer_artefact_len(BEACON, url.data, url.len) > 0;
+	mbuf_free(&url);
+	*in_end = e;
+	return ok;
+}
+
+#define SEEN_DEPTH_MAX 4096
+
+/* The second parse of an edited HTML part: libxml2's own reading of the
+ * output, with the open elements it reports. */
+struct seen {
+	const struct expected *x;
+	struct {
+		bool hidden;
+		char name[16];
+	} stack[SEEN_DEPTH_MAX];
+	size_t depth, overflow;
+	unsigned pixels, foreign_pixels, optouts, foreign_optouts, footers_hidden;
+};
+
+static bool
+in_list(const char *name, const char *const *list)
+{
+	for (; *list; list++)
+		if (strcasecmp(name, *list) == 0)
+			return true;
+	return false;
+}
+
+/* Inline CSS that hides: the plain spellings only (the rewrite skips any
+ * style it cannot read plainly, so this reading is the more lenient). */
+static bool
+css_hides(const char *css)
+{
+	char d[256];
+	bool zero = false, overflow = false;
+
+	if (strchr(css, '\\') || strstr(css, "/*"))
+		return true;
+	for (const char *p = css; *p;) {
+		size_t n = 0;
+		for (; *p && *p != ';'; p++)
+			if (!strchr(" \t\n\r\f", *p) && n + 1 < sizeof(d))
+				d[n++] = (char)((*p >= 'A' && *p <= 'Z') ? *p + 32 : *p);
+		if (*p)
+			p++;
+		d[n] = '\0';
+		char *imp = strstr(d, "!important");
+		if (imp)
+			*imp = '\0';
+		if (!strcmp(d, "display:none") || !strcmp(d, "visibility:hidden") ||
+		    !strcmp(d, "mso-hide:all") || !strcmp(d, "font-size:0") ||
+		    !strcmp(d, "font-size:0px") || !strcmp(d, "opacity:0"))
+			return true;
+		if (!strcmp(d, "max-height:0") || !strcmp(d, "height:0") || !strcmp(d, "max-height:0px"))
+			zero = true;
+		if (!strcmp(d, "overflow:hidden"))
+			overflow = true;
+	}
+	return zero && overflow;
+}
+
+static const xmlChar *
+att(const xmlChar **atts, const char *name)
+{
+	for (size_t i = 0; atts && atts[i]; i += 2)
+		if (strcasecmp((const char *)atts[i], name) == 0)
+			return atts[i + 1] ? atts[i + 1] : (const xmlChar *)"";
+	return NULL;
+}
+
+/* Whether v, as a browser cleans a URL, is exactly want, or any URL of our
+ * open, opt-out or consent routes (*ours then says which). */
+static bool
+artefact_value(const xmlChar *v, const struct mbuf *want, bool *ours)
+{
+	struct mbuf url;
+	bool yes;
+
+	mbuf_init(&url);
+	mbuf_puts(&url, (const char *)v);
+	url_browser_clean(&url);
+	yes = url.data != NULL && footer_artefact_len(BEACON, url.data, url.len) > 0;
+	*ours = yes && want->len == url.len && memcmp(want->data, url.data, url.len) == 0;
+	mbuf_free(&url);
+	return yes;
+}
+
+static void
+seen_start(void *ctx, const xmlChar *xname, const xmlChar **atts)
+{
+	static const char *const hiding[] = {
+		"title", "textarea", "script", "style", "xmp", "template", "select", "iframe",
+		"noembed", "noframes", "object", "svg", "math", NULL
+	};
+	struct seen *sn = ctx;
+	const char *name = (const char *)xname;
+	const xmlChar *style = att(atts, "style"), *v;
+	bool hidden = (sn->depth > 0 && sn->stack[sn->depth - 1].hidden) ||
+	    in_list(name, hiding) || att(atts, "hidden") != NULL ||
+	    (style != NULL && css_hides((const char *)style));
+	bool ours;
+
+	if (strcasecmp(name, "img") == 0 && (v = att(atts, "src")) != NULL &&
+	    artefact_value(v, &sn->x->pixel_url, &ours)) {
+		sn->pixels++;
+		sn->foreign_pixels += !ours;
+	}
+	if ((strcasecmp(name, "a") == 0 || strcasecmp(name, "area") == 0) &&
+	    (v = att(atts, "href")) != NULL && artefact_value(v, &sn->x->optout_url, &ours)) {
+		sn->optouts++;
+		sn->foreign_optouts += !ours;
+		if (ours && (hidden || sn->overflow))
+			sn->footers_hidden++;
+	}
+	if (sn->depth < SEEN_DEPTH_MAX) {
+		sn->stack[sn->depth].hidden = hidden;
+		snprintf(sn->stack[sn->depth].name, sizeof(sn->stack[0].name), "%s", name);
+		sn->depth++;
+	} else {
+		sn->overflow++;
+	}
+}
+
+static void
+seen_end(void *ctx, const xmlChar *xname)
+{
+	struct seen *sn = ctx;
+
+	if (sn->overflow > 0) {
+		sn->overflow--;
+		return;
+	}
+	for (size_t k = sn->depth; k-- > 0;)
+		if (strcmp(sn->stack[k].name, (const char *)xname) == 0) {
+			sn->depth = k;
+			return;
+		}
+}
+
+static void
+seen_silent(void *ctx, const char *msg, ...)
+{
+	(void)ctx;
+	(void)msg;
+}
+
+/* The decoded HTML output, parsed again by libxml2: exactly one opt-out
+ * link, ours, under no hidden or raw-text element; the pixel (when there is
+ * one in this part) ours; no earlier pixel or opt-out link left. */
+static void
+check_reparse(const struct expected *x, const char *charset, const char *html, size_t len,
+	      int idx, unsigned *pixels)
+{
+	struct utf8_view view;
+	htmlSAXHandler sax;
+	char err[160];
+	struct seen *sn = calloc(1, sizeof(*sn));
+
+	if (sn == NULL)
+		fuzz_fail("rewrite", "out of memory");
+	if (charset_view(charset, html, len, &view, err, sizeof(err)) < 0)
+		fuzz_fail("rewrite", "part %d: the output cannot be read in its charset: %s", idx, err);
+	memset(&sax, 0, sizeof(sax));
+	sax.startElement = seen_start;
+	sax.endElement = seen_end;
+	sax.warning = seen_silent;
+	sax.error = seen_silent;
+	sn->x = x;
+	htmlParserCtxtPtr ctxt = html_parser_new(view.text, view.len, &sax, sn);
+	if (ctxt == NULL)
+		fuzz_fail("rewrite", "out of memory");
+	htmlParseDocument(ctxt);
+	htmlFreeParserCtxt(ctxt);
+	if (sn->foreign_pixels || sn->foreign_optouts)
+		fuzz_fail("rewrite", "part %d: %u earlier pixels and %u earlier opt-out links left",
+			  idx, sn->foreign_pixels, sn->foreign_optouts);
+	if (sn->optouts != 1)
+		fuzz_fail("rewrite", "part %d: %u opt-out links", idx, sn->optouts);
+	if (sn->footers_hidden)
+		fuzz_fail("rewrite", "part %d: the footer's opt-out link is inside a hidden element", idx);
+	*pixels += sn->pixels;
+	charset_view_free(&view);
+	free(sn);
+}
+
+/* A text part, before its footer, read in its charset: no URL (as
+ * text_url_at finds them, left to right) is an earlier open, opt-out or
+ * consent URL of ours. */
+static void
+check_text_artefacts(const char *charset, const char *text, size_t len, int idx)
+{
+	struct utf8_view view;
+	char err[160];
+
+	if (charset_view(charset, text, len, &view, err, sizeof(err)) < 0)
+		fuzz_fail("rewrite", "part %d: the output cannot be read in its charset: %s", idx, err);
+	for (size_t v = 0; v < view.len; v++) {
+		size_t ul = text_url_at(view.text, view.len, v);
+		if (ul > 0 && footer_artefact_len(BEACON, view.text + v, ul) > 0)
+			fuzz_fail("rewrite", "part %d: an earlier tracking URL left at %zu", idx, v);
+		v += ul > 0 ? ul - 1 : 0;
+	}
+	charset_view_free(&view);
+}
+
 /* Undoes the edits of one body part: the decoded output, without the
  * pixel, the footer and the click URLs, is the decoded input. */
 static void
 undo_part(const struct expected *x, const struct rewrite_result *res,
 	  const struct mime_message *in, const struct mime_message *out, int idx,
-	  unsigned *pixels, unsigned *links_seen)
+	  unsigned *pixels, unsigned *reparsed, unsigned *links_seen)
 {
 	const struct mime_part *pin = &in->parts[idx];
 	struct mbuf din, dout, fh, ft, ftc, px;
@@ -350,7 +619,7 @@ undo_part(const struct expected *x, const struct rewrite_result *res,
 	size_t olen = dout.len;
 	struct part_walk pw = {
 		.res = res, .in = din.data ? din.data : "", .len = din.len, .html = html,
-		.links_seen = links_seen,
+		.out = o, .out_len = olen, .links_seen = links_seen,
 	};
 	if (!html) {
 		/* The footer ends the part, after a line break of its own
@@ -370,6 +639,7 @@ undo_part(const struct expected *x, const struct rewrite_result *res,
 		.url_len = click_len,
 		.orig_end = orig_end,
 		.url_matches = click_matches,
+		.neutralised = artefact_neutralised,
 		.arg = &pw,
 	};
 	if (!undo_run(&w))
@@ -377,6 +647,10 @@ undo_part(const struct expected *x, const struct rewrite_result *res,
 			  idx, pin->type, pin->subtype, w.why);
 	if (html && w.inserted[1] != 1)
 		fuzz_fail("rewrite", "part %d: %u footers", idx, w.inserted[1]);
+	if (html)
+		check_reparse(x, pin->charset, dout.data ? dout.data : "", dout.len, idx, reparsed);
+	else
+		check_text_artefacts(pin->charset, o, olen, idx);
 	*pixels += w.inserted[0];
 	charset_view_free(&pw.view);
 	mbuf_free(&din), mbuf_free(&dout);
@@ -502,7 +776,7 @@ check_edited(const struct expected *x, const struct rewrite_result *res,
 {
 	struct mime_message in, out;
 	struct selection sel_in = { .n = 0 }, sel_out = { .n = 0 };
-	unsigned pixels = 0, links_seen = 0;
+	unsigned pixels = 0, reparsed = 0, links_seen = 0;
 
 	if (mime_parse(msg, len, &in) < 0)
 		fuzz_fail("rewrite", "edited a message mime_parse refuses: %s", in.reason);
@@ -532,13 +806,14 @@ check_edited(const struct expected *x, const struct rewrite_result *res,
 	for (size_t k = 0; k < sel_in.n; k++) {
 		if (sel_in.idx[k] != 0)
 			check_headers(res, &in, &out, sel_in.idx[k]);
-		undo_part(x, res, &in, &out, sel_in.idx[k], &pixels, &links_seen);
+		undo_part(x, res, &in, &out, sel_in.idx[k], &pixels, &reparsed, &links_seen);
 	}
 	if (links_seen != res->n_links)
 		fuzz_fail("rewrite", "%u click URLs in the output, %zu links recorded",
 			  links_seen, res->n_links);
-	if (pixels != ((res->words_applied & POLICY_OPENS) ? 1u : 0u))
-		fuzz_fail("rewrite", "%u pixels, words applied %#x", pixels, res->words_applied);
+	if (pixels != ((res->words_applied & POLICY_OPENS) ? 1u : 0u) || reparsed != pixels)
+		fuzz_fail("rewrite", "%u pixels inserted, %u seen again, words applied %#x", pixels,
+			  reparsed, res->words_applied);
 	check_outside(&in, &out, &sel_in);
 	mime_free(&in);
 	mime_free(&out);

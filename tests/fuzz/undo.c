@@ -35,6 +35,7 @@ undo_run(struct undo_walk *w)
 		plen = strlen(w->url_prefix);
 
 	w->urls = 0;
+	w->removed = 0;
 	memset(w->inserted, 0, sizeof(w->inserted));
 	while (j < w->out_len) {
 		bool undone = false;
@@ -69,6 +70,14 @@ undo_run(struct undo_walk *w)
 		if (i < w->in_len && w->in[i] == w->out[j]) {
 			i++;
 			j++;
+			continue;
+		}
+		size_t ie, oe;
+		if (w->neutralised != NULL && w->neutralised(w->arg, i, j, &ie, &oe) &&
+		    ie > i && ie <= w->in_len && oe >= j && oe <= w->out_len) {
+			w->removed++;
+			i = ie;
+			j = oe;
 			continue;
 		}
 		return differ(w, i, j, i < w->in_len ? "an unexplained difference"

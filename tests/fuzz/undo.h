@@ -1,5 +1,6 @@
 /* undo: the check the rewrite and HTML fuzz targets share: undoing each edit
- * (pixel, footer, a URL in place of an href value or of a URL in text) must
+ * (pixel, footer, a URL in place of an href value or of a URL in text, an
+ * earlier artefact of ours neutralised) must
  * give the original text back; otherwise it says where the two differ. */
 #ifndef MB_FUZZ_UNDO_H
 #define MB_FUZZ_UNDO_H
@@ -29,8 +30,14 @@ struct undo_walk {
 	/* Whether the URL stands for that input text; sets why when not. */
 	bool (*url_matches)(void *arg, const char *url, size_t url_len, size_t orig,
 			    size_t orig_len, const char **why);
+	/* Earlier artefacts the rewrite neutralised (an old pixel's or opt-out
+	 * link's URL blanked or replaced by a notice): called where in + i and
+	 * out + j differ; true, with where the input's artefact and the
+	 * output's replacement end, when that is one. NULL: there are none. */
+	bool (*neutralised)(void *arg, size_t i, size_t j, size_t *in_end, size_t *out_end);
 	void *arg;
 	unsigned urls;		/* replacements undone */
+	unsigned removed;	/* neutralised artefacts undone */
 	char why[200];		/* the first difference, when undo_run fails */
 };
 
