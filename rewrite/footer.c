@@ -9,6 +9,7 @@
 #include "footer.h"
 #include "links.h"
 #include "policy.h"
+#include "text.h"
 
 const char footer_default_html[] =
     "<div style=\"margin:24px 0 0;padding:8px 0 0;border-top:1px solid #ccc;"
@@ -173,12 +174,16 @@ footer_neutralise_text(const char *beacon_url, const char *charset, const char *
 	if (charset_from_utf8(charset, footer_artefact_notice, strlen(footer_artefact_notice),
 			      &notice) < 0)
 		mbuf_puts(&notice, "");
+	/* URLs as the text editor finds them: one of ours inside a longer URL
+	 * (".../x?next=https://beacon/u/...") is no link of its own. */
 	for (size_t v = 0; v < view.len; v++) {
-		size_t ul;
-		if (view.text[v] != beacon_url[0] && view.text[v] != (beacon_url[0] ^ 0x20))
+		size_t ul = text_url_at(view.text, view.len, v);
+		if (ul == 0)
 			continue;
-		if ((ul = footer_artefact_len(beacon_url, view.text + v, view.len - v)) == 0)
+		if (footer_artefact_len(beacon_url, view.text + v, ul) == 0) {
+			v += ul - 1;
 			continue;
+		}
 		size_t s = charset_view_orig(&view, v), e = charset_view_orig(&view, v + ul);
 		mbuf_append(out, in + done, s - done);
 		mbuf_append(out, notice.data ? notice.data : "", notice.len);

@@ -31,8 +31,9 @@ const char *footer_tracked_phrase(unsigned words);
 size_t footer_artefact_len(const char *beacon_url, const char *s, size_t n);
 /* What stands in a text part where an earlier opt-out or open URL was. */
 extern const char footer_artefact_notice[];
-/* Copies the text part in (in charset) to out with each earlier artefact
- * URL replaced by footer_artefact_notice; counts them in *n. -1 with a
+/* Copies the text part in (in charset) to out with each URL (as the text
+ * editor finds URLs) that is an earlier artefact replaced by
+ * footer_artefact_notice; counts them in *n. -1 with a
  * reason in err when the text cannot be read in its charset. */
 int footer_neutralise_text(const char *beacon_url, const char *charset, const char *in,
 			   size_t len, struct mbuf *out, unsigned *n, char *err, size_t errlen);

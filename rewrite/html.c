@@ -885,25 +885,29 @@ rawtext_end(const char *t, size_t len, size_t p, size_t name, size_t nl)
 	return len;
 }
 
+#define COMMENT_UNCLOSED ((size_t)-1)
+#define COMMENT_AMBIGUOUS ((size_t)-2)
+
 /* The end of the comment that starts at t[s] == "<!--" (just after its
- * "-->" or "--!>"), or len when it is never closed. */
+ * "-->"), COMMENT_UNCLOSED when it is never closed (then even the very end
+ * of the text is inside it), or COMMENT_AMBIGUOUS when browsers end it
+ * earlier ("<!-->", "<!--->", "--!>") than libxml2 does, which reads on to
+ * the next "-->". */
 static size_t
 comment_end(const char *t, size_t len, size_t s)
 {
 	size_t p = s + 4;
 
-	if (p < len && t[p] == '>')
-		return p + 1;
-	if (p + 1 < len && t[p] == '-' && t[p + 1] == '>')
-		return p + 2;
+	if ((p < len && t[p] == '>') || (p + 1 < len && t[p] == '-' && t[p + 1] == '>'))
+		return COMMENT_AMBIGUOUS;
 	for (; p + 2 < len; p++)
 		if (t[p] == '-' && t[p + 1] == '-') {
 			if (t[p + 2] == '>')
 				return p + 3;
 			if (p + 3 < len && t[p + 2] == '!' && t[p + 3] == '>')
-				return p + 4;
+				return COMMENT_AMBIGUOUS;
 		}
-	return len;
+	return COMMENT_UNCLOSED;
 }
 
 static bool
@@ -929,13 +933,15 @@ footer_hidden_by(const char *t, size_t len, size_t at)
 		size_t s = (size_t)(lt - t), end;
 		if (s + 4 <= len && memcmp(t + s, "<!--", 4) == 0) {
 			end = comment_end(t, len, s);
-			if (end > at)
+			if (end == COMMENT_AMBIGUOUS)
+				why = "after a comment that browsers and the parser end differently";
+			else if (end > at)
 				why = "inside a comment";
 		} else if (s + 1 < len && (t[s + 1] == '!' || t[s + 1] == '?' ||
 					   (t[s + 1] == '/' && s + 2 < len && !is_alpha(t[s + 2])))) {
 			/* A doctype, a bogus comment, or "</>" */
 			const char *gt = memchr(t + s + 1, '>', len - s - 1);
-			end = gt ? (size_t)(gt - t) + 1 : len;
+			end = gt ? (size_t)(gt - t) + 1 : (size_t)-1;
 			if (end > at)
 				why = "inside a comment";
 		} else if (s + 1 < len && (is_alpha(t[s + 1]) || t[s + 1] == '/')) {
