@@ -64,10 +64,21 @@ struct html_state {
 	struct mbuf link_text;
 	bool link_off;
 
+	/* libxml2's own reading of the open elements, for the footer: it must
+	 * not be inside an element that libxml2 (or a browser) hides. */
+	bool *lx_hidden;	/* per open element */
+	size_t lx_depth, lx_cap, lx_hidden_open;
+	unsigned lx_run_hidden;	/* hidden elements closed since the last other event */
+	size_t lx_run_from;	/* ... counted from this position on */
+	bool lx_body_hidden, lx_html_hidden, lx_out_of_memory;
+
 	struct edit *edits;
 	size_t n_edits, cap_edits;
 	struct html_outcome *outcome;
 };
+
+static unsigned element_kind(const char *name, size_t nl);
+static bool libxml_atts_hide(unsigned kind, const xmlChar **atts);
 
 static void
 state_fail(struct html_state *st, const char *why)
@@ -421,6 +432,59 @@ neutralise_artefact(struct html_state *st, const char *name, const struct attr *
 	return true;
 }
 
+/* Another event than an end tag: a run of implied closes is over. */
+static void
+lx_other_event(struct html_state *st)
+{
+	st->lx_run_hidden = 0;
+	st->lx_run_from = (size_t)-1;
+}
+
+static void
+lx_push(struct html_state *st, const char *name, const xmlChar **atts)
+{
+	unsigned kind = element_kind(name, strlen(name));
+	bool hidden = libxml_atts_hide(kind, atts);
+
+	lx_other_event(st);
+	if (st->lx_depth == st->lx_cap) {
+		size_t cap = st->lx_cap ? st->lx_cap * 2 : 64;
+		bool *h = realloc(st->lx_hidden, cap * sizeof(*h));
+		if (h == NULL) {
+			st->lx_out_of_memory = true;
+			return;
+		}
+		st->lx_hidden = h;
+		st->lx_cap = cap;
+	}
+	st->lx_hidden[st->lx_depth++] = hidden;
+	st->lx_hidden_open += hidden;
+}
+
+/* libxml2 reports closes at the parser's position, which for elements that
+ * an end tag closes implicitly is past where that end tag starts. */
+static void
+lx_pop(struct html_state *st, size_t pos)
+{
+	if (st->lx_depth == 0)
+		return;
+	bool hidden = st->lx_hidden[--st->lx_depth];
+	st->lx_hidden_open -= hidden;
+	if (st->lx_run_from == (size_t)-1)
+		st->lx_run_from = pos;
+	st->lx_run_hidden += hidden;
+}
+
+/* Whether libxml2 had a hidden element open just before the end tag at
+ * tag that it is now reporting: those still open, and those this very
+ * end tag closed (reported at positions past tag). */
+static bool
+lx_hidden_before(const struct html_state *st, size_t tag)
+{
+	return st->lx_out_of_memory || st->lx_hidden_open > 0 ||
+	    (st->lx_run_hidden > 0 && st->lx_run_from > tag);
+}
+
 static void
 sax_start(void *ctx, const xmlChar *xname, const xmlChar **atts)
 {
@@ -431,6 +495,7 @@ sax_start(void *ctx, const xmlChar *xname, const xmlChar **atts)
 
 	if (st->failed)
 		return;
+	lx_push(st, name, atts);
 	size_t s = locate_start_tag(st, name, pos, attrs, &nattrs);
 	/* Start events come at the tag's own '>' (implied tags at the start
 	 * of the text that implies them), so the next tag begins after pos
@@ -491,6 +556,7 @@ sax_end(void *ctx, const xmlChar *xname)
 
 	if (st->failed)
 		return;
+	lx_pop(st, pos);
 	/* Elements closed implicitly are reported while the next tag is
 	 * being read: only a real end tag moves our lower bound. */
 	size_t tag = find_end_tag(st, name, st->last, pos);
@@ -499,9 +565,11 @@ sax_end(void *ctx, const xmlChar *xname)
 	} else if (strcmp(name, "body") == 0 && tag != (size_t)-1) {
 		st->have_body_close = true;
 		st->body_close = tag;
+		st->lx_body_hidden = lx_hidden_before(st, tag);
 	} else if (strcmp(name, "html") == 0 && tag != (size_t)-1) {
 		st->have_html_close = true;
 		st->html_close = tag;
+		st->lx_html_hidden = lx_hidden_before(st, tag);
 	} else if ((strcmp(name, "textarea") == 0 || strcmp(name, "xmp") == 0 ||
 		    strcmp(name, "title") == 0) && st->raw_depth > 0) {
 		st->raw_depth--;
@@ -517,6 +585,7 @@ sax_text(void *ctx, const xmlChar *ch, int len)
 
 	if (st->failed)
 		return;
+	lx_other_event(st);
 	if (st->pending && st->link_text.len < LINK_TEXT_MAX)
 		mbuf_append(&st->link_text, ch, (size_t)len);
 	st->last = sax_pos(st);
@@ -528,6 +597,7 @@ sax_comment(void *ctx, const xmlChar *value)
 	struct html_state *st = ctx;
 
 	(void)value;
+	lx_other_event(st);
 	if (!st->failed)
 		st->last = sax_pos(st);
 }
@@ -616,9 +686,170 @@ run_parser(struct html_state *st)
  * a hidden footer is not). */
 
 #define VIS_STACK_MAX 4096
+/* Steps of the open-element search allowed per octet of text: past that a
+ * hostile nesting would make the walk quadratic, and the message is left
+ * untouched. */
+#define VIS_STEPS_PER_OCTET 8
+
+enum {
+	EL_VOID = 1 << 0,
+	EL_FORMATTING = 1 << 1,	/* reopened by the browser when closed out of order */
+	EL_SCOPE = 1 << 2,	/* an end tag for another element does not look past it */
+	EL_SPECIAL = 1 << 3,	/* nor, for a non-special element, past this */
+	EL_CLOSES_P = 1 << 4,	/* its start tag closes an open <p> first */
+	EL_HIDES = 1 << 5,	/* a mail reader does not show its content as text */
+	EL_RAWTEXT = 1 << 6,	/* text up to its end tag (RAWTEXT or RCDATA) */
+	EL_UNSURE = 1 << 7,	/* a tree this walk does not follow (svg, math, frameset) */
+	EL_BODY = 1 << 8,	/* html, body: attributes merge into the one element */
+	EL_HEAD = 1 << 9,
+	EL_BUTTON = 1 << 10,
+	EL_P = 1 << 11,
+	EL_SCRIPT = 1 << 12,
+	EL_PLAINTEXT = 1 << 13,
+	EL_OPENS_SHOWN = 1 << 14,	/* details, dialog: hidden unless "open" */
+	EL_BR = 1 << 15,
+};
+
+/* HTML5's element categories for the names that matter here, sorted for
+ * bsearch; any other name is an ordinary element. */
+static const struct element_kind {
+	const char *name;
+	unsigned kind;
+} element_kinds[] = {
+	{ "a", EL_FORMATTING },
+	{ "address", EL_SPECIAL | EL_CLOSES_P },
+	{ "applet", EL_SCOPE | EL_SPECIAL | EL_HIDES },
+	{ "area", EL_VOID | EL_SPECIAL },
+	{ "article", EL_SPECIAL | EL_CLOSES_P },
+	{ "aside", EL_SPECIAL | EL_CLOSES_P },
+	{ "audio", EL_HIDES },
+	{ "b", EL_FORMATTING },
+	{ "base", EL_VOID | EL_SPECIAL },
+	{ "basefont", EL_VOID | EL_SPECIAL },
+	{ "bgsound", EL_VOID | EL_SPECIAL },
+	{ "big", EL_FORMATTING },
+	{ "blockquote", EL_SPECIAL | EL_CLOSES_P },
+	{ "body", EL_SPECIAL | EL_BODY },
+	{ "br", EL_VOID | EL_SPECIAL | EL_BR },
+	{ "button", EL_SPECIAL | EL_BUTTON },
+	{ "canvas", EL_HIDES },
+	{ "caption", EL_SCOPE | EL_SPECIAL },
+	{ "center", EL_SPECIAL | EL_CLOSES_P },
+	{ "code", EL_FORMATTING },
+	{ "col", EL_VOID | EL_SPECIAL },
+	{ "colgroup", EL_SPECIAL },
+	{ "datalist", EL_HIDES },
+	{ "dd", EL_SPECIAL },
+	{ "details", EL_SPECIAL | EL_CLOSES_P | EL_OPENS_SHOWN },
+	{ "dialog", EL_SPECIAL | EL_CLOSES_P | EL_OPENS_SHOWN },
+	{ "dir", EL_SPECIAL | EL_CLOSES_P },
+	{ "div", EL_SPECIAL | EL_CLOSES_P },
+	{ "dl", EL_SPECIAL | EL_CLOSES_P },
+	{ "dt", EL_SPECIAL },
+	{ "em", EL_FORMATTING },
+	{ "embed", EL_VOID | EL_SPECIAL },
+	{ "fieldset", EL_SPECIAL | EL_CLOSES_P },
+	{ "figcaption", EL_SPECIAL | EL_CLOSES_P },
+	{ "figure", EL_SPECIAL | EL_CLOSES_P },
+	{ "font", EL_FORMATTING },
+	{ "footer", EL_SPECIAL | EL_CLOSES_P },
+	{ "form", EL_SPECIAL | EL_CLOSES_P },
+	{ "frame", EL_VOID | EL_SPECIAL },
+	{ "frameset", EL_SPECIAL | EL_UNSURE },
+	{ "h1", EL_SPECIAL | EL_CLOSES_P },
+	{ "h2", EL_SPECIAL | EL_CLOSES_P },
+	{ "h3", EL_SPECIAL | EL_CLOSES_P },
+	{ "h4", EL_SPECIAL | EL_CLOSES_P },
+	{ "h5", EL_SPECIAL | EL_CLOSES_P },
+	{ "h6", EL_SPECIAL | EL_CLOSES_P },
+	{ "head", EL_SPECIAL | EL_HEAD },
+	{ "header", EL_SPECIAL | EL_CLOSES_P },
+	{ "hgroup", EL_SPECIAL | EL_CLOSES_P },
+	{ "hr", EL_VOID | EL_SPECIAL | EL_CLOSES_P },
+	{ "html", EL_SCOPE | EL_SPECIAL | EL_BODY },
+	{ "i", EL_FORMATTING },
+	{ "iframe", EL_SPECIAL | EL_RAWTEXT },
+	{ "image", EL_VOID },
+	{ "img", EL_VOID | EL_SPECIAL },
+	{ "input", EL_VOID | EL_SPECIAL },
+	{ "keygen", EL_VOID | EL_SPECIAL },
+	{ "li", EL_SPECIAL },
+	{ "link", EL_VOID | EL_SPECIAL },
+	{ "listing", EL_SPECIAL | EL_CLOSES_P },
+	{ "main", EL_SPECIAL | EL_CLOSES_P },
+	{ "marquee", EL_SCOPE | EL_SPECIAL },
+	{ "math", EL_UNSURE },
+	{ "menu", EL_SPECIAL | EL_CLOSES_P },
+	{ "meta", EL_VOID | EL_SPECIAL },
+	{ "nav", EL_SPECIAL | EL_CLOSES_P },
+	{ "nobr", EL_FORMATTING },
+	{ "noembed", EL_SPECIAL | EL_RAWTEXT },
+	{ "noframes", EL_SPECIAL | EL_RAWTEXT },
+	{ "noscript", EL_SPECIAL },
+	{ "object", EL_SCOPE | EL_SPECIAL | EL_HIDES },
+	{ "ol", EL_SPECIAL | EL_CLOSES_P },
+	{ "optgroup", EL_HIDES },
+	{ "option", EL_HIDES },
+	{ "p", EL_SPECIAL | EL_CLOSES_P | EL_P },
+	{ "param", EL_VOID | EL_SPECIAL },
+	{ "plaintext", EL_SPECIAL | EL_PLAINTEXT },
+	{ "pre", EL_SPECIAL | EL_CLOSES_P },
+	{ "s", EL_FORMATTING },
+	{ "script", EL_SPECIAL | EL_RAWTEXT | EL_SCRIPT },
+	{ "search", EL_SPECIAL | EL_CLOSES_P },
+	{ "section", EL_SPECIAL | EL_CLOSES_P },
+	{ "select", EL_SPECIAL | EL_HIDES },
+	{ "small", EL_FORMATTING },
+	{ "source", EL_VOID | EL_SPECIAL },
+	{ "strike", EL_FORMATTING },
+	{ "strong", EL_FORMATTING },
+	{ "style", EL_SPECIAL | EL_RAWTEXT },
+	{ "summary", EL_SPECIAL | EL_CLOSES_P },
+	{ "svg", EL_UNSURE },
+	{ "table", EL_SCOPE | EL_SPECIAL },
+	{ "tbody", EL_SPECIAL },
+	{ "td", EL_SCOPE | EL_SPECIAL },
+	{ "template", EL_SCOPE | EL_SPECIAL | EL_HIDES },
+	{ "textarea", EL_SPECIAL | EL_RAWTEXT },
+	{ "tfoot", EL_SPECIAL },
+	{ "th", EL_SCOPE | EL_SPECIAL },
+	{ "thead", EL_SPECIAL },
+	{ "title", EL_SPECIAL | EL_RAWTEXT },
+	{ "tr", EL_SPECIAL },
+	{ "track", EL_VOID | EL_SPECIAL },
+	{ "tt", EL_FORMATTING },
+	{ "u", EL_FORMATTING },
+	{ "ul", EL_SPECIAL | EL_CLOSES_P },
+	{ "video", EL_HIDES },
+	{ "wbr", EL_VOID | EL_SPECIAL },
+	{ "xmp", EL_SPECIAL | EL_CLOSES_P | EL_RAWTEXT },
+};
+
+static int
+element_kind_cmp(const void *key, const void *entry)
+{
+	return strcmp(key, ((const struct element_kind *)entry)->name);
+}
+
+static unsigned
+element_kind(const char *name, size_t nl)
+{
+	char lower[12];
+
+	if (nl == 0 || nl >= sizeof(lower))
+		return 0;
+	for (size_t i = 0; i < nl; i++)
+		lower[i] = (char)tolower((unsigned char)name[i]);
+	lower[nl] = '\0';
+	const struct element_kind *k = bsearch(lower, element_kinds,
+					       sizeof(element_kinds) / sizeof(*element_kinds),
+					       sizeof(*element_kinds), element_kind_cmp);
+	return k ? k->kind : 0;
+}
 
 struct open_element {
 	size_t name, name_len;	/* in the text */
+	unsigned kind;
 	bool hidden;
 };
 
@@ -627,6 +858,7 @@ struct vis_walk {
 	size_t len;
 	struct open_element *stack;
 	size_t depth, cap;
+	size_t steps_left;	/* of the open-element search */
 };
 
 static bool
@@ -634,52 +866,6 @@ name_is(const char *t, size_t name, size_t nl, const char *want)
 {
 	return strlen(want) == nl && strncasecmp(t + name, want, nl) == 0;
 }
-
-static bool
-name_in(const char *t, size_t name, size_t nl, const char *const *list)
-{
-	for (; *list != NULL; list++)
-		if (name_is(t, name, nl, *list))
-			return true;
-	return false;
-}
-
-static const char *const void_elements[] = {
-	"area", "base", "basefont", "bgsound", "br", "col", "embed", "frame", "hr", "image",
-	"img", "input", "keygen", "link", "meta", "param", "source", "track", "wbr", NULL
-};
-static const char *const formatting_elements[] = {
-	"a", "b", "big", "code", "em", "font", "i", "nobr", "s", "small", "strike", "strong",
-	"tt", "u", NULL
-};
-/* An end tag for another element does not look past these. */
-static const char *const scope_elements[] = {
-	"applet", "caption", "html", "table", "td", "th", "marquee", "object", "template", NULL
-};
-static const char *const special_elements[] = {
-	"address", "applet", "article", "aside", "blockquote", "body", "button", "caption",
-	"center", "colgroup", "dd", "details", "dialog", "dir", "div", "dl", "dt", "fieldset",
-	"figcaption", "figure", "footer", "form", "h1", "h2", "h3", "h4", "h5", "h6", "head",
-	"header", "hgroup", "html", "iframe", "li", "listing", "main", "marquee", "menu", "nav",
-	"noembed", "noframes", "noscript", "object", "ol", "p", "plaintext", "pre", "script",
-	"search", "section", "select", "style", "summary", "table", "tbody", "td", "template",
-	"textarea", "tfoot", "th", "thead", "title", "tr", "ul", "xmp", NULL
-};
-/* Start tags that close an open <p> first. */
-static const char *const closes_p[] = {
-	"address", "article", "aside", "blockquote", "center", "details", "dialog", "dir", "div",
-	"dl", "fieldset", "figcaption", "figure", "footer", "form", "h1", "h2", "h3", "h4", "h5",
-	"h6", "header", "hgroup", "hr", "listing", "main", "menu", "nav", "ol", "p", "pre",
-	"search", "section", "summary", "ul", NULL
-};
-/* Elements whose content a mail reader does not show as text. */
-static const char *const hiding_elements[] = {
-	"template", "select", "option", "optgroup", "datalist", "object", "applet", "video",
-	"audio", "canvas", NULL
-};
-static const char *const rawtext_elements[] = {
-	"script", "style", "xmp", "iframe", "noembed", "noframes", "textarea", "title", NULL
-};
 
 /* The number at the start of a CSS value, and whether one was there. */
 static bool
@@ -744,7 +930,8 @@ style_hides(const char *css, size_t len)
 /* Whether a start tag's attributes hide its element (style, or the
  * hidden attribute; a closed <details> or <dialog>). */
 static bool
-attrs_hide(const char *t, size_t name, size_t nl, const struct attr *attrs, size_t n)
+attrs_hide(const char *t, size_t name, size_t nl, unsigned kind, const struct attr *attrs,
+	   size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		if (name_is(t, attrs[i].name, attrs[i].name_len, "hidden"))
@@ -759,13 +946,33 @@ attrs_hide(const char *t, size_t name, size_t nl, const struct attr *attrs, size
 				return true;
 		}
 	}
-	if (name_is(t, name, nl, "details") || name_is(t, name, nl, "dialog")) {
+	(void)name, (void)nl;
+	if (kind & EL_OPENS_SHOWN) {
 		for (size_t i = 0; i < n; i++)
 			if (name_is(t, attrs[i].name, attrs[i].name_len, "open"))
 				return false;
 		return true;
 	}
 	return false;
+}
+
+/* The same for an element as libxml2 reports it (attribute values decoded),
+ * with the elements whose content is raw text or not shown. */
+static bool
+libxml_atts_hide(unsigned kind, const xmlChar **atts)
+{
+	bool open = false;
+
+	if (kind & (EL_HIDES | EL_RAWTEXT | EL_UNSURE | EL_PLAINTEXT))
+		return true;
+	for (size_t i = 0; atts != NULL && atts[i] != NULL; i += 2) {
+		const char *name = (const char *)atts[i], *val = (const char *)atts[i + 1];
+		if (strcasecmp(name, "hidden") == 0 ||
+		    (strcasecmp(name, "style") == 0 && val != NULL && style_hides(val, strlen(val))))
+			return true;
+		open |= strcasecmp(name, "open") == 0;
+	}
+	return (kind & EL_OPENS_SHOWN) && !open;
 }
 
 /* Pops the elements above index k and k itself. A hidden formatting
@@ -776,28 +983,31 @@ vis_pop(struct vis_walk *w, size_t k, bool own_end_tag)
 {
 	for (size_t i = k; i < w->depth; i++) {
 		const struct open_element *e = &w->stack[i];
-		if (e->hidden && name_in(w->t, e->name, e->name_len, formatting_elements) &&
-		    !(own_end_tag && i == k))
+		if (e->hidden && (e->kind & EL_FORMATTING) && !(own_end_tag && i == k))
 			return "a hidden formatting element closed out of order";
 	}
 	w->depth = k;
 	return NULL;
 }
 
-/* The index of the open element an end tag (or an implied </p>) closes, or
- * (size_t)-1 when it closes none. */
+/* The index of the open element that an end tag for name (of kind) closes,
+ * or (size_t)-1 when it closes none; *why is set when the search was too
+ * long to tell. */
 static size_t
-vis_find(const struct vis_walk *w, size_t name, size_t nl, bool button_scope)
+vis_find(struct vis_walk *w, size_t name, size_t nl, unsigned kind, const char **why)
 {
-	bool special = name_in(w->t, name, nl, special_elements);
+	unsigned stop = EL_SCOPE | (kind & EL_P ? EL_BUTTON : 0) |
+	    (kind & EL_SPECIAL ? 0 : EL_SPECIAL);
 
 	for (size_t k = w->depth; k-- > 0;) {
 		const struct open_element *e = &w->stack[k];
+		if (w->steps_left-- == 0) {
+			*why = "elements nested too deeply to tell";
+			return (size_t)-1;
+		}
 		if (e->name_len == nl && strncasecmp(w->t + e->name, w->t + name, nl) == 0)
 			return k;
-		if (name_in(w->t, e->name, e->name_len, scope_elements) ||
-		    (button_scope && name_is(w->t, e->name, e->name_len, "button")) ||
-		    (!special && name_in(w->t, e->name, e->name_len, special_elements)))
+		if (e->kind & stop)
 			break;
 	}
 	return (size_t)-1;
@@ -806,16 +1016,18 @@ vis_find(const struct vis_walk *w, size_t name, size_t nl, bool button_scope)
 static const char *
 vis_end_tag(struct vis_walk *w, size_t name, size_t nl)
 {
-	if (name_is(w->t, name, nl, "body") || name_is(w->t, name, nl, "html") ||
-	    name_is(w->t, name, nl, "br"))
+	unsigned kind = element_kind(w->t + name, nl);
+	const char *why = NULL;
+
+	if (kind & (EL_BODY | EL_BR))
 		return NULL;
 	/* An end tag for a formatting element with a special element (a
 	 * <div> ...) above it would make the browser move elements around
 	 * (the adoption agency): vis_find does not look past one, so such an
 	 * end tag is ignored here and its element, if hidden, stays hidden. */
-	size_t k = vis_find(w, name, nl, name_is(w->t, name, nl, "p"));
+	size_t k = vis_find(w, name, nl, kind, &why);
 	if (k == (size_t)-1)
-		return NULL;
+		return why;
 	return vis_pop(w, k, true);
 }
 
@@ -823,35 +1035,35 @@ static const char *
 vis_start_tag(struct vis_walk *w, size_t name, size_t nl, const struct attr *attrs, size_t n)
 {
 	const char *t = w->t;
-	bool hidden = attrs_hide(t, name, nl, attrs, n);
+	unsigned kind = element_kind(t + name, nl);
+	bool hidden = attrs_hide(t, name, nl, kind, attrs, n);
 
-	if (name_is(t, name, nl, "svg") || name_is(t, name, nl, "math"))
-		return "inside foreign (svg or math) content";
-	if (name_is(t, name, nl, "frameset"))
-		return "inside a frameset";
-	if (name_is(t, name, nl, "plaintext"))
+	if (kind & EL_UNSURE)
+		return "inside svg, math or a frameset, which this check does not follow";
+	if (kind & EL_PLAINTEXT)
 		return "inside a plaintext element";
 	/* A second <body> or <html> adds its attributes to the first; <head>
 	 * ends at the first thing that belongs to the body. */
-	if (name_is(t, name, nl, "body") || name_is(t, name, nl, "html"))
+	if (kind & EL_BODY)
 		return hidden ? "the body is hidden" : NULL;
-	if (name_is(t, name, nl, "head"))
+	if (kind & EL_HEAD)
 		return NULL;
-	if (name_in(t, name, nl, closes_p)) {
+	if (kind & EL_CLOSES_P) {
 		for (size_t i = w->depth; i-- > 0;) {
 			const struct open_element *e = &w->stack[i];
-			if (name_is(t, e->name, e->name_len, "p")) {
+			if (w->steps_left-- == 0)
+				return "elements nested too deeply to tell";
+			if (e->kind & EL_P) {
 				const char *why = vis_pop(w, i, false);
 				if (why != NULL)
 					return why;
 				break;
 			}
-			if (name_in(t, e->name, e->name_len, scope_elements) ||
-			    name_is(t, e->name, e->name_len, "button"))
+			if (e->kind & (EL_SCOPE | EL_BUTTON))
 				break;
 		}
 	}
-	if (name_in(t, name, nl, void_elements))
+	if (kind & EL_VOID)
 		return NULL;
 	if (w->depth == w->cap) {
 		if (w->cap >= VIS_STACK_MAX)
@@ -864,7 +1076,7 @@ vis_start_tag(struct vis_walk *w, size_t name, size_t nl, const struct attr *att
 		w->cap = cap;
 	}
 	w->stack[w->depth++] = (struct open_element){
-		name, nl, hidden || name_in(t, name, nl, hiding_elements)
+		name, nl, kind, hidden || (kind & EL_HIDES)
 	};
 	return NULL;
 }
@@ -922,6 +1134,9 @@ static const char *
 footer_hidden_by(const char *t, size_t len, size_t at)
 {
 	struct vis_walk w = { .t = t, .len = len };
+
+	w.steps_left = at > SIZE_MAX / VIS_STEPS_PER_OCTET - 4096 ? SIZE_MAX :
+	    at * VIS_STEPS_PER_OCTET + 4096;
 	struct attr attrs[TAG_MAX_ATTRS];
 	size_t nattrs, p = 0;
 	const char *why = NULL;
@@ -957,11 +1172,11 @@ footer_hidden_by(const char *t, size_t len, size_t at)
 			}
 			if (end_tag) {
 				why = vis_end_tag(&w, name, nl);
-			} else if (name_in(t, name, nl, rawtext_elements)) {
+			} else if (element_kind(t + name, nl) & EL_RAWTEXT) {
 				size_t close = rawtext_end(t, len, end, name, nl);
 				if (close >= at)
 					why = "inside a raw-text element (title, textarea, style, script ...)";
-				else if (name_is(t, name, nl, "script") &&
+				else if ((element_kind(t + name, nl) & EL_SCRIPT) &&
 					 memmem(t + end, close - end, "<!--", 4) != NULL)
 					why = "after a script it cannot tell the end of";
 				end = close;
@@ -1050,6 +1265,11 @@ html_edit(const char *in, size_t len, const char *charset, const struct html_opt
 	size_t bottom = st.have_body_close ? st.body_close :
 	    st.have_html_close ? st.html_close : st.len;
 	const char *hidden = footer_hidden_by(st.text, st.len, bottom);
+	bool lx_hidden = st.have_body_close ? st.lx_body_hidden :
+	    st.have_html_close ? st.lx_html_hidden :
+	    st.lx_hidden_open > 0 || st.lx_run_hidden > 0 || st.lx_out_of_memory;
+	if (hidden == NULL && lx_hidden)
+		hidden = "inside an element that libxml2 reads as hidden or raw text";
 	if (hidden != NULL) {
 		snprintf(err, errlen, "footer not visible: %s", hidden);
 		goto cleanup;
@@ -1092,6 +1312,7 @@ cleanup:
 		free(st.edits[i].text);
 	free(st.edits);
 	free(st.protect);
+	free(st.lx_hidden);
 	free(st.base_url);
 	mbuf_free(&st.href_url);
 	mbuf_free(&st.link_text);
