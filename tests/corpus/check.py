@@ -53,6 +53,10 @@ edited messages:
     replaced by the notice "[earlier tracking link removed]". The output
     then carries exactly its own pixel and its own opt-out link: no other
     such attribute value (HTML) and no other such URL (text);
+  * the footer lands where a reader sees it: not inside a comment, tag or
+    raw-text element, and under no open element hidden by its inline style
+    (display:none, visibility:hidden, font-size:0, opacity:0, mso-hide:all),
+    the hidden attribute or what it is (template, select, object ...);
   * links=N and pixel=N from the MANIFEST.
 
 Prints "ok FILE" or "FAIL FILE: reasons" per message, then "N passed, M
@@ -339,6 +343,88 @@ def scan_html(s, artefact_re=None):
     return hrefs, base, arts
 
 
+HIDING = ('template', 'select', 'object', 'applet', 'video', 'audio', 'canvas', 'datalist')
+VOID = ('area', 'base', 'basefont', 'bgsound', 'br', 'col', 'embed', 'frame', 'hr', 'image',
+        'img', 'input', 'keygen', 'link', 'meta', 'param', 'source', 'track', 'wbr')
+CLOSES_P = ('address', 'article', 'aside', 'blockquote', 'center', 'details', 'dialog', 'dir',
+            'div', 'dl', 'fieldset', 'figcaption', 'figure', 'footer', 'form', 'h1', 'h2', 'h3',
+            'h4', 'h5', 'h6', 'header', 'hgroup', 'hr', 'listing', 'main', 'menu', 'nav', 'ol',
+            'p', 'pre', 'search', 'section', 'summary', 'ul')
+HIDING_CSS = re.compile(r'(?:^|;)\s*(?:display\s*:\s*none|visibility\s*:\s*(?:hidden|collapse)'
+                        r'|mso-hide\s*:\s*all|font-size\s*:\s*0(?![.\d])|opacity\s*:\s*0(?![.\d]))'
+                        r'\s*(?:!important\s*)?(?=;|$)', re.I)
+
+
+def footer_hidden_by(s, at):
+    """Why a footer inserted at offset at of the HTML would not be seen, or
+    None: inside a comment, tag or raw-text element, or under an open
+    element hidden by its inline style, the hidden attribute or what it is.
+    Open elements close at their own end tag (any depth) or, for <p>, at a
+    start tag that closes a paragraph; this is more lenient than a browser,
+    so a hidden element found open is one a browser has open too."""
+    stack = []    # (name, hidden)
+    i = 0
+    while True:
+        lt = s.find('<', i, at)
+        if lt < 0:
+            break
+        if s.startswith('<!--', lt):
+            m = re.compile(r'--!?>').search(s, lt + 4)
+            k = lt + 4
+            end = k + 1 if s.startswith('>', k) else k + 2 if s.startswith('->', k) else \
+                (m.end() if m else len(s) + 1)
+            if end > at:
+                return 'inside a comment'
+            i = end
+            continue
+        if s.startswith('<!', lt) or s.startswith('<?', lt) or \
+                (s.startswith('</', lt) and not (lt + 2 < len(s) and is_alpha(s[lt + 2]))):
+            e = s.find('>', lt + 2)
+            if e < 0 or e >= at:
+                return 'inside a comment'
+            i = e + 1
+            continue
+        if lt + 1 < len(s) and (is_alpha(s[lt + 1]) or s[lt + 1] == '/'):
+            end_tag = s[lt + 1] == '/'
+            name, attrs, i = parse_tag(s, lt + 1 + end_tag)
+            if i > at or not s.startswith('>', i - 1):
+                return 'inside a tag'
+            if end_tag:
+                for k in range(len(stack) - 1, -1, -1):
+                    if stack[k][0] == name:
+                        del stack[k:]
+                        break
+                continue
+            if name in RAWTEXT or name in RCDATA:
+                m = re.compile(r'</' + name + r'[\t\n\f\r />]', re.I).search(s, i)
+                if not m or m.start() >= at:
+                    return 'inside <%s>' % name
+                i = m.start()
+                continue
+            if name == 'plaintext':
+                return 'inside <plaintext>'
+            if name in CLOSES_P:
+                for k in range(len(stack) - 1, -1, -1):
+                    if stack[k][0] == 'p':
+                        del stack[k:]
+                        break
+            first = {}
+            for a in attrs:
+                first.setdefault(a[0], a)
+            style = decode_attr(first['style'][1] or '') if 'style' in first else ''
+            hidden = 'hidden' in first or bool(HIDING_CSS.search(style)) or name in HIDING
+            if name in ('body', 'html'):
+                if hidden:
+                    return 'the body is hidden'
+                continue
+            if name not in VOID and name != 'head':
+                stack.append((name, hidden))
+            continue
+        i = lt + 1
+    hidden = [n for n, h in stack if h]
+    return 'inside hidden <%s>' % hidden[0] if hidden else None
+
+
 def url_browser_clean(url):
     """What the WHATWG URL parser does first: trims C0 controls and spaces
     at both ends and removes every tab, CR and LF (e.g. from &NewLine;)."""
@@ -568,6 +654,9 @@ def walk_html(ctx, inp, out, sender, what):
             if m and inp[i:i + len(m.group(0))] != m.group(0):
                 if not placement_ok(i):
                     raise Fail('%s: footer inserted at %s, not before </body> (or at the end)' % (what, show(inp, i)))
+                hidden_by = footer_hidden_by(inp, i)
+                if hidden_by:
+                    raise Fail('%s: footer inserted where a reader does not see it: %s' % (what, hidden_by))
                 res.footers += 1
                 res.optouts.append(m.group('optout'))
                 j = m.end()
