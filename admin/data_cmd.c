@@ -355,18 +355,26 @@ out:
 	return 0;
 }
 
-int
-cmd_export(struct admin_env *env, int argc, char **argv)
+/* export and forget: their subject from the options, then the command. */
+static int
+subject_cmd(struct admin_env *env, const char *cmd, int argc, char **argv,
+	    int (*run)(struct admin_env *env, const char *rcpt, const char *sender))
 {
 	const char *rcpt;
 	char *sender;
 	int rc;
 
-	if ((rc = subject_opts("export", argc, argv, &rcpt, &sender, NULL)) >= 0)
+	if ((rc = subject_opts(cmd, argc, argv, &rcpt, &sender, NULL)) >= 0)
 		return rc;
-	rc = export_run(env, rcpt, sender);
+	rc = run(env, rcpt, sender);
 	free(sender);
 	return rc;
+}
+
+int
+cmd_export(struct admin_env *env, int argc, char **argv)
+{
+	return subject_cmd(env, "export", argc, argv, export_run);
 }
 
 /* ---- forget and purge ---- */
@@ -441,15 +449,7 @@ forget_run(struct admin_env *env, const char *rcpt, const char *sender)
 int
 cmd_forget(struct admin_env *env, int argc, char **argv)
 {
-	const char *rcpt;
-	char *sender;
-	int rc;
-
-	if ((rc = subject_opts("forget", argc, argv, &rcpt, &sender, NULL)) >= 0)
-		return rc;
-	rc = forget_run(env, rcpt, sender);
-	free(sender);
-	return rc;
+	return subject_cmd(env, "forget", argc, argv, forget_run);
 }
 
 int

@@ -405,10 +405,25 @@ $MB_LOCAL_SENDER      opens clicks footer
 EOF
 }
 
+# mb_socket_wait PID SOCKET: waits (10 s at most) until the unix SOCKET
+# accepts connections while process PID lives; connectable, not just
+# present: kill -9 leaves the old socket file.
+mb_socket_wait() {
+	local i
+	for i in $(seq 100); do
+		e2e_alive "$1" || return 1
+		python3 -c 'import socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])' "$2" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
 # mb_milter_start [CONF]: starts mailbeacon-milter -f in the background and
 # waits until its socket exists. Its stderr goes to MB_MILTER_LOG (appended).
 mb_milter_start() {
-	local conf=${1:-$MB_CONF} bin=${MB_BUILD:?MB_BUILD not set}/milter/mailbeacon-milter i
+	local conf=${1:-$MB_CONF} bin=${MB_BUILD:?MB_BUILD not set}/milter/mailbeacon-milter
 	MB_MILTER_LOG=${MB_MILTER_LOG:-$MB_DIR/milter.log}
 	if [ ! -x "$bin" ]; then
 		echo "mb_milter_start: $bin not built" >&2
@@ -416,14 +431,7 @@ mb_milter_start() {
 	fi
 	"$bin" -f -c "$conf" >>"$MB_MILTER_LOG" 2>&1 &
 	MB_MILTER_PID=$!
-	# Connectable, not just present: kill -9 leaves the old socket file.
-	for i in $(seq 100); do
-		e2e_alive "$MB_MILTER_PID" || break
-		python3 -c 'import socket, sys
-s = socket.socket(socket.AF_UNIX)
-s.connect(sys.argv[1])' "$MB_SOCK" 2>/dev/null && return 0
-		sleep 0.1
-	done
+	mb_socket_wait "$MB_MILTER_PID" "$MB_SOCK" && return 0
 	echo "mb_milter_start: no socket $MB_SOCK; the milter said:" >&2
 	tail -n 20 "$MB_MILTER_LOG" >&2
 	return 1
@@ -450,18 +458,9 @@ mb_milter_stop() {
 # another socket), stopped by mb_extra_milters_stop or e2e_cleanup; waits
 # until SOCKET accepts connections.
 mb_extra_milter_start() {
-	local bin=${MB_BUILD:?MB_BUILD not set}/milter/mailbeacon-milter i pid
-	"$bin" -f -c "$1" >>"$3" 2>&1 &
-	pid=$!
-	MB_EXTRA_PIDS="${MB_EXTRA_PIDS:-} $pid"
-	for i in $(seq 100); do
-		e2e_alive "$pid" || return 1
-		python3 -c 'import socket, sys
-s = socket.socket(socket.AF_UNIX)
-s.connect(sys.argv[1])' "$2" 2>/dev/null && return 0
-		sleep 0.1
-	done
-	return 1
+	"${MB_BUILD:?MB_BUILD not set}/milter/mailbeacon-milter" -f -c "$1" >>"$3" 2>&1 &
+	MB_EXTRA_PIDS="${MB_EXTRA_PIDS:-} $!"
+	mb_socket_wait "$!" "$2"
 }
 
 # mb_extra_milters_stop: SIGTERM to the milters mb_extra_milter_start

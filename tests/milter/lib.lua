@@ -164,3 +164,15 @@ function preview_of(msg, from, to, id, sent)
 	end
 	return body, added
 end
+
+-- Sends inbound mail (from 192.0.2.7, not outbound) with queue id qid,
+-- which must be accepted at MAIL; true when the milter logged it, as it
+-- does at log level debug only.
+function inbound_logged(conn, qid)
+	local r, step = envelope(conn, { ip = "192.0.2.7", mail_qid = qid, from = "nobody@example.org",
+		rcpts = { "x@example.net" } })
+	assert(r == SMFIR_ACCEPT and step == "mail", "inbound mail not accepted at MAIL")
+	mt.disconnect(conn)
+	return log_has(qid .. ": untouched from=<nobody@example.org>: not outbound: client 192.0.2.7",
+		5, true)
+end

@@ -11,7 +11,9 @@ local function send(opts)
 	conn = reconnect()
 	return r, step
 end
-send({ ip = "192.0.2.7", mail_qid = "QLOG1", from = "nobody@example.org", rcpts = { "x@example.net" } })
+local r, step = send({ ip = "192.0.2.7", mail_qid = "QLOG1", from = "nobody@example.org",
+	rcpts = { "x@example.net" } })
+assert(r == SMFIR_ACCEPT and step == "mail", "inbound mail not accepted at MAIL")
 send({ ip = "192.0.2.7", mail_qid = "QLOG2", from = "alice@example.com", rcpts = { "x@example.net" } })
 send({ mail_qid = "QLOG3", from = "nobody@example.org", rcpts = { "x@example.net" } })
 send({ mail_qid = "QLOG4", from = "bob@example.com", rcpts = { "x@example.net" } })
@@ -26,4 +28,5 @@ assert(log_has("QLOG4: untouched from=<bob@example.com>: sender not opted in (" 
 	"/policy:2: bob@example.com)", 5, true), "no line naming the rule that says off")
 assert(log_has("NOQUEUE: untouched from=<carol@example.org>: sender not opted in", 5, true),
 	"no NOQUEUE line when the queue id is not known yet")
+-- (The lines above are in the log, so this one would be too.)
 assert(not read_file(LOG):find("QLOG1", 1, true), "inbound mail logged at the default level")
