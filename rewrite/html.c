@@ -71,6 +71,8 @@ struct html_state {
 	unsigned lx_run_hidden;	/* hidden elements closed since the last other event */
 	size_t lx_run_from;	/* ... counted from this position on */
 	bool lx_body_hidden, lx_html_hidden, lx_out_of_memory;
+	size_t lx_last;		/* where libxml2 reported the last start tag, text or comment */
+	size_t lx_last_at_body, lx_last_at_html;	/* lx_last when </body>, </html> came */
 
 	struct edit *edits;
 	size_t n_edits, cap_edits;
@@ -500,7 +502,7 @@ sax_start(void *ctx, const xmlChar *xname, const xmlChar **atts)
 	/* Start events come at the tag's own '>' (implied tags at the start
 	 * of the text that implies them), so the next tag begins after pos
 	 * whether or not we could read this one. */
-	st->last = pos;
+	st->last = st->lx_last = pos;
 	if (s == (size_t)-1) {
 		/* An implied or repaired tag: nothing to edit, unless it
 		 * carries an old pixel or opt-out link we cannot blank. */
@@ -566,10 +568,12 @@ sax_end(void *ctx, const xmlChar *xname)
 		st->have_body_close = true;
 		st->body_close = tag;
 		st->lx_body_hidden = lx_hidden_before(st, tag);
+		st->lx_last_at_body = st->lx_last;
 	} else if (strcmp(name, "html") == 0 && tag != (size_t)-1) {
 		st->have_html_close = true;
 		st->html_close = tag;
 		st->lx_html_hidden = lx_hidden_before(st, tag);
+		st->lx_last_at_html = st->lx_last;
 	} else if ((strcmp(name, "textarea") == 0 || strcmp(name, "xmp") == 0 ||
 		    strcmp(name, "title") == 0) && st->raw_depth > 0) {
 		st->raw_depth--;
@@ -588,7 +592,7 @@ sax_text(void *ctx, const xmlChar *ch, int len)
 	lx_other_event(st);
 	if (st->pending && st->link_text.len < LINK_TEXT_MAX)
 		mbuf_append(&st->link_text, ch, (size_t)len);
-	st->last = sax_pos(st);
+	st->last = st->lx_last = sax_pos(st);
 }
 
 static void
@@ -599,7 +603,7 @@ sax_comment(void *ctx, const xmlChar *value)
 	(void)value;
 	lx_other_event(st);
 	if (!st->failed)
-		st->last = sax_pos(st);
+		st->last = st->lx_last = sax_pos(st);
 }
 
 static void
@@ -648,6 +652,20 @@ html_parser_new(const char *text, size_t len, const htmlSAXHandler *sax, void *u
 	htmlCtxtUseOptions(ctxt, HTML_PARSE_NOERROR | HTML_PARSE_NOWARNING |
 			   HTML_PARSE_NONET | HTML_PARSE_NOIMPLIED | HTML_PARSE_IGNORE_ENC);
 	return ctxt;
+}
+
+/* Between the last start tag, text or comment that libxml2 reported before
+ * the footer's place (from) and that place (to), only end tags may stand:
+ * any other markup there libxml2 has swallowed, as in "</<!--x>", where it
+ * reads an unclosed comment a browser does not see (and may then report an
+ * implied </html> at the end as if it were a literal one in the text). */
+static bool
+libxml_read_up_to(const struct html_state *st, size_t from, size_t to)
+{
+	for (size_t p = from; p < to; p++)
+		if (st->text[p] == '<' && (p + 1 >= to || st->text[p + 1] != '/'))
+			return false;
+	return true;
 }
 
 static void
@@ -1270,6 +1288,10 @@ html_edit(const char *in, size_t len, const char *charset, const struct html_opt
 	    st.lx_hidden_open > 0 || st.lx_run_hidden > 0 || st.lx_out_of_memory;
 	if (hidden == NULL && lx_hidden)
 		hidden = "inside an element that libxml2 reads as hidden or raw text";
+	size_t lx_last = st.have_body_close ? st.lx_last_at_body :
+	    st.have_html_close ? st.lx_last_at_html : st.lx_last;
+	if (hidden == NULL && !libxml_read_up_to(&st, lx_last, bottom))
+		hidden = "libxml2 reads the text before it as a comment or skips markup there";
 	if (hidden != NULL) {
 		snprintf(err, errlen, "footer not visible: %s", hidden);
 		goto cleanup;
