@@ -717,7 +717,7 @@ enum {
 	EL_CLOSES_P = 1 << 4,	/* its start tag closes an open <p> first */
 	EL_HIDES = 1 << 5,	/* a mail reader does not show its content as text */
 	EL_RAWTEXT = 1 << 6,	/* text up to its end tag (RAWTEXT or RCDATA) */
-	EL_UNSURE = 1 << 7,	/* a tree this walk does not follow (svg, math, frameset) */
+	EL_UNSURE = 1 << 7,	/* a tree this walk does not follow (svg, math, select, frameset) */
 	EL_BODY = 1 << 8,	/* html, body: attributes merge into the one element */
 	EL_HEAD = 1 << 9,
 	EL_BUTTON = 1 << 10,
@@ -816,7 +816,7 @@ static const struct element_kind {
 	{ "script", EL_SPECIAL | EL_RAWTEXT | EL_SCRIPT },
 	{ "search", EL_SPECIAL | EL_CLOSES_P },
 	{ "section", EL_SPECIAL | EL_CLOSES_P },
-	{ "select", EL_SPECIAL | EL_HIDES },
+	{ "select", EL_SPECIAL | EL_HIDES | EL_UNSURE },
 	{ "small", EL_FORMATTING },
 	{ "source", EL_VOID | EL_SPECIAL },
 	{ "strike", EL_FORMATTING },
@@ -1057,7 +1057,7 @@ vis_start_tag(struct vis_walk *w, size_t name, size_t nl, const struct attr *att
 	bool hidden = attrs_hide(t, name, nl, kind, attrs, n);
 
 	if (kind & EL_UNSURE)
-		return "inside svg, math or a frameset, which this check does not follow";
+		return "after svg, math, select or a frameset, which this check does not follow";
 	if (kind & EL_PLAINTEXT)
 		return "inside a plaintext element";
 	/* A second <body> or <html> adds its attributes to the first; <head>
