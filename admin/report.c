@@ -14,7 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include "address.h"
 #include "admin.h"
 #include "conf.h"
 #include "report_fmt.h"
@@ -727,25 +726,13 @@ cmd_report(struct admin_env *env, int argc, char **argv)
 		fprintf(stderr, "mailbeacon report: --since is not before --until\n");
 		return EXIT_USAGE;
 	}
-	/* The sender as the milter stores it: in its canonical form (a
-	 * quoted local part unquoted, an IDN domain as its A-label). */
-	char *sender = NULL;
-	if (o.f.sender != NULL) {
-		if ((sender = address_canonical(o.f.sender)) == NULL) {
-			fprintf(stderr, "mailbeacon report: out of memory\n");
-			return EXIT_RUNTIME;
-		}
-		o.f.sender = sender;
-	}
 	if (store_open(env->cfg->database, false, 5000, &st, err, sizeof(err)) < 0) {
 		fprintf(stderr, "mailbeacon report: %s\n", err);
-		free(sender);
 		return EXIT_RUNTIME;
 	}
 	if (store_report_begin(st, err, sizeof(err)) == -1) {
 		fprintf(stderr, "mailbeacon report: %s\n", err);
 		store_close(st);
-		free(sender);
 		return EXIT_RUNTIME;
 	}
 	/* One pass over the messages and their events for totals, senders,
@@ -778,14 +765,11 @@ cmd_report(struct admin_env *env, int argc, char **argv)
 	store_close(st);
 	if (rc != 0) {
 		fprintf(stderr, "mailbeacon report: %s\n", err);
-		free(sender);
 		return EXIT_RUNTIME;
 	}
 	if (fflush(stdout) == EOF || ferror(stdout)) {
 		fprintf(stderr, "mailbeacon report: cannot write the report: %m\n");
-		free(sender);
 		return EXIT_RUNTIME;
 	}
-	free(sender);
 	return 0;
 }

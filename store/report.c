@@ -8,6 +8,7 @@
 
 #include <sqlite3.h>
 
+#include "address.h"
 #include "report.h"
 #include "store.h"
 
@@ -168,8 +169,13 @@ filter_sql(const struct report_filter *f, const char *head, const char *join,
 static int
 bind_filter(sqlite3_stmt *s, const struct report_filter *f)
 {
-	char *bare = NULL, *angle = NULL;
+	char *bare = NULL, *angle = NULL, *sender = NULL;
 	int rc = SQLITE_OK, np = sqlite3_bind_parameter_count(s);
+
+	/* The sender in the form the milter stores it (a quoted local part
+	 * unquoted, an IDN domain as its A-label); "@domain" stays one. */
+	if (f->sender != NULL && (sender = address_canonical(f->sender)) == NULL)
+		return SQLITE_NOMEM;
 
 	if (f->message != NULL) {
 		const char *p = f->message;
@@ -189,6 +195,7 @@ bind_filter(sqlite3_stmt *s, const struct report_filter *f)
 			n--;
 		if ((bare = malloc(n + 1)) == NULL || (angle = malloc(n + 3)) == NULL) {
 			free(bare);
+			free(sender);
 			return SQLITE_NOMEM;
 		}
 		memcpy(bare, p, n);
@@ -199,7 +206,7 @@ bind_filter(sqlite3_stmt *s, const struct report_filter *f)
 		angle[n + 2] = '\0';
 	}
 	if (rc == SQLITE_OK && np >= 1)
-		rc = bind_text(s, 1, f->sender);
+		rc = bind_text(s, 1, sender);
 	if (rc == SQLITE_OK && np >= 2)
 		rc = f->has_since ? sqlite3_bind_int64(s, 2, f->since) : sqlite3_bind_null(s, 2);
 	if (rc == SQLITE_OK && np >= 3)
@@ -209,8 +216,8 @@ bind_filter(sqlite3_stmt *s, const struct report_filter *f)
 	if (rc == SQLITE_OK && np >= 5)
 		rc = bind_text(s, 5, angle);
 	if (rc == SQLITE_OK && np >= 6)
-		rc = bind_text(s, 6, f->sender != NULL && f->sender[0] == '@' ?
-		    f->sender + 1 : NULL);
+		rc = bind_text(s, 6, sender != NULL && sender[0] == '@' ? sender + 1 : NULL);
+	free(sender);
 	free(bare);
 	free(angle);
 	return rc;

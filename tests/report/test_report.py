@@ -437,6 +437,11 @@ def json_all():
 @case
 def json_sender_filter():
     check_json(["--sender", "ALICE@example.com"], sender="ALICE@example.com")
+    # Another spelling of the same mailbox (a quoted local part) is the
+    # same sender; the filter is echoed as typed.
+    got = report_json(main_site(), "--sender", '"alice"@example.com')
+    assert got["filters"]["sender"] == '"alice"@example.com', got["filters"]
+    assert [s["sender"] for s in got["senders"]] == ["alice@example.com"], got["senders"]
     got, _ = check_json(["--sender", "@example.com"], sender="@example.com")
     assert sorted(s["sender"] for s in got["senders"]) == [
         "Carol@Example.COM", "alice@example.com", "machines@example.com"], got["senders"]
