@@ -432,7 +432,7 @@ route_optout(struct MHD_Connection *c, struct req *r, const char *url, const str
 		free(address);
 		page_start(&b, "Too many attempts");
 		mbuf_puts(&b, "<p>Too many addresses were typed on this page. Nothing was recorded. "
-			  "Please try again in an hour.</p>\n</body></html>\n");
+			  "Please try again in ten minutes.</p>\n</body></html>\n");
 		return respond_html(c, "optout", MHD_HTTP_TOO_MANY_REQUESTS, &b);
 	}
 	store_recipient_hash(&bc.hash_key, address, hash);
