@@ -237,6 +237,13 @@ text_edit(const char *in, size_t len, const char *charset, const struct text_opt
 		struct mbuf footer, conv;
 		mbuf_init(&footer);
 		mbuf_init(&conv);
+		/* A part that ends in a bare CR: the line break before the
+		 * footer would join it into one CRLF, and the CR would be lost. */
+		if (len > 0 && in[len - 1] == '\r') {
+			snprintf(err, errlen, "text: the part ends in a bare CR");
+			mbuf_free(&footer);
+			goto done;
+		}
 		if (len > 0 && in[len - 1] != '\n')
 			mbuf_puts(out, eol);
 		/* An empty line ends a flowed paragraph: without one (the
