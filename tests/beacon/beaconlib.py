@@ -14,6 +14,7 @@ import hmac
 import http.client
 import os
 import re
+import shutil
 import signal
 import socket
 import sqlite3
@@ -456,6 +457,18 @@ def stop_all():
             b.stop(timeout=5)
         except Exception:
             pass
+
+
+def finish(report, root, keep):
+    """A test script's last step: every beacon stopped, and its work
+    directory kept when asked or when something failed (for the logs),
+    else removed. Returns the exit status."""
+    stop_all()
+    if keep or report.failed:
+        print("# kept %s" % root)
+    else:
+        shutil.rmtree(root, ignore_errors=True)
+    return report.summary()
 
 
 def install_signal_handlers():

@@ -22,7 +22,6 @@ import concurrent.futures
 import http.client
 import os
 import random
-import shutil
 import signal
 import sys
 import tempfile
@@ -63,12 +62,8 @@ def main():
         bl.stop_all()
         bl.report_sanitizers(report, root)
     finally:
-        bl.stop_all()
-        if args.keep or report.failed:
-            print("# kept %s" % root)
-        else:
-            shutil.rmtree(root, ignore_errors=True)
-    return report.summary()
+        status = bl.finish(report, root, args.keep)
+    return status
 
 
 def run(args, build, root, report, names):

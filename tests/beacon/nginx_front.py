@@ -22,7 +22,6 @@ import atexit
 import http.client
 import os
 import re
-import shutil
 import signal
 import socket
 import ssl
@@ -100,12 +99,8 @@ def main():
             except subprocess.TimeoutExpired:
                 front.kill()
                 front.wait()
-        bl.stop_all()
-        if args.keep or report.failed:
-            print("# kept %s" % root)
-        else:
-            shutil.rmtree(root, ignore_errors=True)
-    return report.summary()
+        status = bl.finish(report, root, args.keep)
+    return status
 
 
 def run(args, build, root, nginx, openssl, report):

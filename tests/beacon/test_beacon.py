@@ -30,7 +30,6 @@ import atexit
 import json
 import os
 import re
-import shutil
 import socket
 import sqlite3
 import subprocess
@@ -1594,12 +1593,8 @@ def main():
             bl.stop_all()
             bl.report_sanitizers(report, root)
     finally:
-        bl.stop_all()
-        if args.keep or report.failed:
-            print("# kept %s" % root)
-        else:
-            shutil.rmtree(root, ignore_errors=True)
-    return report.summary()
+        status = bl.finish(report, root, args.keep)
+    return status
 
 
 def wanted(group, only):

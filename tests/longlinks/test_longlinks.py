@@ -20,7 +20,6 @@ import hashlib
 import hmac
 import os
 import re
-import shutil
 import sys
 import tempfile
 
@@ -154,12 +153,8 @@ def main():
     except Exception as e:    # a crash of the test is a failure, with its cause
         report.fail("longlinks", "%s: %s" % (type(e).__name__, e))
     finally:
-        bl.stop_all()
-        if args.keep or report.failed:
-            print("# kept %s" % root)
-        else:
-            shutil.rmtree(root, ignore_errors=True)
-    return report.summary()
+        status = bl.finish(report, root, args.keep)
+    return status
 
 
 if __name__ == "__main__":
