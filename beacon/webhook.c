@@ -492,12 +492,11 @@ webhook_candidates(const struct store_event *ev, size_t n, struct webhook_candid
 		return 0;
 	for (size_t i = 0; i < n; i++) {
 		const struct store_event *e = &ev[i];
-		bool open = strcmp(e->kind, "open") == 0, click = strcmp(e->kind, "click") == 0;
+		bool open = strcmp(e->kind, "open") == 0;
 		/* Do-not-track events are counted, never announced. */
 		if (e->dnt || e->message_id == NULL || e->verdict == NULL)
 			continue;
-		if (!(open && (strcmp(e->verdict, "human") == 0 || strcmp(e->verdict, "gmail-proxy") == 0)) &&
-		    !(click && strcmp(e->verdict, "human") == 0))
+		if (!store_event_is_human(e->kind, e->verdict))
 			continue;
 		struct webhook_candidate *c = &out[k++];
 		snprintf(c->message_id, sizeof(c->message_id), "%s", e->message_id);
@@ -553,9 +552,9 @@ count_firsts(sqlite3 *db, const struct webhook_candidate *c)
 {
 	const char *sql = c->kind == 'o'
 	    ? "SELECT count(*) FROM events WHERE message_id = ?1 AND kind = 'open'"
-	      " AND verdict IN ('human', 'gmail-proxy') AND dnt = 0"
+	      " AND verdict IN " STORE_HUMAN_OPEN_VERDICTS_SQL " AND dnt = 0"
 	    : "SELECT count(*) FROM events WHERE message_id = ?1 AND kind = 'click'"
-	      " AND link = ?2 AND verdict = 'human' AND dnt = 0";
+	      " AND link = ?2 AND verdict IN " STORE_HUMAN_CLICK_VERDICTS_SQL " AND dnt = 0";
 	sqlite3_stmt *s = NULL;
 	long long n = -1;
 

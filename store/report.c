@@ -407,9 +407,9 @@ store_report_free(struct report_data *d)
  * Pass 1: every filtered message with its events (LEFT JOIN: a message
  * without events is one row of NULLs), in the report's order, so that a
  * message's rows and a sender's messages come together. Counting as the
- * SQL of earlier versions did: an open is human when its verdict is human
- * or gmail-proxy, machine for any other verdict; a click is human when its
- * verdict is human, scanner otherwise; NULLs count as nothing.
+ * SQL of earlier versions did: an open or click is human when
+ * store_event_is_human says so, machine (opens) or scanner (clicks) for any
+ * other verdict; NULLs count as nothing.
  */
 int
 store_report_load(struct store *st, const struct report_filter *f,
@@ -447,6 +447,7 @@ store_report_load(struct store *st, const struct report_filter *f,
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		long long rowid = col_ll(s, 0);
 		const char *kind, *verdict;
+		bool human;
 
 		if (p == NULL || rowid != p->rowid) {
 			const char *sender = col_text(s, 1);
@@ -482,21 +483,16 @@ store_report_load(struct store *st, const struct report_filter *f,
 		}
 		kind = col_text(s, 4);
 		verdict = col_text(s, 5);
+		human = store_event_is_human(kind, verdict);
 		if (!col_null(s, 6)) {
 			long long t = col_ll(s, 6);
 			struct day_slot *ds;
-			bool human_open = false, human_click = false;
+			bool human_open = human && strcmp(kind, "open") == 0;
+			bool human_click = human && strcmp(kind, "click") == 0;
 
 			if (!has_last || t > last) {
 				has_last = true;
 				last = t;
-			}
-			if (kind != NULL && verdict != NULL) {
-				human_open = strcmp(kind, "open") == 0 &&
-				    (strcmp(verdict, "human") == 0 ||
-				    strcmp(verdict, "gmail-proxy") == 0);
-				human_click = strcmp(kind, "click") == 0 &&
-				    strcmp(verdict, "human") == 0;
 			}
 			if (human_open && (!p->has_first || t < p->first_open)) {
 				p->has_first = true;
@@ -515,12 +511,11 @@ store_report_load(struct store *st, const struct report_filter *f,
 		} else if (verdict == NULL) {
 			;
 		} else if (strcmp(kind, "open") == 0) {
-			if (strcmp(verdict, "human") == 0 || strcmp(verdict, "gmail-proxy") == 0)
+			if (human)
 				p->oh++;
 			else
 				p->om++;
 		} else if (strcmp(kind, "click") == 0) {
-			bool human = strcmp(verdict, "human") == 0;
 			struct link_clicks *lc = NULL;
 
 			if (human)
@@ -814,8 +809,8 @@ store_report_links(struct store *st, const struct report_filter *f,
 {
 	static const char head[] =
 	    "SELECT m.id, m.sender, m.sent, l.num, l.url,"
-	    "  count(CASE WHEN e.verdict = 'human' THEN 1 END) AS hc,"
-	    "  count(CASE WHEN e.verdict IS NOT NULL AND e.verdict <> 'human' THEN 1 END)";
+	    "  count(CASE WHEN e.verdict IN " STORE_HUMAN_CLICK_VERDICTS_SQL " THEN 1 END) AS hc,"
+	    "  count(CASE WHEN e.verdict NOT IN " STORE_HUMAN_CLICK_VERDICTS_SQL " THEN 1 END)";
 	static const char join[] =
 	    " JOIN links l ON l.message_id = m.id"
 	    " LEFT JOIN events e ON e.message_id = l.message_id"

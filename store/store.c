@@ -938,6 +938,18 @@ insert_event(struct store *st, const struct store_event *e)
 	return rc == SQLITE_DONE ? 0 : -1;
 }
 
+bool
+store_event_is_human(const char *kind, const char *verdict)
+{
+	if (kind == NULL || verdict == NULL)
+		return false;
+	if (strcmp(kind, "open") == 0)
+		return strcmp(verdict, "human") == 0 || strcmp(verdict, "gmail-proxy") == 0;
+	if (strcmp(kind, "click") == 0)
+		return strcmp(verdict, "human") == 0;
+	return false;
+}
+
 int
 store_events_insert(struct store *st, const struct store_event *ev, size_t n)
 {

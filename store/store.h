@@ -108,6 +108,17 @@ struct store_event {
 	const unsigned char *recipient_hash;	/* opt-outs only */
 };
 
+/* Which events count as a person's, the one rule reports and webhooks
+ * share: an open whose verdict is "human" or "gmail-proxy" (Google's proxy
+ * fetches the pixel when the reader opens the message), a click whose
+ * verdict is "human". Any other verdict is a machine's open or a scanner's
+ * click; an opt-out, or a NULL kind or verdict, is neither. */
+bool store_event_is_human(const char *kind, const char *verdict);
+/* The same rule for SQL, as lists for "verdict IN ...": test_store checks
+ * that SQLite and store_event_is_human agree on every verdict. */
+#define STORE_HUMAN_OPEN_VERDICTS_SQL	"('human', 'gmail-proxy')"
+#define STORE_HUMAN_CLICK_VERDICTS_SQL	"('human')"
+
 /* Inserts the events in one transaction: the beacon's group commit.
  * Fails when the file was removed or replaced (store_file_check). */
 int store_events_insert(struct store *st, const struct store_event *ev, size_t n);

@@ -1,6 +1,7 @@
 /* Unit tests of store.c against real SQLite files in a temporary directory:
  * creation, modes and pragmas, schema migrations and refusals, messages,
- * links, recipient hashes, opt-outs and the hash key file. */
+ * links, recipient hashes, opt-outs, the hash key file, and which events
+ * count as a person's. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -18,6 +19,7 @@
 
 #include <sqlite3.h>
 
+#include "classify.h"
 #include "store.h"
 
 static char tmpdir[] = "/tmp/test_store.XXXXXX";
@@ -838,6 +840,95 @@ test_events(void **state)
 	assert_int_equal(raw_int(tpath("events.db"), "SELECT count(*) FROM events WHERE ip_masked IS NULL", NULL), 3);
 }
 
+/* Every verdict the classifier gives, and some it never gives, for each
+ * kind of event: which count as a person's (reports, webhooks). */
+static const struct {
+	const char *kind, *verdict;
+	bool human;
+} human_rules[] = {
+	{ "open", "human", true },
+	{ "open", "gmail-proxy", true },
+	{ "open", "apple-mpp", false },
+	{ "open", "prefetch", false },
+	{ "open", "scanner", false },
+	{ "open", "Human", false },
+	{ "open", "", false },
+	{ "click", "human", true },
+	{ "click", "gmail-proxy", false },
+	{ "click", "apple-mpp", false },
+	{ "click", "prefetch", false },
+	{ "click", "scanner", false },
+	{ "click", "Human", false },
+	{ "click", "", false },
+	{ "optout", "human", false },
+	{ "optout", "gmail-proxy", false },
+	{ "optout", "apple-mpp", false },
+	{ "optout", "prefetch", false },
+	{ "optout", "scanner", false },
+	{ "Open", "human", false },
+	{ "", "human", false },
+	{ NULL, "human", false },
+	{ "open", NULL, false },
+	{ "click", NULL, false },
+};
+
+static void
+test_event_is_human(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(human_rules) / sizeof(human_rules[0]); i++) {
+		bool got = store_event_is_human(human_rules[i].kind, human_rules[i].verdict);
+
+		if (got != human_rules[i].human)
+			fail_msg("%s %s: %d, expected %d", human_rules[i].kind ? human_rules[i].kind : "NULL",
+				 human_rules[i].verdict ? human_rules[i].verdict : "NULL", got,
+				 human_rules[i].human);
+	}
+	/* The table above knows every verdict the classifier can give. */
+	for (int v = 0; v < VERDICT_COUNT; v++) {
+		const char *name = verdict_name((enum verdict)v);
+		int rows = 0;
+
+		for (size_t i = 0; i < sizeof(human_rules) / sizeof(human_rules[0]); i++)
+			rows += human_rules[i].verdict != NULL && human_rules[i].kind != NULL &&
+			    strcmp(human_rules[i].verdict, name) == 0 &&
+			    (strcmp(human_rules[i].kind, "open") == 0 ||
+			    strcmp(human_rules[i].kind, "click") == 0 ||
+			    strcmp(human_rules[i].kind, "optout") == 0);
+		if (rows != 3)
+			fail_msg("verdict %s has %d rows in human_rules, expected 3", name, rows);
+	}
+}
+
+/* SQLite reads STORE_HUMAN_*_VERDICTS_SQL as store_event_is_human rules. */
+static void
+test_event_is_human_sql(void **state)
+{
+	sqlite3 *db;
+	sqlite3_stmt *s;
+
+	(void)state;
+	assert_int_equal(sqlite3_open(":memory:", &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db,
+	    "SELECT CASE ?1 WHEN 'open' THEN ?2 IN " STORE_HUMAN_OPEN_VERDICTS_SQL
+	    " WHEN 'click' THEN ?2 IN " STORE_HUMAN_CLICK_VERDICTS_SQL " ELSE 0 END",
+	    -1, &s, NULL), SQLITE_OK);
+	for (size_t i = 0; i < sizeof(human_rules) / sizeof(human_rules[0]); i++) {
+		if (human_rules[i].kind == NULL || human_rules[i].verdict == NULL)
+			continue;	/* the columns are NOT NULL */
+		sqlite3_bind_text(s, 1, human_rules[i].kind, -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 2, human_rules[i].verdict, -1, SQLITE_STATIC);
+		assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+		if (sqlite3_column_int(s, 0) != store_event_is_human(human_rules[i].kind,
+		    human_rules[i].verdict))
+			fail_msg("SQL and C disagree on %s %s", human_rules[i].kind,
+				 human_rules[i].verdict);
+		sqlite3_reset(s);
+	}
+	sqlite3_finalize(s);
+	sqlite3_close(db);
+}
+
 int
 main(void)
 {
@@ -857,6 +948,8 @@ main(void)
 		cmocka_unit_test(test_optout),
 		cmocka_unit_test(test_hash_key_file),
 		cmocka_unit_test(test_null_handle),
+		cmocka_unit_test(test_event_is_human),
+		cmocka_unit_test(test_event_is_human_sql),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
