@@ -17,7 +17,7 @@ cd "$top"
 # builds the libFuzzer targets.
 DEPS="gcc make autoconf automake pkgconf libc6-dev
 libmilter-dev libxml2-dev libsqlite3-dev sqlite3 libcurl4-openssl-dev
-libsodium-dev libmicrohttpd-dev libidn2-dev libcmocka-dev miltertest python3 postfix
+libsodium-dev libmicrohttpd-dev libidn2-dev libjansson-dev libcmocka-dev miltertest python3 postfix
 chromium valgrind debhelper systemd groff-base curl psmisc m4 libwrap0
 clang libclang-rt-dev"
 

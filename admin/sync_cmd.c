@@ -15,11 +15,8 @@
  *
  * Exit: 0 ok, 1 usage or configuration error, 2 runtime error. */
 #include <arpa/inet.h>
-#include <errno.h>
 #include <getopt.h>
-#include <limits.h>
 #include <stdbool.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +26,7 @@
 
 #include "admin.h"
 #include "conf.h"
+#include "eventline.h"
 #include "mbuf.h"
 #include "secret.h"
 #include "store.h"
@@ -63,443 +61,6 @@ sync_usage(FILE *f)
 "Prints \"N events, M opt-outs from URL (cursor A -> B)\".\n"
 "Exit: 0 ok, 1 usage or configuration error, 2 runtime error (network, an\n"
 "HTTP status other than 200, a malformed line: the lines before it are kept).\n");
-}
-
-/* ---- a strict parser for one line of the API ----
- *
- * Hand-written because no JSON library is among our dependencies, and the
- * format is one flat object of scalars per line (strings, integers, true,
- * false, null): RFC 8259 syntax for exactly that subset. Nested objects or
- * arrays, fractions where an integer is due, duplicate keys, invalid UTF-8,
- * \u0000, trailing text: all rejected. Strings are decoded in place (an
- * escape never decodes longer than it is written). */
-
-enum jtype { J_NULL, J_BOOL, J_INT, J_NUM, J_STR };
-
-struct jfield {
-	const char *key;
-	enum jtype t;
-	const char *s;		/* J_STR: decoded, NUL-terminated */
-	size_t slen;
-	long long i;		/* J_INT; J_BOOL: 0 or 1 */
-};
-
-#define MAX_FIELDS 32
-
-struct jobj {
-	struct jfield f[MAX_FIELDS];
-	int n;
-};
-
-static void
-skip_ws(char **pp)
-{
-	char *p = *pp;
-
-	while (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')
-		p++;
-	*pp = p;
-}
-
-static int
-hex4(const char *p, unsigned *out)
-{
-	unsigned v = 0;
-
-	for (int i = 0; i < 4; i++) {
-		char c = p[i];
-		v <<= 4;
-		if (c >= '0' && c <= '9')
-			v |= (unsigned)(c - '0');
-		else if (c >= 'a' && c <= 'f')
-			v |= (unsigned)(c - 'a' + 10);
-		else if (c >= 'A' && c <= 'F')
-			v |= (unsigned)(c - 'A' + 10);
-		else
-			return -1;
-	}
-	*out = v;
-	return 0;
-}
-
-static char *
-put_utf8(char *w, unsigned cp)
-{
-	if (cp < 0x80) {
-		*w++ = (char)cp;
-	} else if (cp < 0x800) {
-		*w++ = (char)(0xc0 | (cp >> 6));
-		*w++ = (char)(0x80 | (cp & 0x3f));
-	} else if (cp < 0x10000) {
-		*w++ = (char)(0xe0 | (cp >> 12));
-		*w++ = (char)(0x80 | ((cp >> 6) & 0x3f));
-		*w++ = (char)(0x80 | (cp & 0x3f));
-	} else {
-		*w++ = (char)(0xf0 | (cp >> 18));
-		*w++ = (char)(0x80 | ((cp >> 12) & 0x3f));
-		*w++ = (char)(0x80 | ((cp >> 6) & 0x3f));
-		*w++ = (char)(0x80 | (cp & 0x3f));
-	}
-	return w;
-}
-
-/* Length of the valid UTF-8 sequence at p (lead byte >= 0x80), or 0. */
-static size_t
-utf8_len(const unsigned char *p)
-{
-	unsigned c = p[0];
-
-	if (c >= 0xc2 && c <= 0xdf)
-		return (p[1] & 0xc0) == 0x80 ? 2 : 0;
-	if (c >= 0xe0 && c <= 0xef) {
-		unsigned lo = c == 0xe0 ? 0xa0 : 0x80, hi = c == 0xed ? 0x9f : 0xbf;
-		return p[1] >= lo && p[1] <= hi && (p[2] & 0xc0) == 0x80 ? 3 : 0;
-	}
-	if (c >= 0xf0 && c <= 0xf4) {
-		unsigned lo = c == 0xf0 ? 0x90 : 0x80, hi = c == 0xf4 ? 0x8f : 0xbf;
-		return p[1] >= lo && p[1] <= hi && (p[2] & 0xc0) == 0x80 &&
-		    (p[3] & 0xc0) == 0x80 ? 4 : 0;
-	}
-	return 0;
-}
-
-/* *pp at the opening quote. */
-static int
-parse_string(char **pp, const char **out, size_t *outlen, const char **why)
-{
-	char *p = *pp + 1, *w = p, *start = p;
-
-	for (;;) {
-		unsigned char c = (unsigned char)*p;
-
-		if (c == '"') {
-			*w = '\0';
-			*out = start;
-			*outlen = (size_t)(w - start);
-			*pp = p + 1;
-			return 0;
-		}
-		if (c == '\0') {
-			*why = "unterminated string";
-			return -1;
-		}
-		if (c < 0x20) {
-			*why = "control character in a string";
-			return -1;
-		}
-		if (c >= 0x80) {
-			size_t n = utf8_len((const unsigned char *)p);
-			if (n == 0) {
-				*why = "invalid UTF-8 in a string";
-				return -1;
-			}
-			memmove(w, p, n);
-			w += n;
-			p += n;
-			continue;
-		}
-		if (c != '\\') {
-			*w++ = *p++;
-			continue;
-		}
-		p++;
-		switch (*p) {
-		case '"': *w++ = '"'; p++; break;
-		case '\\': *w++ = '\\'; p++; break;
-		case '/': *w++ = '/'; p++; break;
-		case 'b': *w++ = '\b'; p++; break;
-		case 'f': *w++ = '\f'; p++; break;
-		case 'n': *w++ = '\n'; p++; break;
-		case 'r': *w++ = '\r'; p++; break;
-		case 't': *w++ = '\t'; p++; break;
-		case 'u': {
-			unsigned cp, lo;
-
-			if (hex4(p + 1, &cp) < 0) {
-				*why = "bad \\u escape";
-				return -1;
-			}
-			p += 5;
-			if (cp >= 0xdc00 && cp <= 0xdfff) {
-				*why = "lone low surrogate in a \\u escape";
-				return -1;
-			}
-			if (cp >= 0xd800 && cp <= 0xdbff) {
-				if (p[0] != '\\' || p[1] != 'u' || hex4(p + 2, &lo) < 0 ||
-				    lo < 0xdc00 || lo > 0xdfff) {
-					*why = "lone high surrogate in a \\u escape";
-					return -1;
-				}
-				p += 6;
-				cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
-			}
-			if (cp == 0) {
-				*why = "\\u0000 in a string";
-				return -1;
-			}
-			w = put_utf8(w, cp);
-			break;
-		}
-		default:
-			*why = "bad escape in a string";
-			return -1;
-		}
-	}
-}
-
-static int
-parse_number(char **pp, struct jfield *f, const char **why)
-{
-	char *p = *pp, *start = p;
-	bool integer = true;
-
-	if (*p == '-')
-		p++;
-	if (*p == '0')
-		p++;
-	else if (*p >= '1' && *p <= '9')
-		while (*p >= '0' && *p <= '9')
-			p++;
-	else
-		goto bad;
-	if (*p == '.') {
-		integer = false;
-		p++;
-		if (!(*p >= '0' && *p <= '9'))
-			goto bad;
-		while (*p >= '0' && *p <= '9')
-			p++;
-	}
-	if (*p == 'e' || *p == 'E') {
-		integer = false;
-		p++;
-		if (*p == '+' || *p == '-')
-			p++;
-		if (!(*p >= '0' && *p <= '9'))
-			goto bad;
-		while (*p >= '0' && *p <= '9')
-			p++;
-	}
-	f->t = J_NUM;
-	if (integer) {
-		char save = *p;
-
-		*p = '\0';
-		errno = 0;
-		f->i = strtoll(start, NULL, 10);
-		*p = save;
-		if (errno == ERANGE) {
-			*why = "integer out of range";
-			return -1;
-		}
-		f->t = J_INT;
-	}
-	*pp = p;
-	return 0;
-bad:
-	*why = "bad number";
-	return -1;
-}
-
-/* Parses the NUL-terminated line (modifying it) into o. */
-static int
-parse_object(char *line, struct jobj *o, const char **why)
-{
-	char *p = line;
-
-	o->n = 0;
-	skip_ws(&p);
-	if (*p != '{') {
-		*why = "not a JSON object";
-		return -1;
-	}
-	p++;
-	skip_ws(&p);
-	if (*p == '}') {
-		p++;
-		goto end;
-	}
-	for (;;) {
-		struct jfield *f;
-		size_t klen;
-
-		if (o->n == MAX_FIELDS) {
-			*why = "too many fields";
-			return -1;
-		}
-		f = &o->f[o->n];
-		memset(f, 0, sizeof(*f));
-		if (*p != '"') {
-			*why = "expected a key";
-			return -1;
-		}
-		if (parse_string(&p, &f->key, &klen, why) < 0)
-			return -1;
-		for (int i = 0; i < o->n; i++)
-			if (strcmp(o->f[i].key, f->key) == 0) {
-				*why = "duplicate key";
-				return -1;
-			}
-		skip_ws(&p);
-		if (*p != ':') {
-			*why = "expected ':'";
-			return -1;
-		}
-		p++;
-		skip_ws(&p);
-		if (*p == '"') {
-			f->t = J_STR;
-			if (parse_string(&p, &f->s, &f->slen, why) < 0)
-				return -1;
-		} else if (strncmp(p, "true", 4) == 0) {
-			f->t = J_BOOL;
-			f->i = 1;
-			p += 4;
-		} else if (strncmp(p, "false", 5) == 0) {
-			f->t = J_BOOL;
-			p += 5;
-		} else if (strncmp(p, "null", 4) == 0) {
-			f->t = J_NULL;
-			p += 4;
-		} else if (*p == '{' || *p == '[') {
-			*why = "nested object or array";
-			return -1;
-		} else if (parse_number(&p, f, why) < 0) {
-			return -1;
-		}
-		o->n++;
-		skip_ws(&p);
-		if (*p == '}') {
-			p++;
-			break;
-		}
-		if (*p != ',') {
-			*why = "expected ',' or '}'";
-			return -1;
-		}
-		p++;
-		skip_ws(&p);
-	}
-end:
-	skip_ws(&p);
-	if (*p != '\0') {
-		*why = "text after the object";
-		return -1;
-	}
-	return 0;
-}
-
-static const struct jfield *
-field(const struct jobj *o, const char *key)
-{
-	for (int i = 0; i < o->n; i++)
-		if (strcmp(o->f[i].key, key) == 0)
-			return &o->f[i];
-	return NULL;
-}
-
-/* A string of 1..max characters, each a letter, digit or one of extra. */
-static bool
-word_ok(const struct jfield *f, size_t max, const char *extra)
-{
-	if (f == NULL || f->t != J_STR || f->slen == 0 || f->slen > max)
-		return false;
-	for (size_t i = 0; i < f->slen; i++) {
-		unsigned char c = (unsigned char)f->s[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      strchr(extra, c) != NULL))
-			return false;
-	}
-	return true;
-}
-
-/* One line into an event; hash receives the recipient hash when there is
- * one. Unknown keys are ignored, so a newer beacon may add fields; every
- * known one must have its type and form. */
-static int
-line_event(const struct jobj *o, long long after, long long *cursor, struct store_event *e,
-	   unsigned char hash[STORE_HASH_LEN], const char **why)
-{
-	const struct jfield *f;
-
-	memset(e, 0, sizeof(*e));
-	f = field(o, "cursor");
-	if (f == NULL || f->t != J_INT) {
-		*why = "\"cursor\" is missing or not an integer";
-		return -1;
-	}
-	if (f->i <= after) {
-		*why = "\"cursor\" does not increase";
-		return -1;
-	}
-	*cursor = f->i;
-	f = field(o, "message");
-	if (!word_ok(f, 64, "_-")) {
-		*why = "\"message\" is missing or not a message id";
-		return -1;
-	}
-	e->message_id = f->s;
-	f = field(o, "kind");
-	if (f == NULL || f->t != J_STR || (strcmp(f->s, "open") != 0 &&
-	    strcmp(f->s, "click") != 0 && strcmp(f->s, "optout") != 0)) {
-		*why = "\"kind\" is not open, click or optout";
-		return -1;
-	}
-	e->kind = f->s;
-	f = field(o, "link");
-	if (strcmp(e->kind, "click") == 0) {
-		if (f == NULL || f->t != J_INT || f->i < 1 || f->i > INT_MAX) {
-			*why = "\"link\" of a click is not a link number";
-			return -1;
-		}
-		e->link = (unsigned)f->i;
-	} else if (f != NULL && f->t != J_NULL) {
-		*why = "\"link\" of an open or opt-out is not null";
-		return -1;
-	}
-	f = field(o, "time");
-	if (f == NULL || f->t != J_INT || f->i < 0) {
-		*why = "\"time\" is missing or not a time";
-		return -1;
-	}
-	e->time = f->i;
-	f = field(o, "ip");
-	if (f != NULL && f->t != J_NULL && !word_ok(f, 64, ".:/_-")) {
-		*why = "\"ip\" is not a masked network or null";
-		return -1;
-	}
-	e->ip_masked = f != NULL && f->t == J_STR ? f->s : NULL;
-	f = field(o, "client");
-	if (f != NULL && f->t != J_NULL && !word_ok(f, 32, "._-")) {
-		*why = "\"client\" is not a client class or null";
-		return -1;
-	}
-	e->client_class = f != NULL && f->t == J_STR ? f->s : NULL;
-	f = field(o, "verdict");
-	if (!word_ok(f, 32, "._-")) {
-		*why = "\"verdict\" is missing or not a verdict";
-		return -1;
-	}
-	e->verdict = f->s;
-	f = field(o, "dnt");
-	if (f == NULL || f->t != J_BOOL) {
-		*why = "\"dnt\" is missing or not true/false";
-		return -1;
-	}
-	e->dnt = f->i != 0;
-	f = field(o, "recipient_hash");
-	if (f != NULL && f->t != J_NULL) {
-		size_t bin_len = 0;
-
-		if (f->t != J_STR || f->slen != STORE_HASH_LEN * 2 ||
-		    sodium_hex2bin(hash, STORE_HASH_LEN, f->s, f->slen, NULL, &bin_len,
-				   NULL) != 0 || bin_len != STORE_HASH_LEN) {
-			*why = "\"recipient_hash\" is not 64 hex digits";
-			return -1;
-		}
-		e->recipient_hash = hash;
-	}
-	return 0;
 }
 
 /* ---- the transfer ---- */
@@ -716,8 +277,7 @@ store_page(struct syncer *s, struct page *pg, size_t *lines, bool *bad, char *er
 	char *p = pg->body.data, *end;
 	size_t n_lines = 0, n = 0, n_opt = 0, added = 0;
 	struct store_event *ev = NULL;
-	unsigned char (*hashes)[STORE_HASH_LEN] = NULL;
-	struct jobj *o = NULL;
+	struct eventline *lines_in = NULL;
 	long long last = s->cursor;
 	int rc = -1;
 
@@ -734,32 +294,28 @@ store_page(struct syncer *s, struct page *pg, size_t *lines, bool *bad, char *er
 	*lines = n_lines;
 	if (n_lines > 0 &&
 	    ((ev = calloc(n_lines, sizeof(*ev))) == NULL ||
-	     (hashes = calloc(n_lines, sizeof(*hashes))) == NULL ||
-	     (o = malloc(sizeof(*o))) == NULL)) {
+	     (lines_in = calloc(n_lines, sizeof(*lines_in))) == NULL)) {
 		snprintf(err, errlen, "out of memory");
 		goto out;
 	}
 	for (size_t k = 0; k < n_lines; k++) {
 		char *nl = memchr(p, '\n', (size_t)(end - p));
-		const char *why = NULL;
-		long long cur = last;
+		char why[256] = "";
 
 		if (nl == NULL)
-			why = "the last line is cut off (no newline)";
-		else if (memchr(p, '\0', (size_t)(nl - p)) != NULL)
-			why = "NUL byte";
-		else {
-			*nl = '\0';
-			if (parse_object(p, o, &why) == 0)
-				(void)line_event(o, last, &cur, &ev[n], hashes[n], &why);
-		}
-		if (why != NULL) {
+			snprintf(why, sizeof(why), "the last line is cut off (no newline)");
+		else if (eventline_decode(p, (size_t)(nl - p), &lines_in[n], why, sizeof(why)) < 0)
+			;	/* why says it */
+		else if (lines_in[n].cursor <= last)
+			snprintf(why, sizeof(why), "\"cursor\" does not increase");
+		if (why[0] != '\0') {
 			snprintf(err, errlen, "%s/api/v1/events?after=%lld: line %zu: malformed: %s; "
 				 "stopped after cursor %lld", s->base, s->cursor, k + 1, why, last);
 			*bad = true;
 			break;
 		}
-		last = cur;
+		last = lines_in[n].cursor;
+		ev[n] = lines_in[n].ev;
 		if (strcmp(ev[n].kind, "optout") == 0)
 			n_opt++;
 		n++;
@@ -781,8 +337,7 @@ store_page(struct syncer *s, struct page *pg, size_t *lines, bool *bad, char *er
 	rc = 0;
 out:
 	free(ev);
-	free(hashes);
-	free(o);
+	free(lines_in);
 	return rc;
 }
 

@@ -13,6 +13,7 @@
 #include <time.h>
 #include <sodium.h>
 #include "beacon.h"
+#include "eventline.h"
 #include "http.h"
 #include "log.h"
 #include "mbuf.h"
@@ -480,30 +481,7 @@ route_privacy(struct MHD_Connection *c)
 static int
 api_line(void *arg, long long cursor, const struct store_event *e)
 {
-	struct mbuf *b = arg;
-
-	mbuf_printf(b, "{\"cursor\":%lld,\"message\":", cursor);
-	mbuf_put_json(b, e->message_id);
-	mbuf_puts(b, ",\"kind\":");
-	mbuf_put_json(b, e->kind);
-	if (e->link > 0)
-		mbuf_printf(b, ",\"link\":%u", e->link);
-	else
-		mbuf_puts(b, ",\"link\":null");
-	mbuf_printf(b, ",\"time\":%lld,\"ip\":", e->time);
-	mbuf_put_json(b, e->ip_masked);
-	mbuf_puts(b, ",\"client\":");
-	mbuf_put_json(b, e->client_class);
-	mbuf_puts(b, ",\"verdict\":");
-	mbuf_put_json(b, e->verdict);
-	mbuf_printf(b, ",\"dnt\":%s", e->dnt ? "true" : "false");
-	if (e->recipient_hash != NULL) {
-		char hex[STORE_HASH_LEN * 2 + 1];
-		sodium_bin2hex(hex, sizeof(hex), e->recipient_hash, STORE_HASH_LEN);
-		mbuf_printf(b, ",\"recipient_hash\":\"%s\"", hex);
-	}
-	mbuf_puts(b, "}\n");
-	return b->failed ? -1 : 0;
+	return eventline_encode(arg, cursor, e);
 }
 
 static enum MHD_Result

@@ -13,7 +13,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
 secs=${1:-60}
 build=${2:-$top/build-fuzzer}
-targets=${FUZZ_TARGETS:-rewrite html token config policy route}
+targets=${FUZZ_TARGETS:-rewrite html token config policy route eventline}
 CLANG=${CLANG:-clang}
 
 say() { printf '==> %s\n' "$*"; }
@@ -38,19 +38,20 @@ fi
 
 san="-fsanitize=address,undefined -fno-sanitize-recover=undefined"
 cflags="-std=gnu11 -g -O1 -fno-omit-frame-pointer $san -Wall -Wextra -Werror
- -include $autoconf_h -I$top/common -I$top/rewrite -I$top/beacon -I$here
- $(pkg-config --cflags libxml-2.0 libsodium libidn2)"
-libs="$(pkg-config --libs libxml-2.0 libsodium libidn2)"
+ -include $autoconf_h -I$top/common -I$top/rewrite -I$top/beacon -I$top/store -I$here
+ $(pkg-config --cflags libxml-2.0 libsodium libidn2 jansson)"
+libs="$(pkg-config --libs libxml-2.0 libsodium libidn2 jansson)"
 
 # The libraries once, instrumented for coverage; then one binary a target.
 say "building the fuzz targets in $build"
 mkdir -p "$build/obj"
 objs=""
-for src in "$top"/common/*.c "$top"/rewrite/*.c "$top"/beacon/route.c "$here"/undo.c; do
+for src in "$top"/common/*.c "$top"/rewrite/*.c "$top"/beacon/route.c "$top"/store/eventline.c \
+    "$here"/undo.c; do
 	obj="$build/obj/$(basename "$(dirname "$src")")_$(basename "$src" .c).o"
 	# Stale when the source, autoconf.h or any of our headers is newer.
 	if [ ! -f "$obj" ] || [ -n "$(find "$src" "$autoconf_h" "$top/common" "$top/rewrite" \
-	    "$top/beacon" "$here" -newer "$obj" \( -name '*.h' -o -name "$(basename "$src")" \) \
+	    "$top/beacon" "$top/store" "$here" -newer "$obj" \( -name '*.h' -o -name "$(basename "$src")" \) \
 	    2>/dev/null | head -1)" ]; then
 		# shellcheck disable=SC2086
 		"$CLANG" $cflags -fsanitize=fuzzer-no-link -c "$src" -o "$obj"
@@ -69,6 +70,7 @@ seeds() {
 	html) echo "$build/seeds/html" ;;
 	token) echo "$here/seeds/token" ;;
 	route) echo "$here/seeds/route" ;;
+	eventline) echo "$here/seeds/eventline" ;;
 	config) echo "$here/seeds/config" "$top/tests/corpus/mailbeacon.conf" \
 		"$top/conf/mailbeacon.conf.in" ;;
 	policy) echo "$here/seeds/policy" "$top/tests/corpus/policy" "$top/conf/policy" ;;

@@ -14,7 +14,7 @@ inputs() {
 	case $1 in
 	rewrite) echo "$src/tests/corpus/"*.eml "$src/tests/e2e/"*.eml ;;
 	html) echo "$src/tests/corpus/"*.eml ;;
-	token | route) echo "$fuzz/seeds/$1" ;;
+	token | route | eventline) echo "$fuzz/seeds/$1" ;;
 	config) echo "$fuzz/seeds/config" "$src/tests/corpus/mailbeacon.conf" ;;
 	policy) echo "$fuzz/seeds/policy" "$src/tests/corpus/policy" ;;
 	esac
@@ -22,7 +22,7 @@ inputs() {
 }
 
 failed=0
-for t in rewrite html token config policy route; do
+for t in rewrite html token config policy route eventline; do
 	bin=$builddir/tests/fuzz_$t
 	if [ ! -x "$bin" ]; then
 		echo "FAIL $t: $bin not built"
@@ -42,5 +42,5 @@ for t in rewrite html token config policy route; do
 		failed=$((failed + 1))
 	fi
 done
-echo "fuzz replay: $failed of 6 targets failed"
+echo "fuzz replay: $failed of 7 targets failed"
 [ "$failed" -eq 0 ]

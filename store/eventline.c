@@ -1,0 +1,216 @@
+/* store/eventline: encoder and decoder of the events API's lines (see
+ * eventline.h), the decoder strict because its input comes from another
+ * host. */
+#include <limits.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+#include <sodium.h>
+
+#include "eventline.h"
+
+/* json_object_set_new that keeps going after a failure: ok turns false. */
+static void
+put(json_t *o, const char *key, json_t *v, bool *ok)
+{
+	if (v == NULL || json_object_set_new(o, key, v) != 0)
+		*ok = false;
+}
+
+static json_t *
+string_or_null(const char *s)
+{
+	return s != NULL ? json_string(s) : json_null();
+}
+
+int
+eventline_encode(struct mbuf *b, long long cursor, const struct store_event *e)
+{
+	json_t *o = json_object();
+	bool ok = o != NULL;
+
+	/* jansson keeps insertion order: the keys come out as listed. */
+	put(o, "cursor", json_integer(cursor), &ok);
+	put(o, "message", string_or_null(e->message_id), &ok);
+	put(o, "kind", string_or_null(e->kind), &ok);
+	put(o, "link", e->link > 0 ? json_integer(e->link) : json_null(), &ok);
+	put(o, "time", json_integer(e->time), &ok);
+	put(o, "ip", string_or_null(e->ip_masked), &ok);
+	put(o, "client", string_or_null(e->client_class), &ok);
+	put(o, "verdict", string_or_null(e->verdict), &ok);
+	put(o, "dnt", json_boolean(e->dnt), &ok);
+	if (e->recipient_hash != NULL) {
+		char hex[STORE_HASH_LEN * 2 + 1];
+		sodium_bin2hex(hex, sizeof(hex), e->recipient_hash, STORE_HASH_LEN);
+		put(o, "recipient_hash", json_string(hex), &ok);
+	}
+	char *text = ok ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+	json_decref(o);
+	if (text == NULL)
+		return -1;
+	int rc = mbuf_puts(b, text) < 0 || mbuf_putc(b, '\n') < 0 ? -1 : 0;
+	free(text);
+	return rc;
+}
+
+/* A string of 1..max characters, each a letter, digit or one of extra,
+ * copied into out (max + 1 bytes). */
+static bool
+word(const json_t *v, size_t max, const char *extra, char *out)
+{
+	if (!json_is_string(v))
+		return false;
+	const char *s = json_string_value(v);
+	size_t n = json_string_length(v);
+	if (n == 0 || n > max)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      (c != '\0' && strchr(extra, c) != NULL)))
+			return false;
+	}
+	memcpy(out, s, n + 1);
+	return true;
+}
+
+/* A word or null (absent counts as null): *set tells which. */
+static bool
+word_or_null(const json_t *v, size_t max, const char *extra, char *out, bool *set)
+{
+	*set = false;
+	if (v == NULL || json_is_null(v))
+		return true;
+	return *set = word(v, max, extra, out);
+}
+
+static int
+fields(json_t *o, struct eventline *l, const char **why)
+{
+	struct store_event *e = &l->ev;
+	json_t *v;
+	bool set;
+
+	v = json_object_get(o, "cursor");
+	if (!json_is_integer(v) || json_integer_value(v) < 1) {
+		*why = "\"cursor\" is missing or not a cursor";
+		return -1;
+	}
+	l->cursor = json_integer_value(v);
+	if (!word(json_object_get(o, "message"), EVENTLINE_ID_MAX, "_-", l->message)) {
+		*why = "\"message\" is missing or not a message id";
+		return -1;
+	}
+	e->message_id = l->message;
+	v = json_object_get(o, "kind");
+	const char *kind = json_string_value(v);	/* NULL unless a string */
+	if (kind == NULL || (strcmp(kind, "open") != 0 && strcmp(kind, "click") != 0 &&
+			     strcmp(kind, "optout") != 0) || strlen(kind) != json_string_length(v)) {
+		*why = "\"kind\" is not open, click or optout";
+		return -1;
+	}
+	strcpy(l->kind, kind);
+	e->kind = l->kind;
+	v = json_object_get(o, "link");
+	if (strcmp(e->kind, "click") == 0) {
+		if (!json_is_integer(v) || json_integer_value(v) < 1 ||
+		    json_integer_value(v) > INT_MAX) {
+			*why = "\"link\" of a click is not a link number";
+			return -1;
+		}
+		e->link = (unsigned)json_integer_value(v);
+	} else if (v != NULL && !json_is_null(v)) {
+		*why = "\"link\" of an open or opt-out is not null";
+		return -1;
+	}
+	v = json_object_get(o, "time");
+	if (!json_is_integer(v) || json_integer_value(v) < 0) {
+		*why = "\"time\" is missing or not a time";
+		return -1;
+	}
+	e->time = json_integer_value(v);
+	if (!word_or_null(json_object_get(o, "ip"), EVENTLINE_ID_MAX, ".:/_-", l->ip, &set)) {
+		*why = "\"ip\" is not a masked network or null";
+		return -1;
+	}
+	e->ip_masked = set ? l->ip : NULL;
+	if (!word_or_null(json_object_get(o, "client"), EVENTLINE_WORD_MAX, "._-", l->client,
+			  &set)) {
+		*why = "\"client\" is not a client class or null";
+		return -1;
+	}
+	e->client_class = set ? l->client : NULL;
+	if (!word(json_object_get(o, "verdict"), EVENTLINE_WORD_MAX, "._-", l->verdict)) {
+		*why = "\"verdict\" is missing or not a verdict";
+		return -1;
+	}
+	e->verdict = l->verdict;
+	v = json_object_get(o, "dnt");
+	if (!json_is_boolean(v)) {
+		*why = "\"dnt\" is missing or not true/false";
+		return -1;
+	}
+	e->dnt = json_is_true(v);
+	v = json_object_get(o, "recipient_hash");
+	if (v != NULL && !json_is_null(v)) {
+		size_t bin_len = 0;
+		if (!json_is_string(v) || json_string_length(v) != STORE_HASH_LEN * 2 ||
+		    sodium_hex2bin(l->hash, STORE_HASH_LEN, json_string_value(v),
+				   STORE_HASH_LEN * 2, NULL, &bin_len, NULL) != 0 ||
+		    bin_len != STORE_HASH_LEN) {
+			*why = "\"recipient_hash\" is not 64 hex digits";
+			return -1;
+		}
+		e->recipient_hash = l->hash;
+	}
+	return 0;
+}
+
+int
+eventline_decode(const char *line, size_t len, struct eventline *out, char *why,
+		 size_t whylen)
+{
+	const char *reason = NULL;
+	json_error_t jerr;
+	json_t *o = NULL;
+
+	memset(out, 0, sizeof(*out));
+	if (memchr(line, '\0', len) != NULL) {
+		reason = "NUL byte";
+		goto out;
+	}
+	/* jansson rejects invalid UTF-8, \u0000, lone surrogates, integers
+	 * beyond long long and text after the value; duplicate keys too with
+	 * this flag. */
+	o = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (o == NULL) {
+		snprintf(why, whylen, "%s", jerr.text);
+		return -1;
+	}
+	if (!json_is_object(o)) {
+		reason = "not a JSON object";
+		goto out;
+	}
+	if (json_object_size(o) > EVENTLINE_FIELDS_MAX) {
+		reason = "too many fields";
+		goto out;
+	}
+	const char *key;
+	json_t *v;
+	json_object_foreach(o, key, v) {
+		if (json_is_object(v) || json_is_array(v)) {
+			reason = "nested object or array";
+			goto out;
+		}
+	}
+	(void)fields(o, out, &reason);
+out:
+	json_decref(o);
+	if (reason == NULL)
+		return 0;
+	snprintf(why, whylen, "%s", reason);
+	return -1;
+}
