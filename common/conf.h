@@ -57,6 +57,10 @@ struct config {
  * the form "FILE:LINE: reason" (or "FILE: reason") in err. */
 int config_load(const char *path, struct config *cfg, char *err, size_t errlen);
 void config_free(struct config *cfg);
+/* The i-th setting of the table: its name, its default (NULL: none) and
+ * whether it is required; false past the last. For the test that holds
+ * mailbeacon.conf(5) to the table. */
+bool config_setting(size_t i, const char **name, const char **def, bool *required);
 
 /* 0 when v is an http:// or https:// URL with a valid host and optional
  * port, and no white space, control bytes, non-ASCII or user name; strict

@@ -898,6 +898,17 @@ config_load(const char *path, struct config *cfg, char *err, size_t errlen)
 	return rc;
 }
 
+bool
+config_setting(size_t i, const char **name, const char **def, bool *required)
+{
+	if (i >= N_CFG_KEYS)
+		return false;
+	*name = cfg_keys[i].name;
+	*def = cfg_keys[i].def;
+	*required = cfg_keys[i].required != 0;
+	return true;
+}
+
 void
 config_free(struct config *cfg)
 {
