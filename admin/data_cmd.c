@@ -213,7 +213,7 @@ event_cb(void *arg, const struct export_event *e)
 	if (x->hash != NULL && e->recipient_hash != NULL &&
 	    e->recipient_hash_len == STORE_HASH_LEN &&
 	    memcmp(e->recipient_hash, x->hash, STORE_HASH_LEN) == 0) {
-		fmt_hex(x->hash, STORE_HASH_LEN, hex);
+		sodium_bin2hex(hex, sizeof(hex), x->hash, STORE_HASH_LEN);
 		json_str(f, hex);
 	} else {
 		fputs("null", f);
@@ -307,7 +307,7 @@ export_run(struct admin_env *env, const char *rcpt, const char *sender)
 	fputs("{\n  \"schema\": 1,\n  \"generated\": ", f);
 	json_str(f, b);
 	if (rcpt != NULL) {
-		fmt_hex(hash, STORE_HASH_LEN, hex);
+		sodium_bin2hex(hex, sizeof(hex), hash, STORE_HASH_LEN);
 		fputs(",\n  \"recipient\": ", f);
 		json_str(f, rcpt);
 		fputs(",\n  \"recipient_hash\": ", f);

@@ -55,8 +55,6 @@ void fmt_duration(long long secs, char buf[32]);
 void fmt_double(double x, char buf[40]);
 /* ratio num/den, 0 when den is 0 */
 double ratio(long long num, long long den);
-/* Lower-case hex of n bytes into buf (2n + 1). */
-void fmt_hex(const unsigned char *p, size_t n, char *buf);
 
 /* Decodes one UTF-8 code point of s (at most n bytes): its length, or 0
  * for an invalid sequence (then *cp = U+FFFD and one byte is consumed). */

@@ -147,18 +147,6 @@ ratio(long long num, long long den)
 	return den > 0 ? (double)num / (double)den : 0.0;
 }
 
-void
-fmt_hex(const unsigned char *p, size_t n, char *buf)
-{
-	static const char hex[] = "0123456789abcdef";
-
-	for (size_t i = 0; i < n; i++) {
-		buf[2 * i] = hex[p[i] >> 4];
-		buf[2 * i + 1] = hex[p[i] & 15];
-	}
-	buf[2 * n] = '\0';
-}
-
 size_t
 utf8_next(const unsigned char *s, size_t n, unsigned *cp)
 {
