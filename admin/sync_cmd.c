@@ -14,7 +14,6 @@
  * good lines before it are stored.
  *
  * Exit: 0 ok, 1 usage or configuration error, 2 runtime error. */
-#include <arpa/inet.h>
 #include <getopt.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -31,6 +30,7 @@
 #include "secret.h"
 #include "store.h"
 #include "sync.h"
+#include "url_policy.h"
 
 #define PAGE_LINES	1000			/* the beacon's API_LIMIT */
 #define PAGE_MAX	(16 * 1024 * 1024)	/* bytes per response */
@@ -85,62 +85,30 @@ on_data(char *data, size_t size, size_t nmemb, void *arg)
 	return n;
 }
 
-/* Is host (as libcurl gives it: IPv6 in brackets) a loopback literal? */
-static bool
-loopback_literal(const char *host)
-{
-	unsigned char a[16];
-	char buf[64];
-	size_t n = strlen(host);
-
-	if (inet_pton(AF_INET, host, a) == 1)
-		return a[0] == 127;
-	if (n >= 2 && n < sizeof(buf) + 2 && host[0] == '[' && host[n - 1] == ']') {
-		memcpy(buf, host + 1, n - 2);
-		buf[n - 2] = '\0';
-		static const unsigned char one[16] = { [15] = 1 };
-		return inet_pton(AF_INET6, buf, a) == 1 && memcmp(a, one, 16) == 0;
-	}
-	return false;
-}
-
 /* Checks the base URL; *https tells the scheme. 0, or -1 with a message. */
 static int
 check_base(const char *url, bool *https, char *err, size_t errlen)
 {
-	CURLU *u;
-	char *scheme = NULL, *host = NULL;
-	int rc = -1;
-
 	if (config_check_url(url, 1) < 0) {
 		snprintf(err, errlen, "--from %s: not an http:// or https:// URL (no user name, "
 			 "query or fragment)", url);
 		return -1;
 	}
-	if ((u = curl_url()) == NULL) {
-		snprintf(err, errlen, "out of memory");
-		return -1;
-	}
-	if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
-	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
-	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK) {
+	switch (url_policy_check(url)) {
+	case URL_POLICY_HTTPS:
+	case URL_POLICY_LOOPBACK_HTTP:
+		*https = strncmp(url, "https://", 8) == 0;
+		return 0;
+	case URL_POLICY_NOT_HTTP:
 		snprintf(err, errlen, "--from %s: not a URL libcurl accepts", url);
-		goto out;
+		return -1;
+	case URL_POLICY_PLAIN_REMOTE:
+		break;
 	}
-	*https = strcmp(scheme, "https") == 0;
-	if (!*https && !loopback_literal(host)) {
-		snprintf(err, errlen, "--from %s: refusing plain http:// to %s: the token and "
-			 "the events would cross the network unencrypted; use https:// "
-			 "(http:// is allowed only to a loopback address, 127.0.0.0/8 or [::1])",
-			 url, host);
-		goto out;
-	}
-	rc = 0;
-out:
-	curl_free(scheme);
-	curl_free(host);
-	curl_url_cleanup(u);
-	return rc;
+	snprintf(err, errlen, "--from %s: refusing plain http://: the token and the events "
+		 "would cross the network unencrypted; use https:// (http:// is allowed only "
+		 "to a loopback address, 127.0.0.0/8 or [::1])", url);
+	return -1;
 }
 
 /* The token: one line of printable ASCII without blanks (it goes into a

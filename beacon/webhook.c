@@ -21,7 +21,8 @@
  * changes the webhook key.
  *
  * URLs: https:// anywhere (TLS verified); plain http:// only to a loopback
- * host (127.0.0.0/8, [::1], localhost), for local receivers and tests.
+ * literal (127.0.0.0/8, [::1]; common/url_policy), for local receivers and
+ * tests.
  * No redirects are followed.
  *
  * Delivery: one thread, one queue of at most QUEUE_MAX deliveries (new and
@@ -32,7 +33,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 #include <curl/curl.h>
 #include <sodium.h>
@@ -40,6 +40,7 @@
 #include "beacon.h"
 #include "log.h"
 #include "policy.h"
+#include "url_policy.h"
 #include "webhook.h"
 
 #define QUEUE_MAX 10000
@@ -142,32 +143,6 @@ notify_url(const char *sender)
 	}
 	pthread_mutex_unlock(&pol_lock);
 	return url;
-}
-
-/* https:// anywhere; http:// to a loopback host only. */
-static bool
-url_allowed(const char *url)
-{
-	CURLU *u = curl_url();
-	char *scheme = NULL, *host = NULL;
-	bool ok = false;
-
-	if (u == NULL)
-		return false;
-	if (curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
-	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
-	    curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK) {
-		if (strcasecmp(scheme, "https") == 0)
-			ok = true;
-		else if (strcasecmp(scheme, "http") == 0)
-			ok = strcasecmp(host, "localhost") == 0 || strcmp(host, "[::1]") == 0 ||
-			    (strncmp(host, "127.", 4) == 0 &&
-			     strspn(host, "0123456789.") == strlen(host));
-	}
-	curl_free(scheme);
-	curl_free(host);
-	curl_url_cleanup(u);
-	return ok;
 }
 
 /* ---- the queue ---- */
@@ -601,7 +576,8 @@ consider(sqlite3 *db, const struct webhook_candidate *c, size_t same_in_batch)
 		snprintf(d->what, sizeof(d->what), "open of %s", c->message_id);
 	else
 		snprintf(d->what, sizeof(d->what), "click %u of %s", c->link, c->message_id);
-	if (!url_allowed(url)) {
+	enum url_policy up = url_policy_check(url);
+	if (up != URL_POLICY_HTTPS && up != URL_POLICY_LOOPBACK_HTTP) {
 		pthread_mutex_lock(&q_lock);
 		n_failed++;
 		pthread_mutex_unlock(&q_lock);

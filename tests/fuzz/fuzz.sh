@@ -40,7 +40,7 @@ san="-fsanitize=address,undefined -fno-sanitize-recover=undefined"
 cflags="-std=gnu11 -g -O1 -fno-omit-frame-pointer $san -Wall -Wextra -Werror
  -include $autoconf_h -I$top/common -I$top/rewrite -I$top/beacon -I$top/store -I$here
  $(pkg-config --cflags libxml-2.0 libsodium libidn2 jansson)"
-libs="$(pkg-config --libs libxml-2.0 libsodium libidn2 jansson)"
+libs="$(pkg-config --libs libxml-2.0 libsodium libidn2 jansson libcurl)"
 
 # The libraries once, instrumented for coverage; then one binary a target.
 say "building the fuzz targets in $build"
