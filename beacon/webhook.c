@@ -3,9 +3,9 @@
  * What is sent: POST URL with Content-Type: application/json and the body
  *   {"event":"open"|"click","message":ID,"message_id_header":HDR|null,
  *    "sender":ADDR,"link":N|null,"url":URL|null,"time":T,"verdict":V}
- * (no recipient, no network, no client). "time" is the event's time; "url"
- * is the link's URL as stored (store_link_urls), null for opens or when not
- * stored.
+ * (built in webhook_body.c; no recipient, no network, no client). "time" is
+ * the event's time; "url" is the link's URL as stored (store_link_urls), null
+ * for opens or when not stored.
  *
  * Signature: two headers,
  *   X-Mailbeacon-Timestamp: TS      (Unix seconds when this attempt was made)
@@ -42,6 +42,7 @@
 #include "policy.h"
 #include "url_policy.h"
 #include "webhook.h"
+#include "webhook_body.h"
 
 #define QUEUE_MAX 10000
 #define ATTEMPTS_MAX 6
@@ -586,28 +587,20 @@ consider(sqlite3 *db, const struct webhook_candidate *c, size_t same_in_batch)
 		free(d);
 		goto out;
 	}
-	struct mbuf b;
-	mbuf_init(&b);
-	mbuf_printf(&b, "{\"event\":\"%s\",\"message\":", c->kind == 'o' ? "open" : "click");
-	mbuf_put_json(&b, c->message_id);
-	mbuf_puts(&b, ",\"message_id_header\":");
-	mbuf_put_json(&b, mid_header);
-	mbuf_puts(&b, ",\"sender\":");
-	mbuf_put_json(&b, sender);
-	if (c->kind == 'c')
-		mbuf_printf(&b, ",\"link\":%u,\"url\":", c->link);
-	else
-		mbuf_puts(&b, ",\"link\":null,\"url\":");
-	mbuf_put_json(&b, link_url);
-	mbuf_printf(&b, ",\"time\":%lld,\"verdict\":", c->time);
-	mbuf_put_json(&b, c->verdict);
-	mbuf_puts(&b, "}");
-	if (b.failed) {
-		mbuf_free(&b);
+	const struct webhook_event we = {
+		.event = c->kind == 'o' ? "open" : "click",
+		.message = c->message_id,
+		.message_id_header = mid_header,
+		.sender = sender,
+		.link = c->kind == 'c' ? c->link : 0,
+		.url = link_url,
+		.time = c->time,
+		.verdict = c->verdict,
+	};
+	if ((d->body = webhook_body(&we)) == NULL) {
 		free(d);
 		goto out;
 	}
-	d->body = mbuf_steal(&b, NULL);
 	d->url = url;
 	url = NULL;
 	enqueue(d);
