@@ -18,6 +18,7 @@
 #include "beacon.h"
 #include "http.h"
 #include "log.h"
+#include "pidfile.h"
 #include "mbuf.h"
 #include "secret.h"
 #include "webhook.h"
@@ -197,7 +198,7 @@ main(int argc, char **argv)
 		return 0;
 	}
 	if (!foreground && daemon(0, 0) < 0)
-		fatal("cannot become a daemon: %s", strerror(errno));
+		fatal_errno("cannot become a daemon");
 	/* Signals are taken by sigwait in this thread only. */
 	sigset_t set;
 	sigemptyset(&set);
@@ -232,13 +233,9 @@ main(int argc, char **argv)
 		log_warnx("webhooks off: cannot start their delivery thread");
 	if (writer_start() < 0)
 		fatal("cannot start the writer thread");
-	if (pidfile != NULL) {
-		FILE *f = fopen(pidfile, "w");
-		if (f != NULL) {
-			fprintf(f, "%ld\n", (long)getpid());
-			fclose(f);
-		}
-	}
+	/* As before, the beacon runs on without its pid file. */
+	if (pidfile != NULL)
+		(void)pidfile_write(pidfile);
 	log_info("listening on %s for %s", bc.cfg.beacon_listen, bc.cfg.beacon_url);
 	for (;;) {
 		int sig;

@@ -3,8 +3,10 @@
  * (stderr, "progname: message"). */
 #include <errno.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <syslog.h>
 
 #include "log.h"
@@ -29,14 +31,19 @@ log_set_level(enum log_level level)
 	log_level = level;
 }
 
+/* with_errno: ": " and strerror of errno (as it was on the call) follow. */
 static void
-log_vwrite(int pri, const char *fmt, va_list ap)
+log_vwrite(int pri, bool with_errno, const char *fmt, va_list ap)
 {
 	char msg[2048];
 	int saved = errno;
 
 	/* Formatting once keeps a stderr line in one write. */
 	vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (with_errno) {
+		size_t len = strlen(msg);
+		snprintf(msg + len, sizeof(msg) - len, ": %s", strerror(saved));
+	}
 	if (log_stderr)
 		fprintf(stderr, "%s: %s\n", log_progname, msg);
 	else
@@ -52,7 +59,7 @@ log_info(const char *fmt, ...)
 	if (log_level < LOG_LEVEL_INFO)
 		return;
 	va_start(ap, fmt);
-	log_vwrite(LOG_INFO, fmt, ap);
+	log_vwrite(LOG_INFO, false, fmt, ap);
 	va_end(ap);
 }
 
@@ -64,7 +71,19 @@ log_warnx(const char *fmt, ...)
 	if (log_level < LOG_LEVEL_WARNING)
 		return;
 	va_start(ap, fmt);
-	log_vwrite(LOG_WARNING, fmt, ap);
+	log_vwrite(LOG_WARNING, false, fmt, ap);
+	va_end(ap);
+}
+
+void
+log_warn(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (log_level < LOG_LEVEL_WARNING)
+		return;
+	va_start(ap, fmt);
+	log_vwrite(LOG_WARNING, true, fmt, ap);
 	va_end(ap);
 }
 
@@ -76,7 +95,7 @@ log_debug(const char *fmt, ...)
 	if (log_level < LOG_LEVEL_DEBUG)
 		return;
 	va_start(ap, fmt);
-	log_vwrite(LOG_DEBUG, fmt, ap);
+	log_vwrite(LOG_DEBUG, false, fmt, ap);
 	va_end(ap);
 }
 
@@ -86,7 +105,18 @@ fatal(const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	log_vwrite(LOG_CRIT, fmt, ap);
+	log_vwrite(LOG_CRIT, false, fmt, ap);
+	va_end(ap);
+	exit(2);
+}
+
+void
+fatal_errno(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_vwrite(LOG_CRIT, true, fmt, ap);
 	va_end(ap);
 	exit(2);
 }

@@ -13,8 +13,12 @@ void log_init(const char *progname, int to_stderr);
 void log_set_level(enum log_level level);
 void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* log_warnx with ": " and strerror(errno) appended, as OpenSMTPD's log_warn. */
+void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Logs and exits with status 2 (runtime error). */
 void fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+/* fatal with ": " and strerror(errno) appended. */
+void fatal_errno(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 
 #endif

@@ -24,6 +24,7 @@
 #include "autoconf.h"
 #include "callbacks.h"
 #include "log.h"
+#include "pidfile.h"
 #include "runtime.h"
 #include "secret.h"
 
@@ -141,7 +142,7 @@ start_worker(void)
 		_exit(worker_main());
 	}
 	if (pid < 0)
-		log_warnx("cannot fork a worker: %s", strerror(errno));
+		log_warn("cannot fork a worker");
 	return pid;
 }
 
@@ -213,17 +214,6 @@ supervise(void)
 	}
 }
 
-static int
-write_pidfile(const char *path)
-{
-	FILE *f = fopen(path, "w");
-
-	if (f == NULL)
-		return -1;
-	fprintf(f, "%ld\n", (long)getpid());
-	return fclose(f);
-}
-
 int
 main(int argc, char **argv)
 {
@@ -276,9 +266,9 @@ main(int argc, char **argv)
 	    privs_drop(rt.cfg.user, err, sizeof(err)) < 0 || check_store(err, sizeof(err)) < 0)
 		fatal("%s", err);
 	if (!foreground && daemon(0, 0) < 0)
-		fatal("cannot become a daemon: %s", strerror(errno));
-	if (pidfile != NULL && write_pidfile(pidfile) < 0)
-		log_warnx("cannot write %s: %s", pidfile, strerror(errno));
+		fatal_errno("cannot become a daemon");
+	if (pidfile != NULL && pidfile_write(pidfile) < 0)
+		log_warn("cannot write %s", pidfile);
 	int rc = supervise();
 	if (pidfile != NULL)
 		unlink(pidfile);
