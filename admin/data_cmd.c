@@ -35,7 +35,7 @@
 #include <sodium.h>
 #include "address.h"
 #include "admin.h"
-#include "conf.h"
+#include "config.h"
 #include "report_fmt.h"
 #include "store.h"
 

@@ -5,7 +5,7 @@
 #include <string.h>
 #include <time.h>
 #include "admin.h"
-#include "conf.h"
+#include "config.h"
 #include "store.h"
 
 int

@@ -8,7 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "admin.h"
-#include "conf.h"
+#include "config.h"
 #include "keyring.h"
 #include "policy.h"
 #include "rewrite.h"

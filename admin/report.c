@@ -15,7 +15,7 @@
 #include <string.h>
 #include <time.h>
 #include "admin.h"
-#include "conf.h"
+#include "config.h"
 #include "report_fmt.h"
 #include "store.h"
 

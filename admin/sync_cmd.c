@@ -24,7 +24,7 @@
 #include <sodium.h>
 
 #include "admin.h"
-#include "conf.h"
+#include "config.h"
 #include "eventline.h"
 #include "mbuf.h"
 #include "secret.h"

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "admin.h"
-#include "conf.h"
+#include "config.h"
 #include "keyring.h"
 #include "token.h"
 

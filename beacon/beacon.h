@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <microhttpd.h>
 #include "classify.h"
-#include "conf.h"
+#include "config.h"
 #include "keyring.h"
 #include "store.h"
 

@@ -34,7 +34,7 @@
 #include <libxml/HTMLtree.h>
 #include <libxml/parserInternals.h>
 #include "html_parser.h"
-#include "conf.h"
+#include "config.h"
 #include "footer.h"
 #include "keyring.h"
 #include "mbuf.h"

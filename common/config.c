@@ -17,7 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "conf.h"
+#include "config.h"
 #include "mbuf.h"
 
 #define CONFIG_FILE_MAX	(1024 * 1024)

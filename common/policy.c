@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "address.h"
-#include "conf.h"
+#include "config.h"
 #include "mbuf.h"
 #include "policy.h"
 

@@ -6,7 +6,7 @@
 #ifndef MB_RUNTIME_H
 #define MB_RUNTIME_H
 #include <stdbool.h>
-#include "conf.h"
+#include "config.h"
 #include "keyring.h"
 #include "policy.h"
 #include "store.h"

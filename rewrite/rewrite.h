@@ -6,7 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <time.h>
-#include "conf.h"
+#include "config.h"
 #include "keyring.h"
 #include "mbuf.h"
 #include "token.h"

@@ -14,7 +14,7 @@
 #define MB_STORE_H
 #include <stdbool.h>
 #include <stddef.h>
-#include "conf.h"
+#include "config.h"
 
 #define STORE_HASH_LEN 32
 #define STORE_HASH_KEY_MIN 32
@@ -52,11 +52,6 @@ int store_open(const char *path, bool create, int busy_ms, struct store **out,
 void store_close(struct store *st);
 int store_schema_version(struct store *st);
 const char *store_errmsg(struct store *st);
-/* The handle's SQLite connection, for the queries of store/report.c (which
- * prepare, bind and finalize their own statements); NULL for NULL. */
-typedef struct sqlite3 sqlite3;
-sqlite3 *store_db(struct store *st);
-
 /* 0 while the database's path still names the file this handle opened;
  * -1 (with a message) once that file was removed or replaced: whatever the
  * handle writes then goes where nobody else reads. The writes below that
@@ -141,5 +136,21 @@ int store_optout_record(struct store *st, const unsigned char hash[STORE_HASH_LE
 typedef int (*store_event_fn)(void *arg, long long cursor, const struct store_event *ev);
 int store_events_after(struct store *st, long long after, int limit, store_event_fn fn,
 		       void *arg);
+
+/* ---- the beacon's webhooks (store/webhook_queries.c) ---- */
+
+/* The message's sender and Message-ID header (each malloc'd, NULL when not
+ * stored): 1 when the message is known here, 0 when not, -1 on error. */
+int store_message_sender(struct store *st, const char *message_id, char **sender,
+			 char **message_id_header);
+/* How many of the message's events of kind ("open", or "click" on link)
+ * count as a person's (store_event_is_human) and were not do-not-track:
+ * 1 right after the first one was committed. -1 on error or another kind. */
+long long store_human_events_count(struct store *st, const char *message_id, const char *kind,
+				   unsigned link);
+/* Link number link of the message as stored (malloc'd; NULL when its URL
+ * is not kept, see store_link_urls): 1 when there is such a link, 0 when
+ * not, -1 on error. */
+int store_link_url(struct store *st, const char *message_id, unsigned link, char **url);
 
 #endif

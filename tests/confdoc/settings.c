@@ -3,7 +3,7 @@
  * defaults, for check-man.py, which holds mailbeacon.conf(5) to it. */
 #include <stdio.h>
 
-#include "conf.h"
+#include "config.h"
 
 int
 main(void)

@@ -1,8 +1,8 @@
 /* config: mailbeacon.conf(5), Postfix-style "name = value" lines. One table of
  * keys with types and defaults; any unknown key, bad value, duplicate or
  * missing required key is an error naming the file and line. */
-#ifndef MB_CONF_H
-#define MB_CONF_H
+#ifndef MB_CONFIG_H
+#define MB_CONFIG_H
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/socket.h>
