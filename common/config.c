@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "fileline.h"
 #include "mbuf.h"
 
 #define CONFIG_FILE_MAX	(1024 * 1024)
@@ -187,18 +188,11 @@ cfg_error(struct cfg_ctx *cx, int line, const char *fmt, ...)
 static int
 cfg_error(struct cfg_ctx *cx, int line, const char *fmt, ...)
 {
-	char reason[1024];
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(reason, sizeof(reason), fmt, ap);
+	fileline_vformat(cx->err, cx->errlen, cx->path, line, fmt, ap);
 	va_end(ap);
-	if (cx->errlen == 0)
-		return -1;
-	if (line > 0)
-		snprintf(cx->err, cx->errlen, "%s:%d: %s", cx->path, line, reason);
-	else
-		snprintf(cx->err, cx->errlen, "%s: %s", cx->path, reason);
 	return -1;
 }
 

@@ -16,6 +16,7 @@
 #include <sodium.h>
 
 #include "b64url.h"
+#include "fileline.h"
 #include "keyring.h"
 #include "secret.h"
 #include "mbuf.h"
@@ -30,18 +31,11 @@ static int
 keyring_error(char *err, size_t errlen, const char *name, int line,
 	      const char *fmt, ...)
 {
-	char reason[512];
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(reason, sizeof(reason), fmt, ap);
+	fileline_vformat(err, errlen, name, line, fmt, ap);
 	va_end(ap);
-	if (errlen == 0)
-		return -1;
-	if (line > 0)
-		snprintf(err, errlen, "%s:%d: %s", name, line, reason);
-	else
-		snprintf(err, errlen, "%s: %s", name, reason);
 	return -1;
 }
 

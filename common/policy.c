@@ -12,6 +12,7 @@
 
 #include "address.h"
 #include "config.h"
+#include "fileline.h"
 #include "mbuf.h"
 #include "policy.h"
 
@@ -46,19 +47,11 @@ policy_error(const struct policy_ctx *cx, const char *fmt, ...)
 static int
 policy_error(const struct policy_ctx *cx, const char *fmt, ...)
 {
-	char reason[512];
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(reason, sizeof(reason), fmt, ap);
+	fileline_vformat(cx->err, cx->errlen, cx->name, cx->line, fmt, ap);
 	va_end(ap);
-	if (cx->errlen == 0)
-		return -1;
-	if (cx->line > 0)
-		snprintf(cx->err, cx->errlen, "%s:%d: %s", cx->name, cx->line,
-		    reason);
-	else
-		snprintf(cx->err, cx->errlen, "%s: %s", cx->name, reason);
 	return -1;
 }
 
