@@ -36,7 +36,6 @@
 #include <time.h>
 #include <curl/curl.h>
 #include <sodium.h>
-#include <sqlite3.h>
 #include "beacon.h"
 #include "log.h"
 #include "policy.h"
@@ -490,84 +489,28 @@ same_key(const struct webhook_candidate *a, const struct webhook_candidate *b)
 	return a->kind == b->kind && a->link == b->link && strcmp(a->message_id, b->message_id) == 0;
 }
 
-/* Column 0 of a one-row query as a new string (NULL: no row or NULL);
- * *found tells whether there was a row. -1 on a database error. */
-static int
-query_text2(sqlite3 *db, const char *sql, const char *id, long long num, bool bind_num,
-	    char **a, char **b2, bool *found)
-{
-	sqlite3_stmt *s = NULL;
-	int rc;
-
-	*found = false;
-	*a = NULL;
-	if (b2 != NULL)
-		*b2 = NULL;
-	if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK)
-		return -1;
-	sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
-	if (bind_num)
-		sqlite3_bind_int64(s, 2, num);
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW) {
-		*found = true;
-		const unsigned char *t = sqlite3_column_text(s, 0);
-		*a = t ? strdup((const char *)t) : NULL;
-		if (b2 != NULL) {
-			t = sqlite3_column_text(s, 1);
-			*b2 = t ? strdup((const char *)t) : NULL;
-		}
-		rc = SQLITE_DONE;
-	}
-	sqlite3_finalize(s);
-	return rc == SQLITE_DONE ? 0 : -1;
-}
-
-static long long
-count_firsts(sqlite3 *db, const struct webhook_candidate *c)
-{
-	const char *sql = c->kind == 'o'
-	    ? "SELECT count(*) FROM events WHERE message_id = ?1 AND kind = 'open'"
-	      " AND verdict IN " STORE_HUMAN_OPEN_VERDICTS_SQL " AND dnt = 0"
-	    : "SELECT count(*) FROM events WHERE message_id = ?1 AND kind = 'click'"
-	      " AND link = ?2 AND verdict IN " STORE_HUMAN_CLICK_VERDICTS_SQL " AND dnt = 0";
-	sqlite3_stmt *s = NULL;
-	long long n = -1;
-
-	if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK)
-		return -1;
-	sqlite3_bind_text(s, 1, c->message_id, -1, SQLITE_STATIC);
-	if (c->kind == 'c')
-		sqlite3_bind_int64(s, 2, c->link);
-	if (sqlite3_step(s) == SQLITE_ROW)
-		n = sqlite3_column_int64(s, 0);
-	sqlite3_finalize(s);
-	return n;
-}
-
 static void
-consider(sqlite3 *db, const struct webhook_candidate *c, size_t same_in_batch)
+consider(struct store *st, const struct webhook_candidate *c, size_t same_in_batch)
 {
 	char *sender = NULL, *mid_header = NULL, *link_url = NULL, *url = NULL;
-	bool found;
 
-	if (query_text2(db, "SELECT sender, message_id_header FROM messages WHERE id = ?1",
-			c->message_id, 0, false, &sender, &mid_header, &found) < 0) {
-		log_warnx("webhook for message %s not sent: %s", c->message_id, sqlite3_errmsg(db));
+	int found = store_message_sender(st, c->message_id, &sender, &mid_header);
+	if (found < 0) {
+		log_warnx("webhook for message %s not sent: %s", c->message_id, store_errmsg(st));
 		goto out;
 	}
-	if (!found || sender == NULL || (url = notify_url(sender)) == NULL)
+	if (found == 0 || sender == NULL || (url = notify_url(sender)) == NULL)
 		goto out;	/* unknown here, or no notify= for its sender */
-	long long n = count_firsts(db, c);
+	long long n = store_human_events_count(st, c->message_id, c->kind == 'o' ? "open" : "click",
+					       c->link);
 	if (n < 0) {
-		log_warnx("webhook for message %s not sent: %s", c->message_id, sqlite3_errmsg(db));
+		log_warnx("webhook for message %s not sent: %s", c->message_id, store_errmsg(st));
 		goto out;
 	}
 	if ((size_t)n != same_in_batch)
 		goto out;	/* an earlier one was committed before */
-	if (c->kind == 'c' && query_text2(db, "SELECT url FROM links WHERE message_id = ?1 AND num = ?2",
-					  c->message_id, c->link, true, &link_url, NULL, &found) < 0) {
-		log_warnx("webhook for message %s not sent: %s", c->message_id, sqlite3_errmsg(db));
+	if (c->kind == 'c' && store_link_url(st, c->message_id, c->link, &link_url) < 0) {
+		log_warnx("webhook for message %s not sent: %s", c->message_id, store_errmsg(st));
 		goto out;
 	}
 	struct delivery *d = calloc(1, sizeof(*d));
@@ -614,9 +557,7 @@ out:
 void
 webhook_after_commit(struct store *st, const struct webhook_candidate *c, size_t n)
 {
-	sqlite3 *db = store_db(st);
-
-	if (db == NULL)
+	if (st == NULL)
 		return;
 	for (size_t i = 0; i < n; i++) {
 		size_t same = 1;
@@ -627,7 +568,7 @@ webhook_after_commit(struct store *st, const struct webhook_candidate *c, size_t
 			continue;	/* the batch's first of its kind speaks for it */
 		for (size_t j = i + 1; j < n; j++)
 			same += same_key(&c[j], &c[i]);
-		consider(db, &c[i], same);
+		consider(st, &c[i], same);
 	}
 }
 

@@ -11,6 +11,7 @@
 #include "address.h"
 #include "report.h"
 #include "store.h"
+#include "store_int.h"
 
 /* ---- helpers ---- */
 

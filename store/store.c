@@ -173,7 +173,7 @@ store_seterr(struct store *st, const char *fmt, ...)
 	snprintf(st->err, sizeof(st->err), "%s: %s", st->path, reason);
 }
 
-static void
+void
 store_dberr(struct store *st, const char *what)
 {
 	store_seterr(st, "%s: %s", what, sqlite3_errmsg(st->db));

@@ -1,0 +1,109 @@
+/* store/webhook_queries: the reads the beacon makes to decide a notify=URL
+ * webhook (beacon/webhook.c): whose message it is, whether an event is the
+ * first of its kind a person made, and a link's stored URL. Statements are
+ * prepared and finalized per call: they run only for senders with notify=. */
+#include <stdlib.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+#include "store.h"
+#include "store_int.h"
+
+static const char SQL_MESSAGE[] = "SELECT sender, message_id_header FROM messages WHERE id = ?1";
+static const char SQL_HUMAN_OPENS[] = "SELECT count(*) FROM events WHERE message_id = ?1"
+	" AND kind = 'open' AND verdict IN " STORE_HUMAN_OPEN_VERDICTS_SQL " AND dnt = 0";
+static const char SQL_HUMAN_CLICKS[] = "SELECT count(*) FROM events WHERE message_id = ?1"
+	" AND kind = 'click' AND link = ?2 AND verdict IN " STORE_HUMAN_CLICK_VERDICTS_SQL
+	" AND dnt = 0";
+static const char SQL_LINK_URL[] = "SELECT url FROM links WHERE message_id = ?1 AND num = ?2";
+
+/* Column i of the current row as a new string; NULL for SQL NULL (or when
+ * out of memory: the callers treat both as "not known"). */
+static char *
+column_strdup(sqlite3_stmt *s, int i)
+{
+	const unsigned char *t = sqlite3_column_text(s, i);
+
+	return t != NULL ? strdup((const char *)t) : NULL;
+}
+
+/* Prepares sql with the message id as ?1 (and num as ?2 when bind_num);
+ * NULL with the handle's error message set when it cannot. */
+static sqlite3_stmt *
+prepare(struct store *st, const char *sql, const char *message_id, long long num,
+	bool bind_num, const char *what)
+{
+	sqlite3_stmt *s = NULL;
+	sqlite3 *db = store_db(st);
+
+	if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK ||
+	    sqlite3_bind_text(s, 1, message_id, -1, SQLITE_STATIC) != SQLITE_OK ||
+	    (bind_num && sqlite3_bind_int64(s, 2, num) != SQLITE_OK)) {
+		store_dberr(st, what);
+		sqlite3_finalize(s);
+		return NULL;
+	}
+	return s;
+}
+
+int
+store_message_sender(struct store *st, const char *message_id, char **sender,
+		     char **message_id_header)
+{
+	*sender = *message_id_header = NULL;
+	if (st == NULL || message_id == NULL)
+		return -1;
+	sqlite3_stmt *s = prepare(st, SQL_MESSAGE, message_id, 0, false, "sender of a message");
+	if (s == NULL)
+		return -1;
+	int rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		*sender = column_strdup(s, 0);
+		*message_id_header = column_strdup(s, 1);
+	} else if (rc != SQLITE_DONE) {
+		store_dberr(st, "sender of a message");
+	}
+	sqlite3_finalize(s);
+	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
+long long
+store_human_events_count(struct store *st, const char *message_id, const char *kind,
+			 unsigned link)
+{
+	bool click = kind != NULL && strcmp(kind, "click") == 0;
+
+	if (st == NULL || message_id == NULL || kind == NULL ||
+	    (!click && strcmp(kind, "open") != 0))
+		return -1;
+	sqlite3_stmt *s = prepare(st, click ? SQL_HUMAN_CLICKS : SQL_HUMAN_OPENS, message_id,
+				  link, click, "events of a message");
+	if (s == NULL)
+		return -1;
+	long long n = -1;
+	if (sqlite3_step(s) == SQLITE_ROW)
+		n = sqlite3_column_int64(s, 0);
+	else
+		store_dberr(st, "events of a message");
+	sqlite3_finalize(s);
+	return n;
+}
+
+int
+store_link_url(struct store *st, const char *message_id, unsigned link, char **url)
+{
+	*url = NULL;
+	if (st == NULL || message_id == NULL)
+		return -1;
+	sqlite3_stmt *s = prepare(st, SQL_LINK_URL, message_id, link, true, "link of a message");
+	if (s == NULL)
+		return -1;
+	int rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		*url = column_strdup(s, 0);
+	else if (rc != SQLITE_DONE)
+		store_dberr(st, "link of a message");
+	sqlite3_finalize(s);
+	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
