@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "report_fmt.h"
+#include "textenc.h"
 
 /* Civil date of a day number (days since 1970-01-01), proleptic Gregorian
  * (H. Hinnant's algorithm): no time zone, no locale, any range. */
@@ -147,52 +148,13 @@ ratio(long long num, long long den)
 	return den > 0 ? (double)num / (double)den : 0.0;
 }
 
-size_t
-utf8_next(const unsigned char *s, size_t n, unsigned *cp)
-{
-	unsigned c = s[0], v;
-	size_t len, i;
-
-	if (c < 0x80) {
-		*cp = c;
-		return 1;
-	}
-	if (c >= 0xc2 && c <= 0xdf) {
-		len = 2;
-		v = c & 0x1f;
-	} else if (c >= 0xe0 && c <= 0xef) {
-		len = 3;
-		v = c & 0x0f;
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		len = 4;
-		v = c & 0x07;
-	} else {
-		goto bad;
-	}
-	if (len > n)
-		goto bad;
-	for (i = 1; i < len; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			goto bad;
-		v = v << 6 | (s[i] & 0x3f);
-	}
-	if ((len == 3 && v < 0x800) || (len == 4 && (v < 0x10000 || v > 0x10ffff)) ||
-	    (v >= 0xd800 && v <= 0xdfff))
-		goto bad;
-	*cp = v;
-	return len;
-bad:
-	*cp = 0xfffd;
-	return 0;
-}
-
 /* Calls put for each code point of s; invalid bytes are U+FFFD. */
 #define FOR_EACH_CP(s, cp, body) do { \
 	const unsigned char *p_ = (const unsigned char *)(s); \
 	size_t n_ = strlen((const char *)p_), k_; \
 	while (n_ > 0) { \
-		unsigned cp; \
-		k_ = utf8_next(p_, n_, &cp); \
+		uint32_t cp; \
+		k_ = text_utf8_decode(p_, n_, &cp); \
 		if (k_ == 0) \
 			k_ = 1; \
 		body; \
@@ -202,34 +164,20 @@ bad:
 } while (0)
 
 static void
-put_utf8(FILE *f, unsigned cp)
+put_utf8(FILE *f, uint32_t cp)
 {
-	if (cp < 0x80) {
-		putc_unlocked((int)cp, f);
-	} else if (cp < 0x800) {
-		putc_unlocked((int)(0xc0 | cp >> 6), f);
-		putc_unlocked((int)(0x80 | (cp & 0x3f)), f);
-	} else if (cp < 0x10000) {
-		putc_unlocked((int)(0xe0 | cp >> 12), f);
-		putc_unlocked((int)(0x80 | (cp >> 6 & 0x3f)), f);
-		putc_unlocked((int)(0x80 | (cp & 0x3f)), f);
-	} else {
-		putc_unlocked((int)(0xf0 | cp >> 18), f);
-		putc_unlocked((int)(0x80 | (cp >> 12 & 0x3f)), f);
-		putc_unlocked((int)(0x80 | (cp >> 6 & 0x3f)), f);
-		putc_unlocked((int)(0x80 | (cp & 0x3f)), f);
-	}
+	text_put_utf8(TEXT_TO_FILE(f), cp);
 }
 
-/* Printable ASCII only (0x20..0x7e), and no '"' or '\\' when json: such
- * text is written as it is by the writers below; *len is its length. */
+/* Printable ASCII only (0x20..0x7e): such text is written as it is by the
+ * terminal writers below; *len is its length. */
 static bool
-plain_ascii(const char *s, bool json, size_t *len)
+plain_ascii(const char *s, size_t *len)
 {
 	const unsigned char *p = (const unsigned char *)s;
 
 	for (; *p; p++)
-		if (*p < 0x20 || *p > 0x7e || (json && (*p == '"' || *p == '\\')))
+		if (*p < 0x20 || *p > 0x7e)
 			return false;
 	*len = (size_t)(p - (const unsigned char *)s);
 	return true;
@@ -238,79 +186,38 @@ plain_ascii(const char *s, bool json, size_t *len)
 void
 json_str(FILE *f, const char *s)
 {
-	size_t n;
-
-	if (s == NULL) {
-		fputs("null", f);
-		return;
-	}
-	if (plain_ascii(s, true, &n)) {
-		putc_unlocked('"', f);
-		fwrite(s, 1, n, f);
-		putc_unlocked('"', f);
-		return;
-	}
-	putc('"', f);
-	FOR_EACH_CP(s, cp, {
-		switch (cp) {
-		case '"': fputs("\\\"", f); break;
-		case '\\': fputs("\\\\", f); break;
-		case '\n': fputs("\\n", f); break;
-		case '\r': fputs("\\r", f); break;
-		case '\t': fputs("\\t", f); break;
-		default:
-			/* controls, and U+2028/9 for JavaScript consumers */
-			if (cp < 0x20 || cp == 0x7f || cp == 0x2028 || cp == 0x2029)
-				fprintf(f, "\\u%04x", cp);
-			else
-				put_utf8(f, cp);
-		}
-	});
-	putc('"', f);
-}
-
-static void
-html_cp(FILE *f, unsigned cp)
-{
-	switch (cp) {
-	case '&': fputs("&amp;", f); break;
-	case '<': fputs("&lt;", f); break;
-	case '>': fputs("&gt;", f); break;
-	case '"': fputs("&quot;", f); break;
-	case '\'': fputs("&#39;", f); break;
-	default:
-		/* controls other than white space are not allowed in HTML */
-		if ((cp < 0x20 && cp != '\t' && cp != '\n') || (cp >= 0x7f && cp < 0xa0))
-			put_utf8(f, 0xfffd);
-		else
-			put_utf8(f, cp);
-	}
+	text_json_string(TEXT_TO_FILE(f), s);
 }
 
 void
 html_str(FILE *f, const char *s)
 {
-	if (s == NULL)
-		return;
-	FOR_EACH_CP(s, cp, html_cp(f, cp));
+	if (s != NULL)
+		text_html_escape_utf8(TEXT_TO_FILE(f), s, strlen(s));
 }
 
 void
 html_str_cut(FILE *f, const char *s, size_t max)
 {
-	size_t count = 0, total = 0;
+	size_t total = 0, keep, cut = 0;
 
 	if (s == NULL)
 		return;
 	FOR_EACH_CP(s, cp, { (void)cp; total++; });
+	if (total <= max) {
+		html_str(f, s);
+		return;
+	}
+	/* max - 1 code points (an invalid octet counts as one), then "…" */
+	keep = max > 0 ? max - 1 : 0;
 	FOR_EACH_CP(s, cp, {
-		if (total > max && count + 1 >= max) {
-			fputs("\xe2\x80\xa6", f);
+		(void)cp;
+		if (keep-- == 0)
 			break;
-		}
-		html_cp(f, cp);
-		count++;
+		cut += k_;
 	});
+	text_html_escape_utf8(TEXT_TO_FILE(f), s, cut);
+	fputs("\xe2\x80\xa6", f);
 }
 
 void
@@ -353,7 +260,7 @@ tty_text(FILE *f, const char *s, int max)
 
 	if (s == NULL)
 		return;
-	if (plain_ascii(s, false, &n) && n <= w) {
+	if (plain_ascii(s, &n) && n <= w) {
 		fwrite(s, 1, n, f);
 		return;
 	}
@@ -376,7 +283,7 @@ tty_cell(FILE *f, const char *s, int width, bool right)
 
 	if (s == NULL)
 		s = "";
-	if (plain_ascii(s, false, &n) && n <= w) {
+	if (plain_ascii(s, &n) && n <= w) {
 		for (size_t i = n; right && i < w; i++)
 			putc_unlocked(' ', f);
 		fwrite(s, 1, n, f);

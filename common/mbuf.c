@@ -174,21 +174,3 @@ mbuf_read_fd(struct mbuf *b, int fd, size_t max)
 			return -1;
 	}
 }
-
-int
-mbuf_put_json(struct mbuf *b, const char *s)
-{
-	if (s == NULL)
-		return mbuf_puts(b, "null");
-	mbuf_putc(b, '"');
-	for (; *s; s++) {
-		unsigned char ch = (unsigned char)*s;
-		if (ch == '"' || ch == '\\')
-			mbuf_printf(b, "\\%c", ch);
-		else if (ch < 0x20 || ch == 0x7f)
-			mbuf_printf(b, "\\u%04x", ch);
-		else
-			mbuf_putc(b, ch);
-	}
-	return mbuf_putc(b, '"');
-}

@@ -20,9 +20,6 @@ int mbuf_puts(struct mbuf *b, const char *s);
 int mbuf_putc(struct mbuf *b, int c);
 int mbuf_printf(struct mbuf *b, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
-/* Appends s as a JSON string ("null" for NULL): quotes, backslashes and
- * control octets escaped; other octets, UTF-8 included, as they are. */
-int mbuf_put_json(struct mbuf *b, const char *s);
 /* Appends everything read from fd, up to max bytes; -1 with errno set on a
  * read error, on out of memory, or (EFBIG) when the input is longer. */
 int mbuf_read_fd(struct mbuf *b, int fd, size_t max);

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 #include "charset.h"
+#include "textenc.h"
 
 static const char *const stateful_prefixes[] = {
 	"iso-2022", "utf-7", "utf7", "hz", "utf-16", "utf16", "utf-32", "utf32",
@@ -27,37 +28,6 @@ is_ascii_name(const char *cs)
 	    strcasecmp(cs, "ansi_x3.4-1968") == 0;
 }
 
-/* Length of the valid UTF-8 sequence at s (1..4), or 0 if invalid. */
-static size_t
-utf8_seq(const unsigned char *s, size_t len)
-{
-	unsigned c = s[0];
-	size_t n;
-	unsigned min;
-
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xc2 && c <= 0xdf)
-		n = 2, min = 0x80;
-	else if (c >= 0xe0 && c <= 0xef)
-		n = 3, min = 0x800;
-	else if (c >= 0xf0 && c <= 0xf4)
-		n = 4, min = 0x10000;
-	else
-		return 0;
-	if (len < n)
-		return 0;
-	unsigned cp = c & (0x7f >> n);
-	for (size_t i = 1; i < n; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (s[i] & 0x3f);
-	}
-	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return n;
-}
-
 int
 utf8_valid(const char *s, size_t len)
 {
@@ -73,7 +43,8 @@ utf8_valid(const char *s, size_t len)
 		}
 		if (i >= len)
 			break;
-		size_t n = utf8_seq((const unsigned char *)s + i, len - i);
+		uint32_t cp;
+		size_t n = text_utf8_decode((const unsigned char *)s + i, len - i, &cp);
 		if (n == 0)
 			return 0;
 		i += n;
@@ -127,7 +98,8 @@ view_from_bad_utf8(const char *in, size_t len, struct utf8_view *v)
 
 	mbuf_init(&b.text);
 	for (size_t i = 0; i < len;) {
-		size_t n = utf8_seq((const unsigned char *)in + i, len - i);
+		uint32_t cp;
+		size_t n = text_utf8_decode((const unsigned char *)in + i, len - i, &cp);
 		if (builder_add(&b, n ? in + i : replacement, n ? n : 3, i) < 0)
 			goto fail;
 		i += n ? n : 1;

@@ -10,6 +10,7 @@
 #include "links.h"
 #include "policy.h"
 #include "text.h"
+#include "textenc.h"
 
 const char footer_default_html[] =
     "<div style=\"margin:24px 0 0;padding:8px 0 0;border-top:1px solid #ccc;"
@@ -89,7 +90,7 @@ footer_render(const char *tmpl, bool html, const struct footer_vars *v, struct m
 		if (*p == '{' && (close = strchr(p, '}')) != NULL &&
 		    (val = var_value(v, p + 1, (size_t)(close - p - 1))) != NULL) {
 			if (html) {
-				html_escape(val, strlen(val), &tmp);
+				text_html_escape(TEXT_TO_MBUF(&tmp), val, strlen(val));
 			} else {
 				for (const char *c = val; *c; c++)
 					if ((unsigned char)*c >= ' ' && *c != 0x7f)
