@@ -152,7 +152,10 @@ cmd_preview(struct admin_env *env, int argc, char **argv)
 			 nrcpt, rule->max_recipients);
 	} else {
 		struct rewrite_params p = {
-			.cfg = env->cfg,
+			.beacon_url = env->cfg->beacon_url,
+			.privacy_url = env->cfg->privacy_url,
+			.max_message_size = env->cfg->max_message_size,
+			.pixel_top = env->cfg->pixel_position == PIXEL_TOP,
 			.keys = env->keys,
 			.words = words,
 			.sender = from,

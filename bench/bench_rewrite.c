@@ -34,10 +34,10 @@
 #include <libxml/HTMLtree.h>
 #include <libxml/parserInternals.h>
 #include "html_parser.h"
-#include "config.h"
 #include "footer.h"
 #include "keyring.h"
 #include "mbuf.h"
+#include "monoclock.h"
 #include "policy.h"
 #include "rewrite.h"
 
@@ -331,15 +331,6 @@ struct method {
 	long iters;
 };
 
-static double
-now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 static int
 dcmp(const void *a, const void *b)
 {
@@ -371,12 +362,12 @@ run_case(const char *label, const struct input *in, int rounds, double sample_s)
 	if (only != NULL) {
 		for (int i = 0; i < nm; i++)
 			if (strcmp(ms[i].name, only) == 0) {
-				double t0 = now_s();
+				double t0 = monotonic_seconds();
 				long k = 0;
-				while (now_s() - t0 < sample_s * rounds && ++k)
+				while (monotonic_seconds() - t0 < sample_s * rounds && ++k)
 					ms[i].fn(in);
 				printf("%s %s: %.1f MB/s (%ld runs)\n", label, only,
-				       in->html_len * (double)k / (now_s() - t0) / 1e6, k);
+				       in->html_len * (double)k / (monotonic_seconds() - t0) / 1e6, k);
 			}
 		return;
 	}
@@ -385,10 +376,10 @@ run_case(const char *label, const struct input *in, int rounds, double sample_s)
 		long n = 1;
 		double t;
 		for (;;) {
-			double t0 = now_s();
+			double t0 = monotonic_seconds();
 			for (long k = 0; k < n; k++)
 				ms[i].fn(in);
-			t = now_s() - t0;
+			t = monotonic_seconds() - t0;
 			if (t > 0.02 || n > (1L << 24))
 				break;
 			n *= 4;
@@ -398,10 +389,10 @@ run_case(const char *label, const struct input *in, int rounds, double sample_s)
 	for (int r = 0; r < rounds; r++) {
 		for (int j = 0; j < nm; j++) {
 			struct method *m = &ms[(j + r) % nm];
-			double t0 = now_s();
+			double t0 = monotonic_seconds();
 			for (long k = 0; k < m->iters; k++)
 				m->fn(in);
-			m->samples[r] = (now_s() - t0) / m->iters;
+			m->samples[r] = (monotonic_seconds() - t0) / m->iters;
 		}
 	}
 	double med[8];
@@ -456,13 +447,6 @@ main(int argc, char **argv)
 		rounds = 7;
 	xmlInitParser();
 
-	struct config cfg;
-	memset(&cfg, 0, sizeof(cfg));
-	cfg.beacon_url = "https://t.example.com";
-	cfg.privacy_url = "https://t.example.com/privacy";
-	cfg.max_message_size = 64u << 20;
-	cfg.pixel_position = PIXEL_BOTTOM;
-	cfg.store_link_urls = STORE_URLS_PATH;
 	struct keyring keys;
 	char err[256];
 	if (keyring_parse("bench-keys", "k1 c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldC0xMjM0NTY3OA\n",
@@ -471,7 +455,10 @@ main(int argc, char **argv)
 		return 2;
 	}
 	struct rewrite_params p = {
-		.cfg = &cfg,
+		.beacon_url = "https://t.example.com",
+		.privacy_url = "https://t.example.com/privacy",
+		.max_message_size = 64u << 20,
+		.pixel_top = false,
 		.keys = &keys,
 		.words = POLICY_OPENS | POLICY_CLICKS | POLICY_FOOTER,
 		.sender = "alice@example.com",

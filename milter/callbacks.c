@@ -17,6 +17,7 @@
 #include <libmilter/mfapi.h>
 #include "address.h"
 #include "callbacks.h"
+#include "fileline.h"
 #include "log.h"
 #include "mbuf.h"
 #include "rewrite.h"
@@ -195,7 +196,7 @@ rule_str(const struct generation *g, const struct policy_rule *rule, char *out, 
 	if (rule == NULL)
 		snprintf(out, outlen, "no rule in %s matches", g->policy.path);
 	else
-		snprintf(out, outlen, "%s:%d: %s", g->policy.path, rule->line, rule->pattern);
+		fileline_format(out, outlen, g->policy.path, rule->line, "%s", rule->pattern);
 }
 
 static sfsistat
@@ -493,7 +494,10 @@ cb_eom(SMFICTX *ctx)
 	}
 	mbuf_free(&m->body);	/* the copy in msg is the one we read */
 	struct rewrite_params p = {
-		.cfg = &rt.cfg,
+		.beacon_url = rt.cfg.beacon_url,
+		.privacy_url = rt.cfg.privacy_url,
+		.max_message_size = rt.cfg.max_message_size,
+		.pixel_top = rt.cfg.pixel_position == PIXEL_TOP,
 		.keys = &m->gen->keys,
 		.words = m->words,
 		.sender = m->sender_written,

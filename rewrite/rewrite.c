@@ -137,7 +137,7 @@ select_parts(struct rw *rw, int idx)
 static bool
 url_is_beacon(const struct rw *rw, const char *url, size_t len)
 {
-	const char *b = rw->p->cfg->beacon_url;
+	const char *b = rw->p->beacon_url;
 	size_t bl = strlen(b);
 
 	return len >= bl && strncasecmp(url, b, bl) == 0 &&
@@ -198,7 +198,7 @@ sign_link(void *arg, const char *url, size_t len, struct mbuf *out)
 		return -1;
 	t.dest_len = len;
 	size_t url_start = out->len;
-	mbuf_puts(out, rw->p->cfg->beacon_url);
+	mbuf_puts(out, rw->p->beacon_url);
 	mbuf_putc(out, '/');
 	int rc = token_format(rw->p->keys, &t, out);
 	free(t.dest);
@@ -242,7 +242,7 @@ make_url(struct rw *rw, enum token_kind kind, struct mbuf *out)
 
 	memcpy(t.msgid, rw->res->msgid, sizeof(t.msgid));
 	t.sent = (long long)rw->res->sent;
-	mbuf_puts(out, rw->p->cfg->beacon_url);
+	mbuf_puts(out, rw->p->beacon_url);
 	mbuf_putc(out, '/');
 	return token_format(rw->p->keys, &t, out) < 0 || out->failed ? -1 : 0;
 }
@@ -473,12 +473,12 @@ edit_part(struct rw *rw, const struct target *t, const struct edit_plan *plan,
 	if (t->kind == PART_HTML) {
 		struct html_opts o = {
 			.pixel_html = *pixel_added ? NULL : plan->pixel_html,
-			.pixel_top = rw->p->cfg->pixel_position == PIXEL_TOP,
+			.pixel_top = rw->p->pixel_top,
 			.footer_html = footer.data ? footer.data : "",
 			.clicks = (words & POLICY_CLICKS) != 0,
 			.sign = sign_link,
 			.sign_arg = rw,
-			.beacon_url = rw->p->cfg->beacon_url,
+			.beacon_url = rw->p->beacon_url,
 		};
 		struct html_outcome oc;
 		if (html_edit(decoded.data ? decoded.data : "", decoded.len, p->charset, &o,
@@ -502,7 +502,7 @@ edit_part(struct rw *rw, const struct target *t, const struct edit_plan *plan,
 		 * notice first: only this message's own footer may opt out. */
 		struct mbuf fresh;
 		mbuf_init(&fresh);
-		if (footer_neutralise_text(rw->p->cfg->beacon_url, p->charset,
+		if (footer_neutralise_text(rw->p->beacon_url, p->charset,
 					   decoded.data ? decoded.data : "", decoded.len, &fresh,
 					   &old_urls, err, sizeof(err)) < 0) {
 			rw->oom |= fresh.failed;
@@ -571,7 +571,7 @@ render_plan(struct rw *rw, struct edit_plan *plan, struct mbuf *pixel,
 	struct footer_vars v = {
 		.sender = p->sender,
 		.optout_url = optout.data,
-		.privacy_url = p->cfg->privacy_url,
+		.privacy_url = p->privacy_url,
 		.tracked = footer_tracked_phrase(p->words),
 	};
 	if (footer_render(p->footer_html ? p->footer_html : footer_default_html, true, &v, fhtml) < 0 ||
@@ -662,9 +662,9 @@ rewrite_message(const struct rewrite_params *p, const char *msg, size_t len,
 		skip(&rw, "cannot generate a message id");
 		goto fail;
 	}
-	if (len > p->cfg->max_message_size) {
+	if (len > p->max_message_size) {
 		skip(&rw, "size: %zu octets is over max_message_size (%zu)", len,
-		     p->cfg->max_message_size);
+		     p->max_message_size);
 		goto fail;
 	}
 	if (mime_parse(msg, len, &rw.m) < 0) {

@@ -6,13 +6,18 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <time.h>
-#include "config.h"
 #include "keyring.h"
 #include "mbuf.h"
 #include "token.h"
 
+/* What one rewrite needs: the four settings of mailbeacon.conf(5) it reads
+ * (the caller copies them from its struct config, so rewrite/ does not
+ * depend on the configuration) and the message's own values. */
 struct rewrite_params {
-	const struct config *cfg;
+	const char *beacon_url;		/* no trailing slash */
+	const char *privacy_url;	/* the footer's privacy link */
+	size_t max_message_size;	/* bytes; larger messages are left untouched */
+	bool pixel_top;			/* pixel_position = top */
 	const struct keyring *keys;
 	unsigned words;			/* POLICY_* of the sender's rule */
 	const char *sender;		/* envelope sender */

@@ -33,7 +33,6 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static struct keyring keys;
-static struct config cfg;
 
 struct expected {
 	unsigned words;
@@ -67,9 +66,6 @@ setup(void)
 	if (keyring_parse("fuzz-keys", "k2 hA3U9ZBepWgbLLlJl2Vq771n-4pdcKFocKuG6GWnorA\n"
 			  "k1 TeGtFse0hHC1nAqnOSJ2_KQxhWzyrbFUYdEUo58iiiY\n", &keys, err, sizeof(err)) < 0)
 		fuzz_fail("rewrite", "keyring: %s", err);
-	cfg.beacon_url = strdup(BEACON);
-	cfg.privacy_url = strdup(BEACON "/privacy");
-	cfg.max_message_size = 16u << 20;
 }
 
 static bool
@@ -823,14 +819,15 @@ static void
 rewrite_once(const char *msg, size_t len, unsigned words, bool pixel_top)
 {
 	struct rewrite_params p = {
-		.cfg = &cfg, .keys = &keys, .words = words, .sender = SENDER,
+		.beacon_url = BEACON, .privacy_url = BEACON "/privacy",
+		.max_message_size = 16u << 20, .pixel_top = pixel_top,
+		.keys = &keys, .words = words, .sender = SENDER,
 		.now = SENT, .msgid = MSGID,
 	};
 	struct rewrite_result res;
 	struct expected x;
 	struct mbuf out;
 
-	cfg.pixel_position = pixel_top ? PIXEL_TOP : PIXEL_BOTTOM;
 	if (rewrite_message(&p, msg, len, &res) < 0)
 		fuzz_fail("rewrite", "rewrite_message failed without running out of memory: %s",
 			  res.reason);
