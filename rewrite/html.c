@@ -4,19 +4,18 @@
  * pixel, new href values, the footer) are spliced into the original bytes.
  * Nothing outside an edit is re-serialised. */
 #include <ctype.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <libxml/HTMLparser.h>
-#include <libxml/parserInternals.h>
 #include <libxml/uri.h>
 #include "charset.h"
 #include "footer.h"
 #include "html.h"
 #include "html_parser.h"
 #include "links.h"
+#include "textenc.h"
 
 #define TAG_MAX_ATTRS 64
 #define LINK_TEXT_MAX 1024
@@ -325,7 +324,7 @@ finish_link(struct html_state *st)
 	} else if (rc > 0) {
 		struct mbuf esc;
 		mbuf_init(&esc);
-		if (html_escape(signed_url.data, signed_url.len, &esc) < 0 ||
+		if (text_html_escape(TEXT_TO_MBUF(&esc), signed_url.data, signed_url.len) < 0 ||
 		    add_edit(st, st->href_val, st->href_val + st->href_len, esc.data, esc.len) < 0)
 			state_fail(st, "out of memory");
 		else
@@ -628,30 +627,6 @@ edit_cmp(const void *a, const void *b)
 	if (x->start != y->start)
 		return x->start < y->start ? -1 : 1;
 	return x->seq < y->seq ? -1 : (x->seq > y->seq);
-}
-
-htmlParserCtxtPtr
-html_parser_new(const char *text, size_t len, const htmlSAXHandler *sax, void *user)
-{
-	if (len > INT_MAX)
-		return NULL;
-	/* The memory parser reads text (UTF-8) in place of a copy of ours. */
-	htmlParserCtxtPtr ctxt = htmlCreateMemoryParserCtxt(text, (int)len);
-	if (ctxt == NULL)
-		return NULL;
-	htmlSAXHandler *own = xmlMalloc(sizeof(*own));
-	if (own == NULL) {
-		htmlFreeParserCtxt(ctxt);
-		return NULL;
-	}
-	memcpy(own, sax, sizeof(*own));
-	xmlFree(ctxt->sax);
-	ctxt->sax = own;
-	ctxt->userData = user;
-	xmlSwitchEncoding(ctxt, XML_CHAR_ENCODING_UTF8);
-	htmlCtxtUseOptions(ctxt, HTML_PARSE_NOERROR | HTML_PARSE_NOWARNING |
-			   HTML_PARSE_NONET | HTML_PARSE_NOIMPLIED | HTML_PARSE_IGNORE_ENC);
-	return ctxt;
 }
 
 /* Between the last start tag, text or comment that libxml2 reported before

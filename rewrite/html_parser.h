@@ -1,6 +1,7 @@
-/* html_parser: libxml2's HTML SAX parser set up the one way html_edit runs
- * it (UTF-8 in place, no implied elements, no network, silent), so that
- * bench/ measures the very parse the rewrite pays for. */
+/* html_parser (html_parser.c): libxml2's HTML SAX parser set up the one way
+ * html_edit runs it (UTF-8 in place, no implied elements, no network,
+ * silent), so that bench/ and fuzz_rewrite use the very parse the rewrite
+ * pays for. */
 #ifndef MB_HTML_PARSER_H
 #define MB_HTML_PARSER_H
 #include <stddef.h>
