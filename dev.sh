@@ -13,11 +13,14 @@ cd "$top"
 # the HTML report in its test; postfix provides a private test instance;
 # debhelper builds the .debs, systemd provides systemd-analyze (it does not
 # become PID 1 by being installed); m4 and libwrap0 serve the sendmail test,
-# which fetches sendmail's own debs (they conflict with postfix); clang
+# which fetches sendmail's own debs (they conflict with postfix);
+# postgresql-15 provides initdb and pg_ctl for the tests' private clusters
+# (tests/pg/cluster.sh; Debian's own "main" cluster is never used); clang
 # builds the libFuzzer targets.
 DEPS="gcc make autoconf automake pkgconf libc6-dev
 libmilter-dev libxml2-dev libsqlite3-dev sqlite3 libcurl4-openssl-dev
-libsodium-dev libmicrohttpd-dev libidn2-dev libjansson-dev libcmocka-dev miltertest python3 postfix
+libsodium-dev libmicrohttpd-dev libidn2-dev libjansson-dev libpq-dev postgresql-15
+libcmocka-dev miltertest python3 postfix
 chromium valgrind debhelper systemd groff-base curl psmisc m4 libwrap0
 clang libclang-rt-dev"
 

@@ -1,0 +1,1004 @@
+/* pg: the store on PostgreSQL through libpq. One connection per handle,
+ * every round trip under a client-side deadline, the schema versioned in
+ * mailbeacon_schema and migrated under an advisory lock, events in monthly
+ * range partitions created ahead by a SECURITY DEFINER function. */
+#include <errno.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <libpq-fe.h>
+#include <sodium.h>
+
+#include "mbuf.h"
+#include "pg.h"
+
+/* pg_advisory_xact_lock key of the schema migrations: "mailbcn" in ASCII. */
+#define SCHEMA_LOCK_KEY "31078843214374766"
+/* Events per INSERT statement: 9 parameters each, well under libpq's
+ * 65535-parameter limit. */
+#define EVENTS_PER_INSERT 1000
+/* Months whose partition this handle knows to exist (a small cache). */
+#define KNOWN_MONTHS 8
+
+/*
+ * migrations[i] brings the schema from version i to i + 1, in one
+ * transaction with the version update. Never edit one that has shipped.
+ * Version 1 is SQLite's schema 4 with PostgreSQL's types: bytea for the
+ * keyed hashes, bigint for times, events partitioned by month of time.
+ */
+static const char *const migrations[] = {
+	/* 1: the initial schema */
+	"CREATE TABLE mailbeacon_schema (version integer NOT NULL);"
+	"INSERT INTO mailbeacon_schema VALUES (0);"
+	"CREATE TABLE messages ("
+	"  id text PRIMARY KEY,"
+	"  queue_id text UNIQUE,"
+	"  message_id_header text,"
+	"  sender text NOT NULL,"
+	"  sasl_login text,"
+	"  recipient_count integer NOT NULL,"
+	"  sent bigint NOT NULL,"
+	"  words text NOT NULL,"
+	"  link_count integer NOT NULL,"
+	"  subject text);"
+	"CREATE INDEX messages_sender_mid ON messages(sender, message_id_header);"
+	"CREATE INDEX messages_sent ON messages(sent);"
+	"CREATE INDEX messages_report ON messages(sender, sent, id, recipient_count);"
+	/* --sender ADDR is ASCII case-insensitive, like SQLite's NOCASE:
+	 * lower() under the C collation folds ASCII only. */
+	"CREATE INDEX messages_sender_nocase ON messages(lower(sender COLLATE \"C\"), sent);"
+	"CREATE INDEX messages_domain ON messages("
+	"  lower(substring(sender COLLATE \"C\" from '[^@]*$')), sent);"
+	"CREATE TABLE message_recipients ("
+	"  message_id text NOT NULL REFERENCES messages(id) ON DELETE CASCADE,"
+	"  recipient_hash bytea NOT NULL,"
+	"  PRIMARY KEY (message_id, recipient_hash));"
+	"CREATE INDEX message_recipients_hash ON message_recipients(recipient_hash);"
+	"CREATE TABLE links ("
+	"  message_id text NOT NULL REFERENCES messages(id) ON DELETE CASCADE,"
+	"  num integer NOT NULL,"
+	"  url text,"
+	"  PRIMARY KEY (message_id, num));"
+	"CREATE SEQUENCE events_id_seq AS bigint;"
+	"CREATE TABLE events ("
+	"  id bigint NOT NULL DEFAULT nextval('events_id_seq'),"
+	"  message_id text NOT NULL,"
+	"  kind text NOT NULL CHECK (kind IN ('open', 'click', 'optout')),"
+	"  link integer,"
+	"  time bigint NOT NULL,"
+	"  ip_masked text,"
+	"  client_class text,"
+	"  verdict text NOT NULL,"
+	"  dnt integer NOT NULL DEFAULT 0,"
+	"  recipient_hash bytea) PARTITION BY RANGE (time);"
+	"ALTER SEQUENCE events_id_seq OWNED BY events.id;"
+	"CREATE INDEX events_report ON events(message_id, kind, verdict, time, link);"
+	"CREATE INDEX events_id ON events(id);"
+	/* Times outside every month's partition (a clock far off) land here,
+	 * never fail; purge deletes from it by time. */
+	"CREATE TABLE events_default PARTITION OF events DEFAULT;"
+	"CREATE TABLE optouts ("
+	"  recipient_hash bytea PRIMARY KEY,"
+	"  time bigint NOT NULL,"
+	"  message_id text);"
+	"CREATE TABLE sync_state (source text PRIMARY KEY, cursor bigint NOT NULL);"
+	/* Creating a partition takes the table's owner; the daemons' role may
+	 * only call this, which creates the month's partition and nothing
+	 * else (month_start is checked to be a month's first second, UTC). */
+	"CREATE FUNCTION mailbeacon_events_partition(month_start bigint) RETURNS void"
+	"  LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $fn$"
+	" DECLARE"
+	"  m timestamptz := to_timestamp(month_start);"
+	"  name text := format('events_y%sm%s', to_char(m AT TIME ZONE 'UTC', 'YYYY'),"
+	"                      to_char(m AT TIME ZONE 'UTC', 'MM'));"
+	"  next_start bigint := extract(epoch FROM (date_trunc('month', m AT TIME ZONE 'UTC')"
+	"                      + interval '1 month'))::bigint;"
+	" BEGIN"
+	"  IF extract(epoch FROM date_trunc('month', m AT TIME ZONE 'UTC'))::bigint <> month_start THEN"
+	"   RAISE EXCEPTION 'not the first second of a month: %', month_start;"
+	"  END IF;"
+	"  PERFORM pg_advisory_xact_lock(" SCHEMA_LOCK_KEY ");"
+	"  IF to_regclass(format('%I.%I', current_schema(), name)) IS NULL THEN"
+	"   EXECUTE format('CREATE TABLE %I.%I PARTITION OF %I.events FOR VALUES FROM (%s) TO (%s)',"
+	"                  current_schema(), name, current_schema(), month_start, next_start);"
+	"  END IF;"
+	" END $fn$;",
+};
+
+#define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
+_Static_assert(sizeof(migrations) / sizeof(migrations[0]) == PGSTORE_SCHEMA_VERSION,
+    "PGSTORE_SCHEMA_VERSION must equal the number of migrations");
+
+struct pgstore {
+	PGconn *conn;		/* NULL after a lost connection */
+	char *uri;
+	char *password;		/* database_password_file's, or NULL */
+	char display[256];
+	int timeout_ms;
+	bool in_txn;
+	long long months[KNOWN_MONTHS];	/* partitions known to exist */
+	size_t n_months;
+	char err[1280];
+};
+
+/* ---- naming the database without its password ---- */
+
+bool
+pgstore_is_uri(const char *database)
+{
+	return database != NULL &&
+	    (strncmp(database, "postgresql://", 13) == 0 || strncmp(database, "postgres://", 11) == 0);
+}
+
+void
+pgstore_display(const char *uri, char *out, size_t outlen)
+{
+	const char *db = NULL, *host = NULL, *port = NULL, *user = NULL;
+	char *perr = NULL;
+	PQconninfoOption *opts = PQconninfoParse(uri, &perr);
+
+	if (opts == NULL) {
+		/* libpq's message quotes the URI's syntax, not its values. */
+		snprintf(out, outlen, "postgresql database (unreadable connection URI)");
+		PQfreemem(perr);
+		return;
+	}
+	for (PQconninfoOption *o = opts; o->keyword != NULL; o++) {
+		if (o->val == NULL || *o->val == '\0')
+			continue;
+		if (strcmp(o->keyword, "dbname") == 0)
+			db = o->val;
+		else if (strcmp(o->keyword, "host") == 0)
+			host = o->val;
+		else if (strcmp(o->keyword, "port") == 0)
+			port = o->val;
+		else if (strcmp(o->keyword, "user") == 0)
+			user = o->val;
+	}
+	snprintf(out, outlen, "postgresql database %s on %s%s%s%s%s", db ? db : "(default)",
+		 host ? host : "(default host)", port ? ":" : "", port ? port : "",
+		 user ? " as " : "", user ? user : "");
+	PQconninfoFree(opts);
+}
+
+/* ---- errors ---- */
+
+static void
+pg_seterr(struct pgstore *st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void
+pg_seterr(struct pgstore *st, const char *fmt, ...)
+{
+	char reason[768];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(reason, sizeof(reason), fmt, ap);
+	va_end(ap);
+	/* libpq's messages end in a newline; ours are one line. */
+	for (char *p = reason; *p != '\0'; p++)
+		if (*p == '\n' || *p == '\r')
+			*p = (p[1] == '\0') ? '\0' : ' ';
+	snprintf(st->err, sizeof(st->err), "%s: %s", st->display, reason);
+}
+
+const char *
+pgstore_errmsg(struct pgstore *st)
+{
+	return st != NULL ? st->err : "database not open";
+}
+
+/* ---- the connection and its deadlines ---- */
+
+static long long
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Waits until the connection's socket is readable (or writable), at most
+ * until deadline; 1 ready, 0 timed out, -1 error. */
+static int
+wait_socket(PGconn *c, bool write, long long deadline)
+{
+	struct pollfd p = { .fd = PQsocket(c), .events = write ? POLLOUT : POLLIN };
+
+	if (p.fd < 0)
+		return -1;
+	for (;;) {
+		long long left = deadline - mono_ms();
+		if (left <= 0)
+			return 0;
+		int r = poll(&p, 1, (int)(left > 60000 ? 60000 : left));
+		if (r > 0)
+			return 1;
+		if (r < 0 && errno != EINTR)
+			return -1;
+	}
+}
+
+static void
+pg_drop(struct pgstore *st)
+{
+	if (st->conn != NULL)
+		PQfinish(st->conn);
+	st->conn = NULL;
+	st->in_txn = false;
+	st->n_months = 0;
+}
+
+static int
+pg_connect(struct pgstore *st)
+{
+	char timeout_s[16];
+	/* Entries before dbname are defaults the URI may override; those
+	 * after it are ours (libpq: the last value of a keyword wins). */
+	const char *keys[] = { "connect_timeout", "application_name", "password", "dbname",
+			       "client_encoding", NULL };
+	const char *vals[] = { timeout_s, "mailbeacon", st->password, st->uri, "UTF8", NULL };
+	long long deadline = mono_ms() + st->timeout_ms;
+
+	snprintf(timeout_s, sizeof(timeout_s), "%d", (st->timeout_ms + 999) / 1000);
+	pg_drop(st);
+	if ((st->conn = PQconnectStartParams(keys, vals, 1)) == NULL) {
+		pg_seterr(st, "cannot connect: out of memory");
+		return -1;
+	}
+	PostgresPollingStatusType ps = PGRES_POLLING_WRITING;
+	while (ps != PGRES_POLLING_OK) {
+		if (ps == PGRES_POLLING_FAILED || PQstatus(st->conn) == CONNECTION_BAD) {
+			pg_seterr(st, "cannot connect: %s", PQerrorMessage(st->conn));
+			pg_drop(st);
+			return -1;
+		}
+		int r = wait_socket(st->conn, ps == PGRES_POLLING_WRITING, deadline);
+		if (r <= 0) {
+			pg_seterr(st, "cannot connect: %s", r == 0 ? "timed out" : strerror(errno));
+			pg_drop(st);
+			return -1;
+		}
+		ps = PQconnectPoll(st->conn);
+	}
+	if (PQsetnonblocking(st->conn, 1) != 0) {
+		pg_seterr(st, "cannot connect: %s", PQerrorMessage(st->conn));
+		pg_drop(st);
+		return -1;
+	}
+	return 0;
+}
+
+/* Sends a query and collects its results before the deadline. Returns the
+ * last result (the caller clears it) or NULL with the error set; a missed
+ * deadline or a broken connection drops the connection. */
+static PGresult *
+pg_exec(struct pgstore *st, const char *what, const char *sql, int n, const char *const *vals,
+	const int *lens, const int *fmts, int result_binary)
+{
+	PGresult *last = NULL, *r;
+	long long deadline;
+
+	if (st->conn == NULL) {
+		/* Never carry on a transaction on a new connection: the
+		 * statements before the loss are gone with the old one. */
+		if (st->in_txn) {
+			pg_seterr(st, "%s: the connection was lost in a transaction", what);
+			return NULL;
+		}
+		if (pg_connect(st) < 0)
+			return NULL;
+	}
+	deadline = mono_ms() + st->timeout_ms;
+	/* Without parameters: the simple protocol, which also takes several
+	 * statements (the migrations). */
+	int sent = n == 0 && !result_binary ? PQsendQuery(st->conn, sql)
+	    : PQsendQueryParams(st->conn, sql, n, NULL, vals, lens, fmts, result_binary);
+	if (!sent) {
+		pg_seterr(st, "%s: %s", what, PQerrorMessage(st->conn));
+		pg_drop(st);
+		return NULL;
+	}
+	int flushed;
+	while ((flushed = PQflush(st->conn)) == 1)
+		if (wait_socket(st->conn, true, deadline) <= 0)
+			goto lost;
+	if (flushed < 0)
+		goto lost;
+	for (;;) {
+		while (PQisBusy(st->conn)) {
+			if (wait_socket(st->conn, false, deadline) <= 0 || !PQconsumeInput(st->conn))
+				goto lost;
+		}
+		if ((r = PQgetResult(st->conn)) == NULL)
+			break;
+		PQclear(last);
+		last = r;
+	}
+	if (last == NULL) {
+		pg_seterr(st, "%s: no result", what);
+		return NULL;
+	}
+	ExecStatusType s = PQresultStatus(last);
+	if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK) {
+		pg_seterr(st, "%s: %s", what, PQresultErrorMessage(last));
+		/* Not lost: the server answered (a constraint, a read-only
+		 * standby); the caller looks at the SQLSTATE. */
+		return last;
+	}
+	return last;
+lost:
+	pg_seterr(st, "%s: %s", what, mono_ms() >= deadline
+	    ? "no answer in time: the connection is dropped"
+	    : PQerrorMessage(st->conn));
+	PQclear(last);
+	pg_drop(st);
+	return NULL;
+}
+
+static bool
+pg_ok(const PGresult *r)
+{
+	return r != NULL && (PQresultStatus(r) == PGRES_COMMAND_OK ||
+			     PQresultStatus(r) == PGRES_TUPLES_OK);
+}
+
+static const char *
+pg_sqlstate(const PGresult *r)
+{
+	const char *s = r != NULL ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+
+	return s != NULL ? s : "";
+}
+
+/* Runs a statement without parameters; 0 or -1. */
+static int
+pg_run(struct pgstore *st, const char *what, const char *sql)
+{
+	PGresult *r = pg_exec(st, what, sql, 0, NULL, NULL, NULL, 0);
+	int ok = pg_ok(r);
+
+	PQclear(r);
+	return ok ? 0 : -1;
+}
+
+static int
+pg_begin(struct pgstore *st, const char *what)
+{
+	if (pg_run(st, what, "BEGIN") < 0)
+		return -1;
+	st->in_txn = true;
+	return 0;
+}
+
+static int
+pg_commit(struct pgstore *st, const char *what)
+{
+	int rc = pg_run(st, what, "COMMIT");
+
+	st->in_txn = false;
+	return rc;
+}
+
+/* Rolls back, keeping the error already set. */
+static void
+pg_rollback(struct pgstore *st)
+{
+	char saved[sizeof(st->err)];
+
+	if (!st->in_txn || st->conn == NULL) {
+		st->in_txn = false;
+		return;
+	}
+	memcpy(saved, st->err, sizeof(saved));
+	if (pg_run(st, "rollback", "ROLLBACK") < 0)
+		pg_drop(st);
+	st->in_txn = false;
+	memcpy(st->err, saved, sizeof(saved));
+}
+
+/* ---- schema ---- */
+
+/* The schema version: -1 error, 0 when the database has none of ours. */
+static int
+pg_version(struct pgstore *st, bool *foreign_tables)
+{
+	PGresult *r = pg_exec(st, "schema version",
+	    "SELECT to_regclass('mailbeacon_schema') IS NOT NULL,"
+	    " to_regclass('messages') IS NOT NULL OR to_regclass('events') IS NOT NULL", 0, NULL,
+	    NULL, NULL, 0);
+	int v = -1;
+
+	if (!pg_ok(r) || PQntuples(r) != 1) {
+		PQclear(r);
+		return -1;
+	}
+	bool ours = PQgetvalue(r, 0, 0)[0] == 't';
+	if (foreign_tables != NULL)
+		*foreign_tables = !ours && PQgetvalue(r, 0, 1)[0] == 't';
+	PQclear(r);
+	if (!ours)
+		return 0;
+	r = pg_exec(st, "schema version", "SELECT max(version) FROM mailbeacon_schema", 0, NULL,
+		    NULL, NULL, 0);
+	if (pg_ok(r) && PQntuples(r) == 1 && !PQgetisnull(r, 0, 0))
+		v = atoi(PQgetvalue(r, 0, 0));
+	else if (pg_ok(r))
+		pg_seterr(st, "schema version: mailbeacon_schema is empty");
+	PQclear(r);
+	return v;
+}
+
+int
+pgstore_schema_version(struct pgstore *st)
+{
+	return st != NULL ? pg_version(st, NULL) : -1;
+}
+
+static int
+pg_migrate(struct pgstore *st, bool create)
+{
+	bool foreign = false;
+	int v;
+
+	if (pg_begin(st, "migration: begin") < 0)
+		return -1;
+	/* Several hosts starting at once: one migrates, the others wait
+	 * here and then find the schema current. */
+	if (pg_run(st, "migration: lock", "SELECT pg_advisory_xact_lock(" SCHEMA_LOCK_KEY ")") < 0 ||
+	    (v = pg_version(st, &foreign)) < 0)
+		goto fail;
+	if (v > N_MIGRATIONS) {
+		pg_seterr(st, "schema version %d is newer than this program (%d)", v, N_MIGRATIONS);
+		goto fail;
+	}
+	if (v == 0 && foreign) {
+		pg_seterr(st, "not a mailbeacon database (no mailbeacon_schema, but it has tables "
+			  "named messages or events)");
+		goto fail;
+	}
+	if (v == 0 && !create) {
+		pg_seterr(st, "no mailbeacon schema in the database (start the milter or the "
+			  "beacon once, or run the admin command with a role that may create it)");
+		goto fail;
+	}
+	for (int target = v + 1; target <= N_MIGRATIONS; target++) {
+		char what[64], sql[96];
+
+		snprintf(what, sizeof(what), "migration to schema version %d", target);
+		snprintf(sql, sizeof(sql), "UPDATE mailbeacon_schema SET version = %d", target);
+		if (pg_run(st, what, migrations[target - 1]) < 0 || pg_run(st, what, sql) < 0)
+			goto fail;
+	}
+	return pg_commit(st, "migration: commit");
+fail:
+	pg_rollback(st);
+	return -1;
+}
+
+/* ---- partitions ---- */
+
+static long long
+month_start(long long t)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	if (gmtime_r(&tt, &tm) == NULL)
+		return 0;
+	tm.tm_mday = 1;
+	tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
+	return (long long)timegm(&tm);
+}
+
+int
+pgstore_events_partition(struct pgstore *st, long long time)
+{
+	long long m = month_start(time);
+	char arg[32];
+	const char *vals[1] = { arg };
+
+	if (st == NULL)
+		return -1;
+	for (size_t i = 0; i < st->n_months; i++)
+		if (st->months[i] == m)
+			return 0;
+	snprintf(arg, sizeof(arg), "%lld", m);
+	PGresult *r = pg_exec(st, "events partition", "SELECT mailbeacon_events_partition($1)", 1,
+			      vals, NULL, NULL, 0);
+	int ok = pg_ok(r);
+
+	PQclear(r);
+	if (!ok)
+		return -1;
+	if (st->n_months == KNOWN_MONTHS)
+		st->n_months = 0;	/* forget the oldest lot: only costs a call */
+	st->months[st->n_months++] = m;
+	return 0;
+}
+
+/* This month's partition and the next month's, so writes rarely wait for
+ * one to be created. */
+static int
+pg_partitions_ahead(struct pgstore *st)
+{
+	long long now = (long long)time(NULL), m = month_start(now);
+
+	return pgstore_events_partition(st, m) < 0 ||
+	    pgstore_events_partition(st, month_start(m + 32 * 86400)) < 0 ? -1 : 0;
+}
+
+/* ---- open and close ---- */
+
+int
+pgstore_open(const char *uri, const char *password, bool create, int timeout_ms,
+	     struct pgstore **out, char *err, size_t errlen)
+{
+	struct pgstore *st;
+	char scratch[8];
+
+	if (err == NULL || errlen == 0) {
+		err = scratch;
+		errlen = sizeof(scratch);
+	}
+	err[0] = '\0';
+	if (out == NULL || !pgstore_is_uri(uri)) {
+		snprintf(err, errlen, "database: not a postgresql:// URI");
+		return -1;
+	}
+	*out = NULL;
+	if ((st = calloc(1, sizeof(*st))) == NULL || (st->uri = strdup(uri)) == NULL ||
+	    (password != NULL && (st->password = strdup(password)) == NULL)) {
+		if (st != NULL)
+			free(st->uri);
+		free(st);
+		snprintf(err, errlen, "database: out of memory");
+		return -1;
+	}
+	st->timeout_ms = timeout_ms > 0 ? timeout_ms : 5000;
+	pgstore_display(uri, st->display, sizeof(st->display));
+	if (pg_connect(st) < 0 || pg_migrate(st, create) < 0 || pg_partitions_ahead(st) < 0) {
+		snprintf(err, errlen, "%s", st->err);
+		pgstore_close(st);
+		return -1;
+	}
+	*out = st;
+	return 0;
+}
+
+void
+pgstore_close(struct pgstore *st)
+{
+	if (st == NULL)
+		return;
+	pg_drop(st);
+	if (st->password != NULL) {
+		sodium_memzero(st->password, strlen(st->password));
+		free(st->password);
+	}
+	/* The URI may carry the password too. */
+	sodium_memzero(st->uri, strlen(st->uri));
+	free(st->uri);
+	free(st);
+}
+
+int
+pgstore_connected(struct pgstore *st)
+{
+	return st != NULL && st->conn != NULL && PQstatus(st->conn) == CONNECTION_OK;
+}
+
+/* ---- parameters ---- */
+
+/* A bytea parameter is sent in binary: format 1, length 32. */
+#define HASH_PARAM(i, h) do { vals[i] = (const char *)(h); lens[i] = STORE_HASH_LEN; fmts[i] = 1; } while (0)
+
+/* ---- messages ---- */
+
+int
+pgstore_message_find(struct pgstore *st, const char *queue_id, const char *message_id_header,
+		     const char *sender, char id[STORE_ID_LEN + 1], long long *sent)
+{
+	if (st == NULL)
+		return -1;
+	for (int pass = 0; pass < 2; pass++) {
+		PGresult *r;
+
+		if (pass == 0 && queue_id != NULL) {
+			const char *vals[1] = { queue_id };
+			r = pg_exec(st, "find message",
+				    "SELECT id, sent FROM messages WHERE queue_id = $1", 1, vals,
+				    NULL, NULL, 0);
+		} else if (pass == 1 && message_id_header != NULL && sender != NULL) {
+			const char *vals[2] = { sender, message_id_header };
+			r = pg_exec(st, "find message",
+				    "SELECT id, sent FROM messages WHERE sender = $1"
+				    " AND message_id_header = $2 ORDER BY sent DESC LIMIT 1", 2,
+				    vals, NULL, NULL, 0);
+		} else {
+			continue;
+		}
+		if (!pg_ok(r)) {
+			PQclear(r);
+			return -1;
+		}
+		if (PQntuples(r) == 0) {
+			PQclear(r);
+			continue;
+		}
+		const char *t = PQgetvalue(r, 0, 0);
+		if (strlen(t) > STORE_ID_LEN) {
+			pg_seterr(st, "find message: bad message id in the database");
+			PQclear(r);
+			return -1;
+		}
+		memcpy(id, t, strlen(t) + 1);
+		if (sent != NULL)
+			*sent = strtoll(PQgetvalue(r, 0, 1), NULL, 10);
+		PQclear(r);
+		return 1;
+	}
+	return 0;
+}
+
+int
+pgstore_message_insert(struct pgstore *st, const struct store_message *m,
+		       enum store_link_urls mode)
+{
+	char rcpts[24], sent[24], links[24], num[24];
+	PGresult *r;
+
+	if (st == NULL)
+		return -1;
+	if (m == NULL || m->id == NULL || m->sender == NULL || m->words == NULL ||
+	    (m->n_recipients > 0 && m->recipient_hashes == NULL) ||
+	    (m->n_links > 0 && m->link_urls == NULL)) {
+		pg_seterr(st, "insert message: incomplete message");
+		return -1;
+	}
+	snprintf(rcpts, sizeof(rcpts), "%zu", m->n_recipients);
+	snprintf(sent, sizeof(sent), "%lld", m->sent);
+	snprintf(links, sizeof(links), "%zu", m->n_links);
+	if (pg_begin(st, "insert message: begin") < 0)
+		return -1;
+	const char *mv[10] = { m->id, m->queue_id, m->message_id_header, m->sender,
+			       m->sasl_login, rcpts, sent, m->words, links, m->subject };
+	r = pg_exec(st, "insert message",
+		    "INSERT INTO messages (id, queue_id, message_id_header, sender, sasl_login,"
+		    " recipient_count, sent, words, link_count, subject)"
+		    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)", 10, mv, NULL, NULL, 0);
+	if (!pg_ok(r)) {
+		bool conflict = strcmp(pg_sqlstate(r), "23505") == 0;	/* unique_violation */
+		PQclear(r);
+		pg_rollback(st);
+		return conflict ? 1 : -1;
+	}
+	PQclear(r);
+	for (size_t i = 0; i < m->n_recipients; i++) {
+		const char *vals[2];
+		int lens[2] = { 0, 0 }, fmts[2] = { 0, 0 };
+
+		vals[0] = m->id;
+		HASH_PARAM(1, m->recipient_hashes[i]);
+		r = pg_exec(st, "insert recipient",
+			    "INSERT INTO message_recipients (message_id, recipient_hash)"
+			    " VALUES ($1, $2) ON CONFLICT DO NOTHING", 2, vals, lens, fmts, 0);
+		if (!pg_ok(r))
+			goto fail;
+		PQclear(r);
+	}
+	for (size_t i = 0; i < m->n_links; i++) {
+		char *url = store_reduce_url(m->link_urls[i], mode);
+
+		if (url == NULL && m->link_urls[i] != NULL && mode != STORE_URLS_NONE) {
+			pg_seterr(st, "insert link: out of memory");
+			r = NULL;
+			goto fail;
+		}
+		snprintf(num, sizeof(num), "%zu", i + 1);
+		const char *vals[3] = { m->id, num, url };
+		r = pg_exec(st, "insert link",
+			    "INSERT INTO links (message_id, num, url) VALUES ($1, $2, $3)", 3, vals,
+			    NULL, NULL, 0);
+		free(url);
+		if (!pg_ok(r))
+			goto fail;
+		PQclear(r);
+	}
+	return pg_commit(st, "insert message: commit");
+fail:
+	PQclear(r);
+	pg_rollback(st);
+	return -1;
+}
+
+/* ---- opt-outs ---- */
+
+int
+pgstore_optout_exists(struct pgstore *st, const unsigned char hash[STORE_HASH_LEN])
+{
+	const char *vals[1];
+	int lens[1], fmts[1];
+
+	if (st == NULL)
+		return -1;
+	if (hash == NULL) {
+		pg_seterr(st, "opt-out lookup: no hash");
+		return -1;
+	}
+	HASH_PARAM(0, hash);
+	PGresult *r = pg_exec(st, "opt-out lookup", "SELECT 1 FROM optouts WHERE recipient_hash = $1",
+			      1, vals, lens, fmts, 0);
+	int rc = pg_ok(r) ? PQntuples(r) > 0 : -1;
+
+	PQclear(r);
+	return rc;
+}
+
+int
+pgstore_optout_add(struct pgstore *st, const unsigned char hash[STORE_HASH_LEN], long long when,
+		   const char *message_id)
+{
+	char t[24];
+	const char *vals[3];
+	int lens[3] = { 0, 0, 0 }, fmts[3] = { 0, 0, 0 };
+
+	if (st == NULL)
+		return -1;
+	if (hash == NULL) {
+		pg_seterr(st, "add opt-out: no hash");
+		return -1;
+	}
+	snprintf(t, sizeof(t), "%lld", when);
+	HASH_PARAM(0, hash);
+	vals[1] = t;
+	vals[2] = message_id;
+	PGresult *r = pg_exec(st, "add opt-out",
+			      "INSERT INTO optouts (recipient_hash, time, message_id)"
+			      " VALUES ($1, $2, $3) ON CONFLICT DO NOTHING", 3, vals, lens, fmts, 0);
+	int rc = pg_ok(r) ? 0 : -1;
+
+	PQclear(r);
+	return rc;
+}
+
+/* ---- events ---- */
+
+/* One INSERT of events ev[0..n) (n <= EVENTS_PER_INSERT): 9 parameters an
+ * event, their texts in num (3 numbers an event, 24 bytes each). */
+static int
+insert_events(struct pgstore *st, const struct store_event *ev, size_t n)
+{
+	struct mbuf sql;
+	const char **vals = calloc(n * 9, sizeof(*vals));
+	int *lens = calloc(n * 9, sizeof(*lens)), *fmts = calloc(n * 9, sizeof(*fmts));
+	char (*num)[24] = calloc(n * 3, sizeof(*num));
+	int rc = -1;
+
+	mbuf_init(&sql);
+	if (vals == NULL || lens == NULL || fmts == NULL || num == NULL) {
+		pg_seterr(st, "insert events: out of memory");
+		goto out;
+	}
+	mbuf_puts(&sql, "INSERT INTO events (message_id, kind, link, time, ip_masked,"
+		  " client_class, verdict, dnt, recipient_hash) VALUES ");
+	for (size_t i = 0; i < n; i++) {
+		const struct store_event *e = &ev[i];
+		size_t p = i * 9;
+
+		mbuf_printf(&sql, "%s($%zu, $%zu, $%zu, $%zu, $%zu, $%zu, $%zu, $%zu, $%zu)",
+			    i ? ", " : "", p + 1, p + 2, p + 3, p + 4, p + 5, p + 6, p + 7, p + 8,
+			    p + 9);
+		vals[p] = e->message_id;
+		vals[p + 1] = e->kind;
+		if (e->link > 0) {
+			snprintf(num[i * 3], sizeof(num[0]), "%u", e->link);
+			vals[p + 2] = num[i * 3];
+		}
+		snprintf(num[i * 3 + 1], sizeof(num[0]), "%lld", e->time);
+		vals[p + 3] = num[i * 3 + 1];
+		vals[p + 4] = e->ip_masked;
+		vals[p + 5] = e->client_class;
+		vals[p + 6] = e->verdict;
+		vals[p + 7] = e->dnt ? "1" : "0";
+		if (e->recipient_hash != NULL) {
+			vals[p + 8] = (const char *)e->recipient_hash;
+			lens[p + 8] = STORE_HASH_LEN;
+			fmts[p + 8] = 1;
+		}
+	}
+	if (sql.failed) {
+		pg_seterr(st, "insert events: out of memory");
+		goto out;
+	}
+	PGresult *r = pg_exec(st, "insert events", sql.data, (int)(n * 9), vals, lens, fmts, 0);
+	rc = pg_ok(r) ? 0 : -1;
+	PQclear(r);
+out:
+	mbuf_free(&sql);
+	free(vals);
+	free(lens);
+	free(fmts);
+	free(num);
+	return rc;
+}
+
+/* The partitions of the events' months, outside the transaction (their
+ * creation commits on its own). */
+static int
+events_partitions(struct pgstore *st, const struct store_event *ev, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (pgstore_events_partition(st, ev[i].time) < 0)
+			return -1;
+	return 0;
+}
+
+int
+pgstore_events_insert(struct pgstore *st, const struct store_event *ev, size_t n)
+{
+	if (st == NULL)
+		return -1;
+	if (n == 0)
+		return 0;
+	if (events_partitions(st, ev, n) < 0 || pg_begin(st, "insert events: begin") < 0)
+		return -1;
+	for (size_t i = 0; i < n; i += EVENTS_PER_INSERT)
+		if (insert_events(st, ev + i, n - i < EVENTS_PER_INSERT ? n - i : EVENTS_PER_INSERT) < 0) {
+			pg_rollback(st);
+			return -1;
+		}
+	return pg_commit(st, "insert events: commit");
+}
+
+int
+pgstore_optout_record(struct pgstore *st, const unsigned char hash[STORE_HASH_LEN],
+		      long long when, const char *message_id)
+{
+	struct store_event e = {
+		.message_id = message_id, .kind = "optout", .time = when,
+		.verdict = "human", .recipient_hash = hash,
+	};
+
+	if (st == NULL || events_partitions(st, &e, 1) < 0 || pg_begin(st, "opt-out: begin") < 0)
+		return -1;
+	if (pgstore_optout_add(st, hash, when, message_id) < 0 || insert_events(st, &e, 1) < 0) {
+		pg_rollback(st);
+		return -1;
+	}
+	return pg_commit(st, "opt-out: commit");
+}
+
+int
+pgstore_message_opted_out(struct pgstore *st, const char *message_id)
+{
+	const char *vals[1] = { message_id };
+
+	if (st == NULL)
+		return -1;
+	PGresult *r = pg_exec(st, "opt-out lookup",
+			      "SELECT 1 FROM message_recipients r"
+			      " JOIN optouts o ON o.recipient_hash = r.recipient_hash"
+			      " WHERE r.message_id = $1"
+			      " UNION ALL SELECT 1 FROM optouts WHERE message_id = $1 LIMIT 1", 1,
+			      vals, NULL, NULL, 0);
+	int rc = pg_ok(r) ? PQntuples(r) > 0 : -1;
+
+	PQclear(r);
+	return rc;
+}
+
+int
+pgstore_message_recipients(struct pgstore *st, const char *message_id,
+			   unsigned char (*out)[STORE_HASH_LEN], size_t max, size_t *total)
+{
+	const char *vals[1] = { message_id };
+
+	*total = 0;
+	if (st == NULL)
+		return -1;
+	PGresult *r = pg_exec(st, "recipients of a message",
+			      "SELECT recipient_hash FROM message_recipients WHERE message_id = $1",
+			      1, vals, NULL, NULL, 1);
+	if (!pg_ok(r)) {
+		PQclear(r);
+		return -1;
+	}
+	for (int i = 0; i < PQntuples(r); i++) {
+		if (PQgetlength(r, i, 0) != STORE_HASH_LEN)
+			continue;
+		if (*total < max)
+			memcpy(out[*total], PQgetvalue(r, i, 0), STORE_HASH_LEN);
+		(*total)++;
+	}
+	PQclear(r);
+	return 0;
+}
+
+int
+pgstore_message_has_recipient(struct pgstore *st, const char *message_id,
+			      const unsigned char hash[STORE_HASH_LEN])
+{
+	const char *vals[2];
+	int lens[2] = { 0, 0 }, fmts[2] = { 0, 0 };
+
+	if (st == NULL)
+		return -1;
+	vals[0] = message_id;
+	HASH_PARAM(1, hash);
+	PGresult *r = pg_exec(st, "recipient of a message",
+			      "SELECT 1 FROM message_recipients"
+			      " WHERE message_id = $1 AND recipient_hash = $2", 2, vals, lens, fmts, 0);
+	int rc = pg_ok(r) ? PQntuples(r) > 0 : -1;
+
+	PQclear(r);
+	return rc;
+}
+
+static const char *
+value_or_null(const PGresult *r, int row, int col)
+{
+	return PQgetisnull(r, row, col) ? NULL : PQgetvalue(r, row, col);
+}
+
+int
+pgstore_events_after(struct pgstore *st, long long after, int limit, store_event_fn fn, void *arg)
+{
+	char a[24], l[16];
+	const char *vals[2] = { a, l };
+
+	if (st == NULL)
+		return -1;
+	snprintf(a, sizeof(a), "%lld", after);
+	snprintf(l, sizeof(l), "%d", limit);
+	PGresult *r = pg_exec(st, "events after a cursor",
+			      "SELECT id, message_id, kind, coalesce(link, 0), time, ip_masked,"
+			      " client_class, verdict, dnt, encode(recipient_hash, 'hex') FROM events"
+			      " WHERE id > $1 ORDER BY id LIMIT $2", 2, vals, NULL, NULL, 0);
+	if (!pg_ok(r)) {
+		PQclear(r);
+		return -1;
+	}
+	for (int i = 0; i < PQntuples(r); i++) {
+		unsigned char hash[STORE_HASH_LEN];
+		const char *hex = value_or_null(r, i, 9);
+		bool has_hash = hex != NULL && strlen(hex) == 2 * STORE_HASH_LEN &&
+		    sodium_hex2bin(hash, sizeof(hash), hex, strlen(hex), NULL, NULL, NULL) == 0;
+		struct store_event e = {
+			.message_id = value_or_null(r, i, 1),
+			.kind = value_or_null(r, i, 2),
+			.link = (unsigned)strtoul(PQgetvalue(r, i, 3), NULL, 10),
+			.time = strtoll(PQgetvalue(r, i, 4), NULL, 10),
+			.ip_masked = value_or_null(r, i, 5),
+			.client_class = value_or_null(r, i, 6),
+			.verdict = value_or_null(r, i, 7),
+			.dnt = strcmp(PQgetvalue(r, i, 8), "0") != 0,
+			.recipient_hash = has_hash ? hash : NULL,
+		};
+		if (fn(arg, strtoll(PQgetvalue(r, i, 0), NULL, 10), &e) != 0)
+			break;
+	}
+	PQclear(r);
+	return 0;
+}
+
+int
+pgstore_write_probe(struct pgstore *st)
+{
+	if (st == NULL)
+		return -1;
+	/* A standby (or a primary demoted in a failover) refuses this. */
+	if (pg_begin(st, "write probe: begin") < 0)
+		return -1;
+	if (pg_run(st, "write probe", "UPDATE mailbeacon_schema SET version = version") < 0) {
+		pg_rollback(st);
+		return -1;
+	}
+	return pg_commit(st, "write probe: commit");
+}

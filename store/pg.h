@@ -1,0 +1,65 @@
+/* pg: the store's PostgreSQL backend (libpq), for several relays and beacons
+ * sharing one database. The same operations as the SQLite store, with the
+ * same meaning; store.c chooses the backend from the database setting.
+ *
+ * Deadlines: every round trip (connecting included) has one, kept by the
+ * client with poll(), so a dead server or a dead TCP connection costs at
+ * most timeout_ms; the handle then drops the connection and the next call
+ * connects again. Error messages name the database without its password. */
+#ifndef MB_STORE_PG_H
+#define MB_STORE_PG_H
+#include <stdbool.h>
+#include <stddef.h>
+#include "store.h"
+
+struct pgstore;
+
+/* The PostgreSQL schema version this program creates and migrates to. */
+#define PGSTORE_SCHEMA_VERSION 1
+
+/* True when database names a PostgreSQL database (a libpq URI). */
+bool pgstore_is_uri(const char *database);
+/* The database as it may be shown: "postgresql database DB on HOST[:PORT]
+ * as USER" from libpq's own parse of the URI; never the password. */
+void pgstore_display(const char *uri, char *out, size_t outlen);
+
+/* Connects (within timeout_ms), creates or migrates the schema under an
+ * advisory lock (create: may create it) and creates the events partitions
+ * of this month and the next. password, when not NULL, is used unless the
+ * URI names one. Errors: "DISPLAY: reason" (libpq's reason). */
+int pgstore_open(const char *uri, const char *password, bool create, int timeout_ms,
+		 struct pgstore **out, char *err, size_t errlen);
+void pgstore_close(struct pgstore *st);
+const char *pgstore_errmsg(struct pgstore *st);
+int pgstore_schema_version(struct pgstore *st);
+/* 1 while the handle has a working connection, 0 when the last call lost
+ * it (the next call connects again). */
+int pgstore_connected(struct pgstore *st);
+
+int pgstore_message_find(struct pgstore *st, const char *queue_id, const char *message_id_header,
+			 const char *sender, char id[STORE_ID_LEN + 1], long long *sent);
+int pgstore_message_insert(struct pgstore *st, const struct store_message *m,
+			   enum store_link_urls mode);
+int pgstore_optout_exists(struct pgstore *st, const unsigned char hash[STORE_HASH_LEN]);
+int pgstore_optout_add(struct pgstore *st, const unsigned char hash[STORE_HASH_LEN], long long when,
+		       const char *message_id);
+int pgstore_optout_record(struct pgstore *st, const unsigned char hash[STORE_HASH_LEN],
+			  long long when, const char *message_id);
+/* One multi-row INSERT in one transaction (the beacon's group commit),
+ * after making sure the months' partitions exist. */
+int pgstore_events_insert(struct pgstore *st, const struct store_event *ev, size_t n);
+int pgstore_message_opted_out(struct pgstore *st, const char *message_id);
+int pgstore_message_recipients(struct pgstore *st, const char *message_id,
+			       unsigned char (*out)[STORE_HASH_LEN], size_t max, size_t *total);
+int pgstore_message_has_recipient(struct pgstore *st, const char *message_id,
+				  const unsigned char hash[STORE_HASH_LEN]);
+int pgstore_events_after(struct pgstore *st, long long after, int limit, store_event_fn fn,
+			 void *arg);
+/* A committed transaction that changes nothing durable: 0 when the server
+ * takes writes now (not a read-only standby), -1 with the reason. */
+int pgstore_write_probe(struct pgstore *st);
+/* Makes sure the partition holding time exists (created by the owner's
+ * SECURITY DEFINER function, so the daemons' role needs no DDL right). */
+int pgstore_events_partition(struct pgstore *st, long long time);
+
+#endif
