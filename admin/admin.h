@@ -30,7 +30,7 @@ int cmd_preview(struct admin_env *env, int argc, char **argv);
 int cmd_token(struct admin_env *env, int argc, char **argv);
 int cmd_policy(struct admin_env *env, int argc, char **argv);
 int cmd_optout(struct admin_env *env, int argc, char **argv);
-/* report.c: report; data_cmd.c: export, forget, purge. The *_usage
+/* report_cmd.c: report; data_cmd.c: export, forget, purge. The *_usage
  * functions print the subcommands' --help (no configuration needed). */
 int cmd_report(struct admin_env *env, int argc, char **argv);
 int cmd_export(struct admin_env *env, int argc, char **argv);

@@ -1,8 +1,11 @@
-/* report_fmt: what the formats of `mailbeacon report` (report.c,
- * report_json.c, report_html.c) and export (data_cmd.c) share: options,
- * time and number formatting, and escaping for JSON, HTML, CSV and the
- * terminal. Every writer takes untrusted text (senders, URLs, Message-IDs)
- * and escapes it for its context; invalid UTF-8 becomes U+FFFD. */
+/* report_fmt: what the formats of `mailbeacon report` (report_cmd.c and
+ * its writers report_table.c, report_csv.c, report_json.c, report_html.c)
+ * and export (data_cmd.c) share: options, the chart's days
+ * (report_days.c), time and number formatting, and escaping for JSON,
+ * HTML, CSV and the terminal (report_util.c). Every writer takes untrusted
+ * text (senders, URLs, Message-IDs) and escapes it for its context;
+ * invalid UTF-8 becomes U+FFFD. The writers depend on these and never on
+ * the command. */
 #ifndef MB_ADMIN_REPORT_FMT_H
 #define MB_ADMIN_REPORT_FMT_H
 #include <stdbool.h>
@@ -30,12 +33,18 @@ struct report_days {
 	bool truncated;			/* older days left out (REPORT_MAX_DAYS) */
 };
 
-/* Fills days for the report's range (see report.c: report_load_days);
- * n = 0 when there is nothing to show. */
+/* Fills days for the report's range (report_days.c); n = 0 when there is
+ * nothing to show. */
 int report_load_days(const struct report_data *rd, const struct report_opts *o,
 		     struct report_days *d, char *err, size_t errlen);
 void report_free_days(struct report_days *d);
 
+/* The format writers, called by cmd_report (report_cmd.c) with the
+ * loaded report: 0, or -1 with a reason in err. */
+int report_table(struct store *st, const struct report_data *rd,
+		 const struct report_opts *o, FILE *out, char *err, size_t errlen);
+int report_csv(struct store *st, const struct report_data *rd, FILE *out, char *err,
+	       size_t errlen);
 int report_json(struct store *st, const struct report_data *rd,
 		const struct report_opts *o, FILE *out, char *err, size_t errlen);
 int report_html(struct store *st, const struct report_data *rd,
@@ -55,10 +64,6 @@ void fmt_duration(long long secs, char buf[32]);
 void fmt_double(double x, char buf[40]);
 /* ratio num/den, 0 when den is 0 */
 double ratio(long long num, long long den);
-
-/* Decodes one UTF-8 code point of s (at most n bytes): its length, or 0
- * for an invalid sequence (then *cp = U+FFFD and one byte is consumed). */
-size_t utf8_next(const unsigned char *s, size_t n, unsigned *cp);
 
 /* A JSON string (with quotes), or null for NULL. */
 void json_str(FILE *f, const char *s);

@@ -1,0 +1,132 @@
+/* report_csv: mailbeacon report --format csv (RFC 4180, CRLF; the columns
+ * are in report_usage, report_cmd.c): a row per message followed by its
+ * links, then a row per sender and one for the total. */
+#include <stdio.h>
+#include "report_fmt.h"
+
+static void
+csv_num(FILE *f, long long v)
+{
+	fprintf(f, ",%lld", v);
+}
+
+static void
+csv_text(FILE *f, const char *s)
+{
+	putc(',', f);
+	csv_field(f, s);
+}
+
+static void
+csv_time(FILE *f, bool has, long long t)
+{
+	char b[32];
+
+	putc(',', f);
+	if (has) {
+		fmt_iso(t, b);
+		fputs(b, f);
+	}
+}
+
+static void
+csv_rate(FILE *f, long long num, long long den)
+{
+	char b[40];
+
+	putc(',', f);
+	if (den > 0) {
+		fmt_double(ratio(num, den), b);
+		fputs(b, f);
+	}
+}
+
+static int
+csv_message_cb(void *arg, const struct report_message *m)
+{
+	FILE *f = arg;
+	long long uniq = m->opens_human > 0, clicked = m->clicks_human > 0;
+
+	fputs("message", f);
+	csv_text(f, m->sender);
+	csv_text(f, m->id);
+	csv_text(f, m->queue_id);
+	csv_text(f, m->message_id);
+	csv_time(f, true, m->sent);
+	csv_time(f, false, 0);
+	csv_num(f, 1);
+	csv_num(f, m->recipients);
+	csv_num(f, m->opens_human);
+	csv_num(f, m->opens_machine);
+	csv_num(f, uniq);
+	csv_time(f, m->has_first_human_open, m->first_human_open);
+	putc(',', f);
+	if (m->has_first_human_open)
+		fprintf(f, "%lld", m->first_human_open - m->sent);
+	csv_num(f, m->clicks_human);
+	csv_num(f, m->clicks_scanner);
+	csv_num(f, clicked);
+	csv_num(f, m->optouts);
+	csv_rate(f, uniq, 1);
+	csv_rate(f, clicked, 1);
+	fputs(",,\r\n", f);
+	for (size_t i = 0; i < m->n_links; i++) {
+		const struct report_link *l = &m->links[i];
+
+		fputs("link", f);
+		csv_text(f, m->sender);
+		csv_text(f, m->id);
+		fputs(",,,,,,,,,,,", f);	/* queue_id .. time_to_open_seconds */
+		csv_num(f, l->human_clicks);
+		csv_num(f, l->scanner_clicks);
+		fputs(",,,,", f);		/* messages_clicked .. click_rate */
+		csv_num(f, l->num);
+		csv_text(f, l->url);
+		fputs("\r\n", f);
+	}
+	return 0;
+}
+
+static void
+csv_counts(FILE *f, const char *scope, const char *sender, const struct report_counts *c)
+{
+	fputs(scope, f);
+	csv_text(f, sender);
+	fputs(",,,", f);			/* id, queue_id, message_id */
+	csv_time(f, c->messages > 0, c->first_sent);
+	csv_time(f, c->messages > 0, c->last_sent);
+	csv_num(f, c->messages);
+	csv_num(f, c->recipients);
+	csv_num(f, c->opens_human);
+	csv_num(f, c->opens_machine);
+	csv_num(f, c->unique_human_opens);
+	fputs(",,", f);				/* first_human_open, time_to_open */
+	csv_num(f, c->clicks_human);
+	csv_num(f, c->clicks_scanner);
+	csv_num(f, c->messages_clicked);
+	csv_num(f, c->optouts);
+	csv_rate(f, c->unique_human_opens, c->messages);
+	csv_rate(f, c->messages_clicked, c->messages);
+	fputs(",,\r\n", f);
+}
+
+static int
+csv_sender_cb(void *arg, const struct report_sender *s)
+{
+	csv_counts(arg, "sender", s->sender, &s->c);
+	return 0;
+}
+
+int
+report_csv(struct store *st, const struct report_data *rd, FILE *f, char *err, size_t errlen)
+{
+	fputs("scope,sender,id,queue_id,message_id,sent,last_sent,messages,recipients,"
+	    "opens_human,opens_machine,unique_human_opens,first_human_open,"
+	    "time_to_open_seconds,clicks_human,clicks_scanner,messages_clicked,optouts,"
+	    "open_rate,click_rate,link_num,url\r\n", f);
+	if (store_report_messages(st, rd, csv_message_cb, f, err, errlen) != 0)
+		return -1;
+	store_report_senders(rd, csv_sender_cb, f);
+	csv_counts(f, "total", NULL, store_report_totals(rd));
+	return 0;
+}
