@@ -9,6 +9,7 @@
 #include <strings.h>
 #include "entities_html5.h"
 #include "links.h"
+#include "textenc.h"
 
 /* HTML5 maps these numeric references to windows-1252 characters. */
 static const unsigned short cp1252_c1[32] = {
@@ -23,33 +24,11 @@ static const unsigned short cp1252_c1[32] = {
 static int
 put_numeric(struct mbuf *out, unsigned long cp)
 {
-	char b[4];
-	size_t n;
-
 	if (cp == 0 || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-		cp = 0xfffd;
+		cp = TEXT_REPLACEMENT;
 	else if (cp >= 0x80 && cp <= 0x9f)
 		cp = cp1252_c1[cp - 0x80];
-	if (cp < 0x80) {
-		b[0] = (char)cp;
-		n = 1;
-	} else if (cp < 0x800) {
-		b[0] = (char)(0xc0 | cp >> 6);
-		b[1] = (char)(0x80 | (cp & 0x3f));
-		n = 2;
-	} else if (cp < 0x10000) {
-		b[0] = (char)(0xe0 | cp >> 12);
-		b[1] = (char)(0x80 | (cp >> 6 & 0x3f));
-		b[2] = (char)(0x80 | (cp & 0x3f));
-		n = 3;
-	} else {
-		b[0] = (char)(0xf0 | cp >> 18);
-		b[1] = (char)(0x80 | (cp >> 12 & 0x3f));
-		b[2] = (char)(0x80 | (cp >> 6 & 0x3f));
-		b[3] = (char)(0x80 | (cp & 0x3f));
-		n = 4;
-	}
-	return mbuf_append(out, b, n);
+	return text_put_utf8(TEXT_TO_MBUF(out), (uint32_t)cp);
 }
 
 static int
@@ -142,32 +121,6 @@ html_attr_decode(const char *raw, size_t len, struct mbuf *out)
 	}
 	mbuf_append(out, raw + run, len - run);
 	return (err || out->failed) ? -1 : 0;
-}
-
-int
-html_escape(const char *s, size_t len, struct mbuf *out)
-{
-	size_t run = 0;
-
-	/* Runs of plain octets are appended at once: this runs on every
-	 * signed URL. */
-	for (size_t i = 0; i < len; i++) {
-		const char *rep;
-		switch (s[i]) {
-		case '&': rep = "&amp;"; break;
-		case '<': rep = "&lt;"; break;
-		case '>': rep = "&gt;"; break;
-		case '"': rep = "&quot;"; break;
-		case '\'': rep = "&#39;"; break;
-		default: continue;
-		}
-		mbuf_append(out, s + run, i - run);
-		mbuf_puts(out, rep);
-		run = i + 1;
-	}
-	if (run < len)
-		mbuf_append(out, s + run, len - run);
-	return out->failed ? -1 : 0;
 }
 
 void

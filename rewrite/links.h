@@ -14,8 +14,6 @@ typedef int (*link_sign_fn)(void *arg, const char *url, size_t len, struct mbuf 
 
 /* Decodes character references in an attribute value as HTML5 does. */
 int html_attr_decode(const char *raw, size_t len, struct mbuf *out);
-/* Appends s escaped for a double-quoted attribute value or text. */
-int html_escape(const char *s, size_t len, struct mbuf *out);
 /* Trims C0 controls and spaces at the ends and drops tab, CR and LF
  * inside, as browsers do before following a URL. */
 void url_browser_clean(struct mbuf *url);
