@@ -17,6 +17,7 @@
 #include "http.h"
 #include "log.h"
 #include "mbuf.h"
+#include "pages.h"
 #include "route.h"
 #include "token.h"
 
@@ -256,88 +257,8 @@ route_tracking(struct MHD_Connection *c, struct req *r, struct route *rt)
 	return finish_tracking(c, r);
 }
 
-static void
-html_escape_into(struct mbuf *b, const char *s)
-{
-	for (; *s; s++) {
-		switch (*s) {
-		case '&': mbuf_puts(b, "&amp;"); break;
-		case '<': mbuf_puts(b, "&lt;"); break;
-		case '>': mbuf_puts(b, "&gt;"); break;
-		case '"': mbuf_puts(b, "&quot;"); break;
-		default: mbuf_putc(b, (unsigned char)*s);
-		}
-	}
-}
 
-static void
-page_start(struct mbuf *b, const char *title)
-{
-	mbuf_puts(b, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-		  "<meta name=\"viewport\" content=\"width=device-width\">"
-		  "<meta name=\"robots\" content=\"noindex\"><title>");
-	html_escape_into(b, title);
-	mbuf_puts(b, "</title><style>body{font:16px/1.5 sans-serif;max-width:36em;margin:2em auto;"
-		  "padding:0 1em;color:#222}button{font-size:1em;padding:.5em 1em}</style></head><body>\n<h1>");
-	html_escape_into(b, title);
-	mbuf_puts(b, "</h1>\n");
-}
 
-static void
-what_is_recorded(struct mbuf *b)
-{
-	mbuf_printf(b, "<p>When you open a tracked message or click one of its links, this "
-		    "service records: which message, whether it was an open or a click (and which "
-		    "link), the time, your network with the last part of the address removed, "
-		    "the kind of mail program, and whether it looked like a person or a machine "
-		    "(such as a security scanner). It never records your full IP address, your "
-		    "browser's details, or anything you read. Records are deleted after %d days.</p>\n",
-		    bc.cfg.retention_days);
-}
-
-static enum MHD_Result
-route_optout_page(struct MHD_Connection *c, const char *url, size_t recipients)
-{
-	struct mbuf b;
-
-	mbuf_init(&b);
-	page_start(&b, "Stop tracking");
-	mbuf_puts(&b, "<p>The message you came from was sent with read tracking: its sender can "
-		  "see whether it was opened and which links were clicked.</p>\n");
-	what_is_recorded(&b);
-	mbuf_puts(&b, "<p>If you do not want this, press the button. From then on, mail to you "
-		  "from this organisation is not tracked, and nothing more is recorded about "
-		  "this message.</p>\n<form method=\"post\" action=\"");
-	html_escape_into(&b, url);
-	mbuf_puts(&b, "\">\n");
-	if (recipients != 1)
-		mbuf_puts(&b, "<p><label>Your email address (the message went to several people): "
-			  "<input type=\"email\" name=\"address\" required></label></p>\n");
-	mbuf_puts(&b, "<p><button type=\"submit\">Stop tracking me</button></p>\n</form>\n"
-		  "<p><a href=\"/privacy\">What is recorded, in full</a></p>\n</body></html>\n");
-	return respond_html(c, "optout", MHD_HTTP_OK, &b);
-}
-
-/* A message the store no longer knows, sent longer ago than it keeps
- * messages: purged. Its recipients cannot be told apart any more, so
- * nothing typed here is trusted; the page says so, for GET and POST alike.
- * It depends on the signed message id and send time only. */
-static enum MHD_Result
-route_optout_expired(struct MHD_Connection *c)
-{
-	struct mbuf b;
-
-	mbuf_init(&b);
-	page_start(&b, "This message has expired");
-	mbuf_printf(&b, "<p>The message you came from was sent more than %d days ago, and its "
-		    "record has been deleted, as this service deletes every record after %d "
-		    "days. This page can no longer stop tracking for you, and nothing was "
-		    "recorded.</p>\n<p>To stop tracking, use the &ldquo;stop tracking&rdquo; link "
-		    "in a more recent message from the same sender, or ask the sender to stop "
-		    "tracking mail to you.</p>\n<p><a href=\"/privacy\">What is recorded, in "
-		    "full</a></p>\n</body></html>\n", bc.cfg.retention_days, bc.cfg.retention_days);
-	return respond_html(c, "optout", MHD_HTTP_OK, &b);
-}
 
 /* The value of the field "address" in a urlencoded form, decoded. */
 static char *
@@ -399,31 +320,32 @@ route_optout(struct MHD_Connection *c, struct req *r, const char *url, const str
 				    "The service is briefly unavailable; please try again later.\n");
 	}
 	long long now = (long long)time(NULL);
-	if (total == 0 && t->sent < now - (long long)bc.cfg.retention_days * 86400)
-		return route_optout_expired(c);
-	if (!post)
-		return route_optout_page(c, url, total);	/* a GET changes nothing */
-
 	struct mbuf b;
 	mbuf_init(&b);
+	/* Purged: the recipients cannot be told apart any more, so nothing
+	 * typed is trusted, for GET and POST alike. This depends on the
+	 * signed message id and send time only. */
+	if (total == 0 && t->sent < now - (long long)bc.cfg.retention_days * 86400) {
+		page_optout_expired(&b, &bc.cfg);
+		return respond_html(c, "optout", MHD_HTTP_OK, &b);
+	}
+	if (!post) {
+		page_optout(&b, &bc.cfg, url, total);	/* a GET changes nothing */
+		return respond_html(c, "optout", MHD_HTTP_OK, &b);
+	}
 	if (total == 1) {
 		/* The only recipient: nothing typed is needed, or used. */
 		if (store_optout_record(st, only[0], now, t->msgid) < 0)
 			return optout_unavailable(c, st, t->msgid);
 		health_note_write(true, NULL);
 		log_info("opt-out recorded for message %s", t->msgid);
-		page_start(&b, "Tracking stopped");
-		mbuf_puts(&b, "<p>Done. From now on, mail to you from this organisation is not tracked, "
-			  "and nothing more is recorded about the message you came from.</p>\n</body></html>\n");
+		page_optout_done(&b);
 		return respond_html(c, "optout", MHD_HTTP_OK, &b);
 	}
 	char *address = form_address(&r->body);
 	if (address == NULL || *address == '\0' || strchr(address, '@') == NULL) {
 		free(address);
-		page_start(&b, "Stop tracking");
-		mbuf_puts(&b, "<p>Please type the email address the message was sent to.</p>\n<p><a href=\"");
-		html_escape_into(&b, url);
-		mbuf_puts(&b, "\">Back</a></p>\n</body></html>\n");
+		page_optout_address_needed(&b, url);
 		return respond_html(c, "optout", MHD_HTTP_BAD_REQUEST, &b);
 	}
 	struct sockaddr_storage client;
@@ -431,9 +353,7 @@ route_optout(struct MHD_Connection *c, struct req *r, const char *url, const str
 	client_network(c, &client, network, sizeof(network));
 	if (!limit_optout_attempt(t->msgid, network, now_ms())) {
 		free(address);
-		page_start(&b, "Too many attempts");
-		mbuf_puts(&b, "<p>Too many addresses were typed on this page. Nothing was recorded. "
-			  "Please try again in ten minutes.</p>\n</body></html>\n");
+		page_optout_too_many(&b);
 		return respond_html(c, "optout", MHD_HTTP_TOO_MANY_REQUESTS, &b);
 	}
 	store_recipient_hash(&bc.hash_key, address, hash);
@@ -450,11 +370,7 @@ route_optout(struct MHD_Connection *c, struct req *r, const char *url, const str
 		return optout_unavailable(c, st, t->msgid);
 	health_note_write(true, NULL);
 	log_info("opt-out form of message %s answered", t->msgid);
-	page_start(&b, "Request received");
-	mbuf_puts(&b, "<p>If this message was sent to the address you typed, mail to that "
-		  "address from this organisation is no longer tracked, and nothing more is "
-		  "recorded about the message you came from. Other addresses are not "
-		  "recorded.</p>\n</body></html>\n");
+	page_optout_received(&b);
 	return respond_html(c, "optout", MHD_HTTP_OK, &b);
 }
 
@@ -464,17 +380,7 @@ route_privacy(struct MHD_Connection *c)
 	struct mbuf b;
 
 	mbuf_init(&b);
-	page_start(&b, "What this service records");
-	what_is_recorded(&b);
-	mbuf_printf(&b, "<p>Links are recorded %s. The sender's own records name the message "
-		    "and its recipients only as keyed hashes. A click within %d seconds of "
-		    "sending is taken for a machine. Requests that send <code>DNT: 1</code> or "
-		    "<code>Sec-GPC: 1</code> are counted without any detail about you.</p>\n"
-		    "<p>Every tracked message has a link that stops tracking for its "
-		    "recipient.</p>\n</body></html>\n",
-		    bc.cfg.store_link_urls == STORE_URLS_FULL ? "in full" :
-		    bc.cfg.store_link_urls == STORE_URLS_PATH ? "without their query string" :
-		    "by number only", bc.cfg.scanner_window);
+	page_privacy(&b, &bc.cfg);
 	return respond_html(c, "privacy", MHD_HTTP_OK, &b);
 }
 
