@@ -35,19 +35,29 @@ log_set_level(enum log_level level)
 static void
 log_vwrite(int pri, bool with_errno, const char *fmt, va_list ap)
 {
-	char msg[2048];
-	int saved = errno;
+	char buf[2048], *msg = buf, *big;
+	const char *sep = with_errno ? ": " : "";
+	const char *why;
+	int saved = errno, n;
+	va_list again;
 
-	/* Formatting once keeps a stderr line in one write. */
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	if (with_errno) {
-		size_t len = strlen(msg);
-		snprintf(msg + len, sizeof(msg) - len, ": %s", strerror(saved));
+	why = with_errno ? strerror(saved) : "";
+	/* Formatting once keeps a stderr line in one write. A longer message
+	 * (a command's error naming a 4 KB URL or path) is not cut: it gets
+	 * a buffer of its own. */
+	va_copy(again, ap);
+	n = vsnprintf(buf, sizeof(buf), fmt, ap);
+	if (n >= (int)sizeof(buf) && (big = malloc((size_t)n + 1)) != NULL) {
+		vsnprintf(big, (size_t)n + 1, fmt, again);
+		msg = big;
 	}
+	va_end(again);
 	if (log_stderr)
-		fprintf(stderr, "%s: %s\n", log_progname, msg);
+		fprintf(stderr, "%s: %s%s%s\n", log_progname, msg, sep, why);
 	else
-		syslog(pri, "%s", msg);
+		syslog(pri, "%s%s%s", msg, sep, why);
+	if (msg != buf)
+		free(msg);
 	errno = saved;
 }
 

@@ -90,6 +90,36 @@ test_log_warn(void **state)
 	assert_string_equal(out, "");
 }
 
+/* A message longer than log.c's line buffer, as a command's error naming
+ * a long URL: printed whole, with strerror after it. */
+static void
+warn_long(int e)
+{
+	char url[4001];
+
+	memset(url, 'u', sizeof(url) - 1);
+	url[sizeof(url) - 1] = '\0';
+	errno = e;
+	log_warn("cannot fetch https://%s", url);
+}
+
+static void
+test_log_long_message(void **state)
+{
+	static char out[8192], want[8192];
+	char url[4001];
+	int status;
+
+	(void)state;
+	memset(url, 'u', sizeof(url) - 1);
+	url[sizeof(url) - 1] = '\0';
+	snprintf(want, sizeof(want), "test_log: cannot fetch https://%s: %s\n", url,
+		 strerror(EIO));
+	stderr_of(warn_long, EIO, out, sizeof(out), &status);
+	assert_int_equal(status, 0);
+	assert_string_equal(out, want);
+}
+
 static void
 test_fatal_errno(void **state)
 {
@@ -136,6 +166,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_log_warn),
+		cmocka_unit_test(test_log_long_message),
 		cmocka_unit_test(test_fatal_errno),
 		cmocka_unit_test(test_pidfile),
 	};
