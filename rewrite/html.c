@@ -1,8 +1,9 @@
-/* html: byte-preserving HTML editing. libxml2's HTML SAX parser finds the
- * elements; each start tag it reports is located in the input (the parser
- * gives the offset of its closing '>') by a small lexer, and the edits (the
- * pixel, new href values, the footer) are spliced into the original bytes.
- * Nothing outside an edit is re-serialised. */
+/* html: byte-preserving HTML editing. libxml2's HTML SAX parser (set up by
+ * html_parser.c) finds the elements; each start tag it reports is located
+ * in the input (the parser gives the offset of its closing '>') by a small
+ * lexer, and the edits (the pixel, new href values, the footer) are
+ * spliced into the original bytes. Nothing outside an edit is
+ * re-serialised. */
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
