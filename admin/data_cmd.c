@@ -36,6 +36,7 @@
 #include "address.h"
 #include "admin.h"
 #include "config.h"
+#include "log.h"
 #include "report_fmt.h"
 #include "store.h"
 
@@ -78,9 +79,13 @@ subject_opts(const char *cmd, int argc, char **argv, const char **rcpt, char **s
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
+	static char progname[32];
 	const char *sender_arg = NULL;
 	int c;
 
+	/* The command's errors read "mailbeacon export: ...". */
+	snprintf(progname, sizeof(progname), "mailbeacon %s", cmd);
+	log_init(progname, 1);
 	*rcpt = NULL;
 	*sender = NULL;
 	optind = 1;
@@ -106,47 +111,44 @@ subject_opts(const char *cmd, int argc, char **argv, const char **rcpt, char **s
 		}
 	}
 	if (optind < argc) {
-		fprintf(stderr, "mailbeacon %s: unexpected argument '%s'\n", cmd, argv[optind]);
+		log_warnx("unexpected argument '%s'", argv[optind]);
 		return EXIT_USAGE;
 	}
 	if (vacuum != NULL) {	/* purge: no subject */
 		if (*rcpt != NULL || sender_arg != NULL) {
-			fprintf(stderr, "mailbeacon purge: takes no --recipient or --sender "
-			    "(see forget)\n");
+			log_warnx("takes no --recipient or --sender (see forget)");
 			return EXIT_USAGE;
 		}
 		return -1;
 	}
 	if ((*rcpt == NULL) == (sender_arg == NULL)) {
-		fprintf(stderr, "mailbeacon %s: give either --recipient ADDR or --sender ADDR\n",
-		    cmd);
+		log_warnx("give either --recipient ADDR or --sender ADDR");
 		return EXIT_USAGE;
 	}
 	if ((*rcpt && **rcpt == '\0') || (sender_arg && *sender_arg == '\0')) {
-		fprintf(stderr, "mailbeacon %s: empty address\n", cmd);
+		log_warnx("empty address");
 		return EXIT_USAGE;
 	}
 	if (sender_arg != NULL && (*sender = address_canonical(sender_arg)) == NULL) {
-		fprintf(stderr, "mailbeacon %s: out of memory\n", cmd);
+		log_warnx("out of memory");
 		return EXIT_RUNTIME;
 	}
 	return -1;	/* go on */
 bad:
-	fprintf(stderr, "mailbeacon %s: bad option or missing value: %s\n", cmd,
-	    argv[optind - 1]);
+	log_warnx("bad option or missing value: %s", argv[optind - 1]);
 	fprintf(stderr, "run 'mailbeacon %s --help' for usage\n", cmd);
 	return EXIT_USAGE;
 }
 
 static int
-recipient_hash(struct admin_env *env, const char *cmd, const char *addr,
+recipient_hash(struct admin_env *env, const char *addr,
 	       unsigned char hash[STORE_HASH_LEN])
 {
 	struct store_hash_key key;
 	char err[512];
 
 	if (store_hash_key_load(env->cfg->hash_key_file, &key, err, sizeof(err)) < 0) {
-		fprintf(stderr, "mailbeacon %s: %s\n", cmd, err);
+		log_warnx("%s", err);
 		return EXIT_USAGE;
 	}
 	store_recipient_hash(&key, addr, hash);
@@ -155,12 +157,12 @@ recipient_hash(struct admin_env *env, const char *cmd, const char *addr,
 }
 
 static int
-open_store(struct admin_env *env, const char *cmd, struct store **st)
+open_store(struct admin_env *env, struct store **st)
 {
 	char err[1024];
 
 	if (store_open(env->cfg->database, false, 5000, st, err, sizeof(err)) < 0) {
-		fprintf(stderr, "mailbeacon %s: %s\n", cmd, err);
+		log_warnx("%s", err);
 		return EXIT_RUNTIME;
 	}
 	return 0;
@@ -294,9 +296,9 @@ export_run(struct admin_env *env, const char *rcpt, const char *sender)
 	FILE *f = stdout;
 	int rc;
 
-	if (rcpt != NULL && (rc = recipient_hash(env, "export", rcpt, hash)) != 0)
+	if (rcpt != NULL && (rc = recipient_hash(env, rcpt, hash)) != 0)
 		return rc;
-	if ((rc = open_store(env, "export", &st)) != 0)
+	if ((rc = open_store(env, &st)) != 0)
 		return rc;
 	x.st = st;
 	x.hash = rcpt ? hash : NULL;
@@ -345,11 +347,11 @@ out:
 	store_close(st);
 	sodium_memzero(hash, sizeof(hash));
 	if (rc != 0) {
-		fprintf(stderr, "mailbeacon export: %s\n", err);
+		log_warnx("%s", err);
 		return EXIT_RUNTIME;
 	}
 	if (fflush(f) == EOF || ferror(f)) {
-		fprintf(stderr, "mailbeacon export: cannot write: %m\n");
+		log_warn("cannot write");
 		return EXIT_RUNTIME;
 	}
 	return 0;
@@ -397,13 +399,13 @@ compact(struct store *st, const char *cmd, bool vacuum, bool must)
 	bool complete;
 
 	if (store_compact(st, vacuum, &complete, err, sizeof(err)) == -1) {
-		fprintf(stderr, "mailbeacon %s: the rows are deleted, but: %s\n", cmd, err);
+		log_warnx("the rows are deleted, but: %s", err);
 		return must ? EXIT_RUNTIME : 0;
 	}
 	if (!complete) {
-		fprintf(stderr, "mailbeacon %s: the rows are deleted, but another process kept "
+		log_warnx("the rows are deleted, but another process kept "
 		    "the write-ahead log busy: the old pages leave it at its next checkpoint; run "
-		    "'mailbeacon %s' again when the beacon and milter are idle\n", cmd, cmd);
+		    "'mailbeacon %s' again when the beacon and milter are idle", cmd);
 		return must ? EXIT_RUNTIME : 0;
 	}
 	printf("%s: the database file and its write-ahead log no longer hold the deleted "
@@ -420,15 +422,15 @@ forget_run(struct admin_env *env, const char *rcpt, const char *sender)
 	struct store *st;
 	int rc;
 
-	if (rcpt != NULL && (rc = recipient_hash(env, "forget", rcpt, hash)) != 0)
+	if (rcpt != NULL && (rc = recipient_hash(env, rcpt, hash)) != 0)
 		return rc;
-	if ((rc = open_store(env, "forget", &st)) != 0)
+	if ((rc = open_store(env, &st)) != 0)
 		return rc;
 	rc = rcpt ? store_forget_recipient(st, hash, &c, err, sizeof(err)) :
 	    store_forget_sender(st, sender, &c, err, sizeof(err));
 	sodium_memzero(hash, sizeof(hash));
 	if (rc == -1) {
-		fprintf(stderr, "mailbeacon forget: nothing was deleted: %s\n", err);
+		log_warnx("nothing was deleted: %s", err);
 		store_close(st);
 		return EXIT_RUNTIME;
 	}
@@ -466,11 +468,11 @@ cmd_purge(struct admin_env *env, int argc, char **argv)
 
 	if ((rc = subject_opts("purge", argc, argv, &rcpt, &sender, &vacuum)) >= 0)
 		return rc;
-	if ((rc = open_store(env, "purge", &st)) != 0)
+	if ((rc = open_store(env, &st)) != 0)
 		return rc;
 	cutoff = (long long)time(NULL) - (long long)env->cfg->retention_days * 86400;
 	if (store_purge(st, cutoff, &c, err, sizeof(err)) == -1) {
-		fprintf(stderr, "mailbeacon purge: nothing was deleted: %s\n", err);
+		log_warnx("nothing was deleted: %s", err);
 		store_close(st);
 		return EXIT_RUNTIME;
 	}

@@ -19,6 +19,7 @@
 #include "admin.h"
 #include "b64url.h"
 #include "keyring.h"
+#include "log.h"
 #include "mbuf.h"
 #include "store.h"
 
@@ -120,19 +121,19 @@ keygen_file(const char *path, const char *id, int hash, const char *group)
 	if (group != NULL) {
 		struct group *gr = getgrnam(group);
 		if (gr == NULL) {
-			fprintf(stderr, "mailbeacon: keygen: no group '%s'\n", group);
+			log_warnx("keygen: no group '%s'", group);
 			return EXIT_USAGE;
 		}
 		gid = gr->gr_gid;
 	}
 	have_old = stat(path, &old_st) == 0;
 	if (!have_old && errno != ENOENT) {
-		fprintf(stderr, "mailbeacon: keygen: %s: %s\n", path, strerror(errno));
+		log_warn("keygen: %s", path);
 		return EXIT_RUNTIME;
 	}
 	if (have_old && hash) {
-		fprintf(stderr, "mailbeacon: keygen: %s exists; the hash key is never "
-			"replaced (stored opt-outs and recipient hashes depend on it)\n", path);
+		log_warnx("keygen: %s exists; the hash key is never "
+			"replaced (stored opt-outs and recipient hashes depend on it)", path);
 		return EXIT_USAGE;
 	}
 	mbuf_init(&old);
@@ -141,21 +142,21 @@ keygen_file(const char *path, const char *id, int hash, const char *group)
 		struct keyring kr = { 0 };
 		/* Refuses to rotate a file the daemons would not load. */
 		if (keyring_load(path, &kr, err, sizeof(err)) < 0) {
-			fprintf(stderr, "mailbeacon: keygen: %s\n", err);
+			log_warnx("keygen: %s", err);
 			rc = EXIT_USAGE;
 			goto out;
 		}
 		int dup = keyring_find(&kr, id, strlen(id)) != NULL;
 		keyring_free(&kr);
 		if (dup) {
-			fprintf(stderr, "mailbeacon: keygen: %s already has key id '%s'; "
-				"choose another with --id\n", path, id);
+			log_warnx("keygen: %s already has key id '%s'; "
+				"choose another with --id", path, id);
 			rc = EXIT_USAGE;
 			goto out;
 		}
 		int ofd = open(path, O_RDONLY | O_CLOEXEC);
 		if (ofd < 0 || mbuf_read_fd(&old, ofd, 256 * 1024) < 0) {
-			fprintf(stderr, "mailbeacon: keygen: %s: cannot read\n", path);
+			log_warnx("keygen: %s: cannot read", path);
 			if (ofd >= 0)
 				close(ofd);
 			goto out;
@@ -163,17 +164,17 @@ keygen_file(const char *path, const char *id, int hash, const char *group)
 		close(ofd);
 	}
 	if (keygen_text(id, hash, old.data, old.len, &text) < 0) {
-		fprintf(stderr, "mailbeacon: keygen: out of memory\n");
+		log_warnx("keygen: out of memory");
 		goto out;
 	}
 	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.new.%ld", path, (long)getpid()) >= sizeof(tmp)) {
-		fprintf(stderr, "mailbeacon: keygen: %s: name too long\n", path);
+		log_warnx("keygen: %s: name too long", path);
 		rc = EXIT_USAGE;
 		goto out;
 	}
 	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0) {
-		fprintf(stderr, "mailbeacon: keygen: %s: %s\n", tmp, strerror(errno));
+		log_warn("keygen: %s", tmp);
 		goto out;
 	}
 	/* Owner and mode are set before the secret is written. */
@@ -181,37 +182,36 @@ keygen_file(const char *path, const char *id, int hash, const char *group)
 			  fchmod(fd, old_st.st_mode & 0640) < 0)) ||
 	    (!have_old && gid != (gid_t)-1 &&
 	     (fchown(fd, (uid_t)-1, gid) < 0 || fchmod(fd, 0640) < 0))) {
-		fprintf(stderr, "mailbeacon: keygen: %s: cannot set owner or mode: %s\n",
-			tmp, strerror(errno));
+		log_warn("keygen: %s: cannot set owner or mode", tmp);
 		goto out_unlink;
 	}
 	if (keygen_write_all(fd, text.data, text.len) < 0 || fsync(fd) < 0) {
-		fprintf(stderr, "mailbeacon: keygen: %s: %s\n", tmp, strerror(errno));
+		log_warn("keygen: %s", tmp);
 		goto out_unlink;
 	}
 	if (close(fd) < 0) {
 		fd = -1;
-		fprintf(stderr, "mailbeacon: keygen: %s: %s\n", tmp, strerror(errno));
+		log_warn("keygen: %s", tmp);
 		goto out_unlink;
 	}
 	fd = -1;
 	if (keygen_check(tmp, hash, id, err, sizeof(err)) < 0) {
-		fprintf(stderr, "mailbeacon: keygen: %s\n", err);
+		log_warnx("keygen: %s", err);
 		goto out_unlink;
 	}
 	if (rename(tmp, path) < 0) {
-		fprintf(stderr, "mailbeacon: keygen: %s: %s\n", path, strerror(errno));
+		log_warn("keygen: %s", path);
 		goto out_unlink;
 	}
 	if (hash)
-		fprintf(stderr, "mailbeacon: keygen: wrote the hash key to %s; back it up "
-			"with the database\n", path);
+		log_info("keygen: wrote the hash key to %s; back it up "
+			"with the database", path);
 	else if (have_old)
-		fprintf(stderr, "mailbeacon: keygen: %s: key '%s' now signs; the older keys "
-			"still verify. Send SIGHUP to mailbeacond, then to mailbeacon-milter\n",
+		log_info("keygen: %s: key '%s' now signs; the older keys "
+			"still verify. Send SIGHUP to mailbeacond, then to mailbeacon-milter",
 			path, id);
 	else
-		fprintf(stderr, "mailbeacon: keygen: wrote signing key '%s' to %s\n", id, path);
+		log_info("keygen: wrote signing key '%s' to %s", id, path);
 	rc = 0;
 	goto out;
 out_unlink:
@@ -251,7 +251,7 @@ cmd_keygen(struct admin_env *env, int argc, char **argv)
 			if (strlen(optarg) > KEY_ID_MAX ||
 			    optarg[strspn(optarg, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")] != '\0' ||
 			    optarg[0] == '\0') {
-				fprintf(stderr, "mailbeacon: keygen: --id: 1 to %d of A-Z a-z 0-9 - _\n",
+				log_warnx("keygen: --id: 1 to %d of A-Z a-z 0-9 - _",
 					KEY_ID_MAX);
 				return EXIT_USAGE;
 			}
@@ -276,7 +276,7 @@ cmd_keygen(struct admin_env *env, int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	if (sodium_init() < 0) {
-		fprintf(stderr, "mailbeacon: keygen: libsodium failed to start\n");
+		log_warnx("keygen: libsodium failed to start");
 		return EXIT_RUNTIME;
 	}
 	if (path != NULL)

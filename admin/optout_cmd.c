@@ -6,6 +6,7 @@
 #include <time.h>
 #include "admin.h"
 #include "config.h"
+#include "log.h"
 #include "store.h"
 
 int
@@ -21,18 +22,18 @@ cmd_optout(struct admin_env *env, int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	if (store_hash_key_load(env->cfg->hash_key_file, &key, err, sizeof(err)) < 0) {
-		fprintf(stderr, "mailbeacon: %s\n", err);
+		log_warnx("%s", err);
 		return EXIT_USAGE;
 	}
 	if (store_open(env->cfg->database, true, 5000, &st, err, sizeof(err)) < 0) {
-		fprintf(stderr, "mailbeacon: %s\n", err);
+		log_warnx("%s", err);
 		return EXIT_RUNTIME;
 	}
 	for (int i = 1; i < argc; i++) {
 		unsigned char hash[STORE_HASH_LEN];
 		store_recipient_hash(&key, argv[i], hash);
 		if (store_optout_add(st, hash, (long long)time(NULL), NULL) < 0) {
-			fprintf(stderr, "mailbeacon: %s: %s\n", argv[i], store_errmsg(st));
+			log_warnx("%s: %s", argv[i], store_errmsg(st));
 			rc = EXIT_RUNTIME;
 			break;
 		}

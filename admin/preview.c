@@ -10,6 +10,7 @@
 #include "admin.h"
 #include "config.h"
 #include "keyring.h"
+#include "log.h"
 #include "policy.h"
 #include "rewrite.h"
 #include "store.h"
@@ -122,7 +123,7 @@ cmd_preview(struct admin_env *env, int argc, char **argv)
 	struct mbuf in;
 	mbuf_init(&in);
 	if (read_stdin(&in, PREVIEW_READ_MAX) < 0) {
-		fprintf(stderr, "mailbeacon: cannot read the message from standard input\n");
+		log_warnx("cannot read the message from standard input");
 		mbuf_free(&in);
 		return EXIT_RUNTIME;
 	}
@@ -138,7 +139,7 @@ cmd_preview(struct admin_env *env, int argc, char **argv)
 	int opted_out = recipients_opted_out(env, to, optout_note, sizeof(optout_note));
 
 	if (opted_out < 0) {
-		fprintf(stderr, "mailbeacon: %s\n", optout_note);
+		log_warnx("%s", optout_note);
 		mbuf_free(&in);
 		return EXIT_RUNTIME;
 	}
@@ -168,7 +169,7 @@ cmd_preview(struct admin_env *env, int argc, char **argv)
 			rc = EXIT_RUNTIME;
 	}
 	if (res.n_long_links > 0)	/* what the milter's log line counts as long=N */
-		fprintf(stderr, "mailbeacon: %zu link%s left as written: click URL over %d octets\n",
+		log_info("%zu link%s left as written: click URL over %d octets",
 			res.n_long_links, res.n_long_links == 1 ? "" : "s", TRACKING_URL_MAX);
 	if (res.edited) {
 		struct mbuf out;
@@ -177,7 +178,7 @@ cmd_preview(struct admin_env *env, int argc, char **argv)
 			rc = EXIT_RUNTIME;
 		mbuf_free(&out);
 	} else {
-		fprintf(stderr, "mailbeacon: untouched: %s\n", res.reason);
+		log_info("untouched: %s", res.reason);
 		if (write_all(msg, in.len) < 0)
 			rc = EXIT_RUNTIME;
 	}

@@ -17,6 +17,7 @@
 #include <time.h>
 #include "admin.h"
 #include "config.h"
+#include "log.h"
 #include "report_fmt.h"
 #include "store.h"
 
@@ -228,6 +229,7 @@ cmd_report(struct admin_env *env, int argc, char **argv)
 	long long t;
 	int c, rc = 0;
 
+	log_init("mailbeacon report", 1);	/* errors read "mailbeacon report: ..." */
 	memset(&o, 0, sizeof(o));
 	o.now = (long long)time(NULL);
 	o.format = FMT_TABLE;
@@ -237,7 +239,7 @@ cmd_report(struct admin_env *env, int argc, char **argv)
 		switch (c) {
 		case 's':
 			if (optarg[0] == '\0' || strcmp(optarg, "@") == 0) {
-				fprintf(stderr, "mailbeacon report: --sender: empty address\n");
+				log_warnx("--sender: empty address");
 				return EXIT_USAGE;
 			}
 			o.f.sender = optarg;
@@ -245,8 +247,8 @@ cmd_report(struct admin_env *env, int argc, char **argv)
 		case 'S':
 		case 'U':
 			if (parse_when(optarg, o.now, &t, &date_only) == -1) {
-				fprintf(stderr, "mailbeacon report: --%s '%s': expected Nd, Nh, Nw, "
-				    "YYYY-MM-DD, YYYY-MM-DDTHH:MM:SSZ or @UNIXTIME\n",
+				log_warnx("--%s '%s': expected Nd, Nh, Nw, "
+				    "YYYY-MM-DD, YYYY-MM-DDTHH:MM:SSZ or @UNIXTIME",
 				    c == 'S' ? "since" : "until", optarg);
 				return EXIT_USAGE;
 			}
@@ -261,7 +263,7 @@ cmd_report(struct admin_env *env, int argc, char **argv)
 			break;
 		case 'm':
 			if (optarg[0] == '\0') {
-				fprintf(stderr, "mailbeacon report: --message: empty\n");
+				log_warnx("--message: empty");
 				return EXIT_USAGE;
 			}
 			o.f.message = optarg;
@@ -276,8 +278,8 @@ cmd_report(struct admin_env *env, int argc, char **argv)
 			else if (strcmp(optarg, "html") == 0)
 				o.format = FMT_HTML;
 			else {
-				fprintf(stderr, "mailbeacon report: --format '%s': expected table, "
-				    "csv, json or html\n", optarg);
+				log_warnx("--format '%s': expected table, "
+				    "csv, json or html", optarg);
 				return EXIT_USAGE;
 			}
 			break;
@@ -285,26 +287,25 @@ cmd_report(struct admin_env *env, int argc, char **argv)
 			report_usage(stdout);
 			return 0;
 		default:
-			fprintf(stderr, "mailbeacon report: bad option or missing value: %s\n",
-			    argv[optind - 1]);
+			log_warnx("bad option or missing value: %s", argv[optind - 1]);
 			fprintf(stderr, "run 'mailbeacon report --help' for usage\n");
 			return EXIT_USAGE;
 		}
 	}
 	if (optind < argc) {
-		fprintf(stderr, "mailbeacon report: unexpected argument '%s'\n", argv[optind]);
+		log_warnx("unexpected argument '%s'", argv[optind]);
 		return EXIT_USAGE;
 	}
 	if (o.f.has_since && o.f.has_until && o.f.since >= o.f.until) {
-		fprintf(stderr, "mailbeacon report: --since is not before --until\n");
+		log_warnx("--since is not before --until");
 		return EXIT_USAGE;
 	}
 	if (store_open(env->cfg->database, false, 5000, &st, err, sizeof(err)) < 0) {
-		fprintf(stderr, "mailbeacon report: %s\n", err);
+		log_warnx("%s", err);
 		return EXIT_RUNTIME;
 	}
 	if (store_report_begin(st, err, sizeof(err)) == -1) {
-		fprintf(stderr, "mailbeacon report: %s\n", err);
+		log_warnx("%s", err);
 		store_close(st);
 		return EXIT_RUNTIME;
 	}
@@ -337,11 +338,11 @@ cmd_report(struct admin_env *env, int argc, char **argv)
 	store_report_end(st);
 	store_close(st);
 	if (rc != 0) {
-		fprintf(stderr, "mailbeacon report: %s\n", err);
+		log_warnx("%s", err);
 		return EXIT_RUNTIME;
 	}
 	if (fflush(stdout) == EOF || ferror(stdout)) {
-		fprintf(stderr, "mailbeacon report: cannot write the report: %m\n");
+		log_warn("cannot write the report");
 		return EXIT_RUNTIME;
 	}
 	return 0;

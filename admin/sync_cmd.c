@@ -26,6 +26,7 @@
 #include "admin.h"
 #include "config.h"
 #include "eventline.h"
+#include "log.h"
 #include "mbuf.h"
 #include "secret.h"
 #include "store.h"
@@ -376,6 +377,7 @@ cmd_sync(struct admin_env *env, int argc, char **argv)
 	long long start;
 	int c, rc = EXIT_RUNTIME;
 
+	log_init("mailbeacon sync", 1);	/* errors read "mailbeacon sync: ..." */
 	opterr = 0;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
@@ -384,54 +386,53 @@ cmd_sync(struct admin_env *env, int argc, char **argv)
 		case 't': token_file = optarg; break;
 		case 'h': sync_usage(stdout); return 0;
 		default:
-			fprintf(stderr, "mailbeacon sync: bad option or missing value: %s\n",
-				argv[optind - 1]);
+			log_warnx("bad option or missing value: %s", argv[optind - 1]);
 			sync_usage(stderr);
 			return EXIT_USAGE;
 		}
 	}
 	if (optind < argc) {
-		fprintf(stderr, "mailbeacon sync: unexpected argument '%s'\n", argv[optind]);
+		log_warnx("unexpected argument '%s'", argv[optind]);
 		return EXIT_USAGE;
 	}
 	if (from == NULL) {
-		fprintf(stderr, "mailbeacon sync: --from URL is required\n");
+		log_warnx("--from URL is required");
 		sync_usage(stderr);
 		return EXIT_USAGE;
 	}
 	if (token_file == NULL)
 		token_file = env->cfg->api_token_file;
 	if (token_file == NULL) {
-		fprintf(stderr, "mailbeacon sync: no token: give --token-file FILE or set "
-			"api_token_file in %s\n", env->config_path);
+		log_warnx("no token: give --token-file FILE or set "
+			"api_token_file in %s", env->config_path);
 		return EXIT_USAGE;
 	}
 	if ((base = strdup(from)) == NULL) {
-		fprintf(stderr, "mailbeacon sync: out of memory\n");
+		log_warnx("out of memory");
 		return EXIT_RUNTIME;
 	}
 	for (size_t n = strlen(base); n > 0 && base[n - 1] == '/'; n--)
 		base[n - 1] = '\0';
 	s.base = base;
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-		fprintf(stderr, "mailbeacon sync: cannot start libcurl\n");
+		log_warnx("cannot start libcurl");
 		free(base);
 		return EXIT_RUNTIME;
 	}
 	mbuf_init(&pg.body);
 	if (check_base(base, &s.https, err, sizeof(err)) < 0 ||
 	    load_token(token_file, &token, err, sizeof(err)) < 0) {
-		fprintf(stderr, "mailbeacon sync: %s\n", err);
+		log_warnx("%s", err);
 		rc = EXIT_USAGE;
 		goto out;
 	}
 	if (setup_curl(&s, token, err, sizeof(err)) < 0) {
-		fprintf(stderr, "mailbeacon sync: %s\n", err);
+		log_warnx("%s", err);
 		goto out;
 	}
 	if (store_open(env->cfg->database, true, 5000, &s.st, err, sizeof(err)) < 0 ||
 	    store_sync_cursor(s.st, s.base, &s.cursor, err, sizeof(err)) < 0) {
-		fprintf(stderr, "mailbeacon sync: %s\n", err);
+		log_warnx("%s", err);
 		goto out;
 	}
 	start = s.cursor;
@@ -443,7 +444,7 @@ cmd_sync(struct admin_env *env, int argc, char **argv)
 		    store_page(&s, &pg, &lines, &bad, err, sizeof(err)) < 0 || bad) {
 			printf("%zu events, %zu opt-outs from %s (cursor %lld -> %lld), "
 			       "then stopped\n", s.events, s.optout_events, s.base, start, s.cursor);
-			fprintf(stderr, "mailbeacon sync: %s\n", err);
+			log_warnx("%s", err);
 			goto out;
 		}
 		if (lines < PAGE_LINES)
