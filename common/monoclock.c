@@ -1,4 +1,5 @@
-/* monoclock: the monotonic clock in seconds (see monoclock.h). */
+/* monoclock: the monotonic clock in seconds or milliseconds (see
+ * monoclock.h). */
 #include <time.h>
 #include "monoclock.h"
 
@@ -9,4 +10,13 @@ monotonic_seconds(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+long long
+monotonic_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
