@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """check-cycles: no two object files of one program or library call each
-other, directly or round a loop, and rewrite/ reads no configuration.
+other, directly or round a loop (so each folder's files can be read in
+layers), and rewrite/ reads no configuration.
 
     check-cycles.py SRCDIR BUILDDIR (DIR:VARIABLE | DIR/LIBRARY.a)...
 
