@@ -1,15 +1,15 @@
 /* mailbeacon(1): the admin command. Parses the global options, loads the
- * configuration once, and runs one subcommand. */
+ * configuration and what it names once (common/load.c, as the daemons do),
+ * and runs one subcommand. */
 #include <getopt.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "admin.h"
-#include "config.h"
-#include "keyring.h"
+#include "footer.h"
+#include "load.h"
 #include "log.h"
-#include "policy.h"
 #include "autoconf.h"
 
 #define DEFAULT_CONFIG SYSCONFDIR "/mailbeacon/mailbeacon.conf"
@@ -41,61 +41,6 @@ usage(FILE *f)
 		"  -c FILE   configuration (default %s)\n", DEFAULT_CONFIG);
 }
 
-static char *
-read_file(const char *path, char *err, size_t errlen)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf = NULL;
-	size_t len = 0, cap = 0;
-
-	if (f == NULL) {
-		snprintf(err, errlen, "%s: cannot open: %m", path);
-		return NULL;
-	}
-	for (;;) {
-		if (cap - len < 4096) {
-			char *n = realloc(buf, cap + 65536);
-			if (n == NULL)
-				break;
-			buf = n;
-			cap += 65536;
-		}
-		size_t r = fread(buf + len, 1, cap - len - 1, f);
-		len += r;
-		if (r == 0 || len > 1024 * 1024)
-			break;
-	}
-	if (buf == NULL || ferror(f) || len > 1024 * 1024) {
-		snprintf(err, errlen, "%s: cannot read (or larger than 1 MB)", path);
-		free(buf);
-		buf = NULL;
-	} else {
-		buf[len] = '\0';
-	}
-	fclose(f);
-	return buf;
-}
-
-/* Declared in rewrite/footer.h; kept local to avoid pulling the header. */
-int footer_check(const char *tmpl, char *err, size_t errlen);
-
-static int
-load_footer(const char *path, char **out, char *err, size_t errlen)
-{
-	char why[160];
-
-	*out = NULL;
-	if (path == NULL)
-		return 0;
-	if ((*out = read_file(path, err, errlen)) == NULL)
-		return -1;
-	if (footer_check(*out, why, sizeof(why)) < 0) {
-		snprintf(err, errlen, "%s: %s", path, why);
-		return -1;
-	}
-	return 0;
-}
-
 int
 admin_load(struct admin_env *env)
 {
@@ -105,15 +50,14 @@ admin_load(struct admin_env *env)
 	env->keys = calloc(1, sizeof(*env->keys));
 	env->policy = calloc(1, sizeof(*env->policy));
 	if (env->cfg == NULL || env->keys == NULL || env->policy == NULL) {
-		fprintf(stderr, "mailbeacon: out of memory\n");
+		log_warnx("out of memory");
 		return EXIT_RUNTIME;
 	}
-	if (config_load(env->config_path, env->cfg, err, sizeof(err)) < 0 ||
-	    keyring_load(env->cfg->key_file, env->keys, err, sizeof(err)) < 0 ||
-	    policy_load(env->cfg->policy_file, env->policy, err, sizeof(err)) < 0 ||
-	    load_footer(env->cfg->footer_html, &env->footer_html, err, sizeof(err)) < 0 ||
-	    load_footer(env->cfg->footer_text, &env->footer_text, err, sizeof(err)) < 0) {
-		fprintf(stderr, "mailbeacon: %s\n", err);
+	struct load_targets t = { .cfg = env->cfg, .keys = env->keys, .policy = env->policy,
+				  .footer_html = &env->footer_html, .footer_text = &env->footer_text,
+				  .footer_check = footer_check };
+	if (load_all(env->config_path, &t, err, sizeof(err)) < 0) {
+		log_warnx("%s", err);
 		return EXIT_USAGE;
 	}
 	return 0;
@@ -231,7 +175,7 @@ main(int argc, char **argv)
 	}
 	const struct command *c = find_command(argv[1]);
 	if (c == NULL) {
-		fprintf(stderr, "mailbeacon: unknown command '%s'\n", argv[1]);
+		log_warnx("unknown command '%s'", argv[1]);
 		usage(stderr);
 		return EXIT_USAGE;
 	}

@@ -2,9 +2,9 @@
  * milter socket stays a small supervisor: it runs libmilter in a worker
  * process on the inherited socket, turns SIGHUP into a reload (libmilter's
  * own signal thread would stop on SIGHUP), forwards SIGTERM, and restarts a
- * worker that died, so mail keeps its milter. */
+ * worker that died, so mail keeps its milter. The start-up it shares with
+ * mailbeacond (options, loading, -n, user, pid file) is common/daemon.c. */
 #include <errno.h>
-#include <getopt.h>
 #include <grp.h>
 #include <pthread.h>
 #include <pwd.h>
@@ -20,13 +20,11 @@
 #include <unistd.h>
 #include <libmilter/mfapi.h>
 #include <libxml/parser.h>
-#include <sodium.h>
 #include "autoconf.h"
 #include "callbacks.h"
+#include "daemon.h"
 #include "log.h"
-#include "pidfile.h"
 #include "runtime.h"
-#include "secret.h"
 
 #define DEFAULT_CONFIG SYSCONFDIR "/mailbeacon/mailbeacon.conf"
 #define STOP_GRACE_SECONDS 30
@@ -72,18 +70,6 @@ socket_permissions(const struct passwd *pw, char *err, size_t errlen)
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		return -1;
 	}
-	return 0;
-}
-
-/* Creates or migrates the database now, as the user that will write it. */
-static int
-check_store(char *err, size_t errlen)
-{
-	struct store *st;
-
-	if (store_open(rt.cfg.database, true, 2000, &st, err, errlen) < 0)
-		return -1;
-	store_close(st);
 	return 0;
 }
 
@@ -217,60 +203,32 @@ supervise(void)
 int
 main(int argc, char **argv)
 {
-	const char *config = DEFAULT_CONFIG, *pidfile = NULL;
-	bool foreground = false, check_only = false, debug = false;
+	struct daemon_options o = { .progname = "mailbeacon-milter", .config = DEFAULT_CONFIG };
 	char err[512];
-	int c;
 
-	while ((c = getopt(argc, argv, "c:dfnp:")) != -1) {
-		switch (c) {
-		case 'c': config = optarg; break;
-		case 'd': foreground = debug = true; break;
-		case 'f': foreground = true; break;
-		case 'n': check_only = true; break;
-		case 'p': pidfile = optarg; break;
-		default: usage();
-		}
-	}
-	if (optind != argc)
-		usage();
-	log_init("mailbeacon-milter", foreground || check_only);
-	if (sodium_init() < 0)
-		fatal("libsodium cannot start");
+	daemon_start(&o, argc, argv, true, usage);
 	xmlInitParser();	/* once, before any thread parses HTML */
-	if (runtime_load(config, err, sizeof(err)) < 0) {
-		fprintf(stderr, "mailbeacon-milter: %s\n", err);
-		return 1;
-	}
-	log_set_level(debug ? LOG_LEVEL_DEBUG : rt.cfg.log_level);
+	runtime_load(&o);
+	log_set_level(o.debug ? LOG_LEVEL_DEBUG : rt.cfg.log_level);
 	struct passwd *pw = NULL;
 	if (geteuid() == 0 && (pw = getpwnam(rt.cfg.user)) == NULL) {
 		fprintf(stderr, "mailbeacon-milter: %s: user '%s' (setting user) does not exist\n",
-			config, rt.cfg.user);
+			o.config, rt.cfg.user);
 		return 1;
 	}
-	if (check_only) {
-		if (privs_drop(rt.cfg.user, err, sizeof(err)) < 0 || check_store(err, sizeof(err)) < 0) {
-			fprintf(stderr, "mailbeacon-milter: %s\n", err);
-			return 1;
-		}
-		printf("mailbeacon-milter: %s is OK\n", config);
-		return 0;
-	}
+	if (o.check_only)
+		return daemon_check_only(&o, &rt.cfg);
 	if (smfi_setconn(rt.cfg.milter_socket) != MI_SUCCESS ||
 	    smfi_register(milter_desc) != MI_SUCCESS)
 		fatal("cannot set up libmilter on %s", rt.cfg.milter_socket);
 	if (smfi_opensocket(true) != MI_SUCCESS)
 		fatal("cannot open the milter socket %s", rt.cfg.milter_socket);
 	if (socket_permissions(pw, err, sizeof(err)) < 0 ||
-	    privs_drop(rt.cfg.user, err, sizeof(err)) < 0 || check_store(err, sizeof(err)) < 0)
+	    daemon_become_user(&rt.cfg, err, sizeof(err)) < 0)
 		fatal("%s", err);
-	if (!foreground && daemon(0, 0) < 0)
-		fatal_errno("cannot become a daemon");
-	if (pidfile != NULL && pidfile_write(pidfile) < 0)
-		log_warn("cannot write %s", pidfile);
+	daemon_detach(&o);
+	daemon_pidfile_write(&o);
 	int rc = supervise();
-	if (pidfile != NULL)
-		unlink(pidfile);
+	daemon_pidfile_remove(&o);
 	return rc;
 }

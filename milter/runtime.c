@@ -1,7 +1,7 @@
 /* runtime: the milter's shared state, its reloads and its store pool.
- * Reloading builds a complete new generation before swapping it in under
- * the lock; readers hold a reference, never the lock, while they work. */
-#include <errno.h>
+ * common/load.c reads the files; a reload builds a complete new generation
+ * with it before swapping it in under the lock; readers hold a reference,
+ * never the lock, while they work. */
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -10,8 +10,8 @@
 #include <sys/stat.h>
 #include <time.h>
 #include "footer.h"
+#include "load.h"
 #include "log.h"
-#include "mbuf.h"
 #include "runtime.h"
 
 #define STORE_POOL_MAX 16
@@ -41,6 +41,13 @@ generation_free(struct generation *g)
 	free(g);
 }
 
+/* What a generation holds is what a reload reads again. */
+static struct load_targets
+generation_targets(struct generation *g)
+{
+	return (struct load_targets){ .cfg = &rt.cfg, .keys = &g->keys, .policy = &g->policy };
+}
+
 static struct generation *
 generation_load(char *err, size_t errlen)
 {
@@ -51,42 +58,12 @@ generation_load(char *err, size_t errlen)
 		return NULL;
 	}
 	g->refs = 1;
-	if (keyring_load(rt.cfg.key_file, &g->keys, err, errlen) < 0 ||
-	    policy_load(rt.cfg.policy_file, &g->policy, err, errlen) < 0) {
+	struct load_targets t = generation_targets(g);
+	if (load_named(&t, err, errlen) < 0) {
 		generation_free(g);
 		return NULL;
 	}
 	return g;
-}
-
-static int
-read_template(const char *path, char **out, char *err, size_t errlen)
-{
-	struct mbuf b;
-	char why[200];
-	FILE *f;
-
-	*out = NULL;
-	if (path == NULL)
-		return 0;
-	if ((f = fopen(path, "rb")) == NULL) {
-		snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
-		return -1;
-	}
-	mbuf_init(&b);
-	int rc = mbuf_read_fd(&b, fileno(f), 1024 * 1024);
-	fclose(f);
-	if (rc < 0) {
-		snprintf(err, errlen, "%s: cannot read it (or it is over 1 MB)", path);
-		mbuf_free(&b);
-		return -1;
-	}
-	*out = mbuf_steal(&b, NULL);
-	if (footer_check(*out, why, sizeof(why)) < 0) {
-		snprintf(err, errlen, "%s: %s", path, why);
-		return -1;
-	}
-	return 0;
 }
 
 static int
@@ -109,23 +86,24 @@ split_daemons(const char *list)
 	return 0;
 }
 
-int
-runtime_load(const char *config_path, char *err, size_t errlen)
+void
+runtime_load(const struct daemon_options *o)
 {
-	if (config_load(config_path, &rt.cfg, err, errlen) < 0)
-		return -1;
-	if (read_template(rt.cfg.footer_html, &rt.footer_html, err, errlen) < 0 ||
-	    read_template(rt.cfg.footer_text, &rt.footer_text, err, errlen) < 0 ||
-	    store_hash_key_load(rt.cfg.hash_key_file, &rt.hash_key, err, errlen) < 0)
-		return -1;
-	if (split_daemons(rt.cfg.outbound_daemon_names) < 0) {
-		snprintf(err, errlen, "out of memory");
-		return -1;
-	}
-	if ((current = generation_load(err, errlen)) == NULL)
-		return -1;
+	struct generation *g = calloc(1, sizeof(*g));
+
+	if (g == NULL)
+		fatal("out of memory");
+	g->refs = 1;
+	struct load_targets t = generation_targets(g);
+	t.hash_key = &rt.hash_key;
+	t.footer_html = &rt.footer_html;
+	t.footer_text = &rt.footer_text;
+	t.footer_check = footer_check;
+	daemon_load(o, &t);
+	if (split_daemons(rt.cfg.outbound_daemon_names) < 0)
+		fatal("out of memory");
+	current = g;
 	stat(rt.cfg.policy_file, &policy_stat);
-	return 0;
 }
 
 void

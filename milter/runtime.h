@@ -7,6 +7,7 @@
 #define MB_RUNTIME_H
 #include <stdbool.h>
 #include "config.h"
+#include "daemon.h"
 #include "keyring.h"
 #include "policy.h"
 #include "store.h"
@@ -28,9 +29,9 @@ struct runtime {
 
 extern struct runtime rt;
 
-/* Loads config, keys, policy, hash key and footers; on error writes
- * "reason" into err and returns -1. */
-int runtime_load(const char *config_path, char *err, size_t errlen);
+/* Loads config, keys, policy, hash key and footers (common/load.h); on
+ * error says why on standard error and exits 1 (daemon_load). */
+void runtime_load(const struct daemon_options *o);
 /* Re-reads the key file and the policy; a bad file keeps the old ones. */
 void runtime_reload(const char *why);
 /* Reloads the policy when its file changed (checked at most once a second). */
