@@ -1,4 +1,4 @@
-/* classify: reduces what the beacon learns from a request before anything is
+/* beacon/classify: reduces what the beacon learns from a request before anything is
  * written (SPEC "Beacon endpoint", Principle 3 "Minimise"): a masked network
  * instead of the address, a coarse client class instead of the user agent,
  * and a verdict on whether a person or a machine made the request.

@@ -1,4 +1,4 @@
-/* classify: what the beacon may know about a request, reduced before it is
+/* beacon/classify: what the beacon may know about a request, reduced before it is
  * written: the client's network (IPv4 /24, IPv6 /48), a client class instead
  * of the user agent, and a verdict on whether a person or a machine (an
  * image proxy, a prefetcher, a security scanner) made the request. Pure

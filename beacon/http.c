@@ -1,8 +1,9 @@
-/* http: mailbeacond's routes. A tracking URL's tag is verified before
- * anything else; a forged one gets 404 and writes nothing. What is recorded
- * is reduced first (network, client class, verdict). An event is committed
- * before its response is sent (see writer.c), and a click with a good tag
- * always redirects to the destination it signs, and nowhere else. */
+/* beacon/http: mailbeacond's request handler: answers each route that
+ * route.c finds. A tracking URL's tag is verified before anything else; a
+ * forged one gets 404 and writes nothing. What is recorded is reduced first
+ * (classify.c). An event is committed before its response is sent (see
+ * writer.c), and a click with a good tag always redirects to the
+ * destination it signs, and nowhere else. The HTML pages are pages.c's. */
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <netinet/in.h>
@@ -12,14 +13,19 @@
 #include <strings.h>
 #include <time.h>
 #include <sodium.h>
-#include "beacon.h"
+#include "classify.h"
 #include "eventline.h"
 #include "http.h"
+#include "limits.h"
 #include "log.h"
+#include "metrics.h"
 #include "mbuf.h"
 #include "pages.h"
+#include "readers.h"
 #include "route.h"
+#include "state.h"
 #include "token.h"
+#include "writer.h"
 
 #define POST_MAX 4096
 #define API_LIMIT 1000

@@ -1,4 +1,4 @@
-/* http: mailbeacond's request handler and its per-request clean-up, as
+/* beacon/http: mailbeacond's request handler and its per-request clean-up, as
  * libmicrohttpd calls them. */
 #ifndef MB_HTTP_H
 #define MB_HTTP_H

@@ -1,14 +1,18 @@
-/* limits: per-client-network rate limiting (a token bucket per /24 or /48,
- * in a fixed table: memory does not grow with the number of clients), the
- * same for addresses typed on an opt-out page (per message and per
- * network, so nobody can try a list of addresses against a message), the
- * count of connections per client network (beacon_max_connections_per_
- * network), and
- * the memory of recent clicks per message that tells several links clicked
- * within one second (a scanner) from a person. */
+/* beacon/limits: per-client-network rate limiting (a token bucket per /24
+ * or /48, in a fixed table: memory does not grow with the number of
+ * clients), the same for addresses typed on an opt-out page (per message
+ * and per network, so nobody can try a list of addresses against a
+ * message), the count of connections per client network
+ * (beacon_max_connections_per_network), and the memory of recent clicks
+ * per message that tells several links clicked within one second (a
+ * scanner) from a person. */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include "beacon.h"
+#include "classify.h"
+#include "limits.h"
+#include "metrics.h"
+#include "state.h"
 
 #define RATE_SLOTS 8192
 #define OPTOUT_SLOTS 4096

@@ -1,10 +1,10 @@
 /* mailbeacond(8): the beacon. Answers the open pixel, the signed click
  * redirects and the opt-out pages with libmicrohttpd's epoll thread pool,
  * records privacy-reduced events in the store, and reloads its key file on
- * SIGHUP so rotated keys take effect without a restart. */
+ * SIGHUP so rotated keys take effect without a restart. The start-up it
+ * shares with the milter (options, loading, -n, user, pid file) is
+ * common/daemon.c. */
 #include <arpa/inet.h>
-#include <errno.h>
-#include <getopt.h>
 #include <grp.h>
 #include <netinet/in.h>
 #include <pwd.h>
@@ -13,20 +13,18 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <sodium.h>
 #include "autoconf.h"
-#include "beacon.h"
+#include "limits.h"
+#include "readers.h"
+#include "state.h"
+#include "writer.h"
 #include "http.h"
+#include "daemon.h"
 #include "log.h"
-#include "pidfile.h"
-#include "mbuf.h"
-#include "secret.h"
 #include "webhook.h"
 
 #define DEFAULT_CONFIG SYSCONFDIR "/mailbeacon/mailbeacon.conf"
 #define THREADS 4
-
-struct beacon bc;
 
 static void
 usage(void)
@@ -39,46 +37,17 @@ usage(void)
 	exit(1);
 }
 
-static int
-load_api_token(char *err, size_t errlen)
+/* The configuration, keys, hash key and API token (common/load.h); on
+ * error, the reason on standard error and exit 1. */
+static void
+load(const struct daemon_options *o)
 {
-	struct mbuf b;
-	FILE *f;
-
-	if (bc.cfg.api_token_file == NULL)
-		return 0;
-	if ((f = fopen(bc.cfg.api_token_file, "r")) == NULL) {
-		snprintf(err, errlen, "%s: cannot open: %s", bc.cfg.api_token_file, strerror(errno));
-		return -1;
-	}
-	mbuf_init(&b);
-	int rc = mbuf_read_fd(&b, fileno(f), 4096);
-	fclose(f);
-	while (rc == 0 && b.len > 0 && (b.data[b.len - 1] == '\n' || b.data[b.len - 1] == '\r' ||
-					 b.data[b.len - 1] == ' '))
-		b.data[--b.len] = '\0';
-	if (rc < 0 || b.len < 16) {
-		snprintf(err, errlen, "%s: the API token must be one line of at least 16 characters",
-			 bc.cfg.api_token_file);
-		mbuf_free(&b);
-		return -1;
-	}
-	bc.api_token = mbuf_steal(&b, NULL);
-	return 0;
-}
-
-static int
-load(const char *config, char *err, size_t errlen)
-{
-	if (config_load(config, &bc.cfg, err, errlen) < 0)
-		return -1;
-	if ((bc.keys = calloc(1, sizeof(*bc.keys))) == NULL ||
-	    keyring_load(bc.cfg.key_file, bc.keys, err, errlen) < 0 ||
-	    store_hash_key_load(bc.cfg.hash_key_file, &bc.hash_key, err, errlen) < 0 ||
-	    load_api_token(err, errlen) < 0)
-		return -1;
+	if ((bc.keys = calloc(1, sizeof(*bc.keys))) == NULL)
+		fatal("out of memory");
+	struct load_targets t = { .cfg = &bc.cfg, .keys = bc.keys, .hash_key = &bc.hash_key,
+				  .api_token = &bc.api_token };
+	daemon_load(o, &t);
 	pthread_rwlock_init(&bc.keys_lock, NULL);
-	return 0;
 }
 
 static void
@@ -86,8 +55,9 @@ reload_keys(void)
 {
 	char err[512];
 	struct keyring *kr = calloc(1, sizeof(*kr));
+	struct load_targets t = { .cfg = &bc.cfg, .keys = kr };
 
-	if (kr == NULL || keyring_load(bc.cfg.key_file, kr, err, sizeof(err)) < 0) {
+	if (kr == NULL || load_named(&t, err, sizeof(err)) < 0) {
 		log_warnx("reload failed, keeping the previous keys: %s", kr ? err : "out of memory");
 		free(kr);
 		return;
@@ -136,17 +106,6 @@ bad:
 	return -1;
 }
 
-static int
-check_store(char *err, size_t errlen)
-{
-	struct store *st;
-
-	if (store_open(bc.cfg.database, true, 2000, &st, err, errlen) < 0)
-		return -1;
-	store_close(st);
-	return 0;
-}
-
 static void
 mhd_log(void *cls, const char *fmt, va_list ap)
 {
@@ -161,44 +120,19 @@ mhd_log(void *cls, const char *fmt, va_list ap)
 int
 main(int argc, char **argv)
 {
-	const char *config = DEFAULT_CONFIG, *pidfile = NULL;
-	bool foreground = false, check_only = false;
+	struct daemon_options o = { .progname = "mailbeacond", .config = DEFAULT_CONFIG };
 	char err[512];
-	int c;
 
-	while ((c = getopt(argc, argv, "c:fnp:")) != -1) {
-		switch (c) {
-		case 'c': config = optarg; break;
-		case 'f': foreground = true; break;
-		case 'n': check_only = true; break;
-		case 'p': pidfile = optarg; break;
-		default: usage();
-		}
-	}
-	if (optind != argc)
-		usage();
-	log_init("mailbeacond", foreground || check_only);
-	if (sodium_init() < 0)
-		fatal("libsodium cannot start");
-	if (load(config, err, sizeof(err)) < 0) {
-		fprintf(stderr, "mailbeacond: %s\n", err);
-		return 1;
-	}
+	daemon_start(&o, argc, argv, false, usage);
+	load(&o);
 	struct sockaddr_storage addr;
 	if (listen_address(&addr, err, sizeof(err)) < 0) {
-		fprintf(stderr, "mailbeacond: %s: %s\n", config, err);
+		fprintf(stderr, "mailbeacond: %s: %s\n", o.config, err);
 		return 1;
 	}
-	if (check_only) {
-		if (privs_drop(bc.cfg.user, err, sizeof(err)) < 0 || check_store(err, sizeof(err)) < 0) {
-			fprintf(stderr, "mailbeacond: %s\n", err);
-			return 1;
-		}
-		printf("mailbeacond: %s is OK\n", config);
-		return 0;
-	}
-	if (!foreground && daemon(0, 0) < 0)
-		fatal_errno("cannot become a daemon");
+	if (o.check_only)
+		return daemon_check_only(&o, &bc.cfg);
+	daemon_detach(&o);
 	/* Signals are taken by sigwait in this thread only. */
 	sigset_t set;
 	sigemptyset(&set);
@@ -227,15 +161,13 @@ main(int argc, char **argv)
 		MHD_OPTION_END);
 	if (bc.httpd == NULL)
 		fatal("cannot listen on %s", bc.cfg.beacon_listen);
-	if (privs_drop(bc.cfg.user, err, sizeof(err)) < 0 || check_store(err, sizeof(err)) < 0)
+	if (daemon_become_user(&bc.cfg, err, sizeof(err)) < 0)
 		fatal("%s", err);
 	if (webhook_start() < 0)
 		log_warnx("webhooks off: cannot start their delivery thread");
 	if (writer_start() < 0)
 		fatal("cannot start the writer thread");
-	/* As before, the beacon runs on without its pid file. */
-	if (pidfile != NULL)
-		(void)pidfile_write(pidfile);
+	daemon_pidfile_write(&o);
 	log_info("listening on %s for %s", bc.cfg.beacon_listen, bc.cfg.beacon_url);
 	for (;;) {
 		int sig;
@@ -255,8 +187,7 @@ main(int argc, char **argv)
 	MHD_stop_daemon(bc.httpd);
 	readers_close();
 	conn_limit_free();
-	if (pidfile != NULL)
-		unlink(pidfile);
+	daemon_pidfile_remove(&o);
 	pthread_rwlock_wrlock(&bc.keys_lock);
 	keyring_free(bc.keys);
 	free(bc.keys);

@@ -1,12 +1,12 @@
-/* metrics: counters for /metrics in the Prometheus text format: requests by
- * route and status, events by verdict, forgeries, lost events, connections
- * refused per network and the latency of group commits. Plain counters under one lock. */
-#include <stdio.h>
-#include <stdlib.h>
+/* beacon/metrics: counters for /metrics in the Prometheus text format:
+ * requests by route and status, events by verdict, forgeries, lost events,
+ * connections refused per network and the latency of group commits; plain
+ * counters under one lock. The webhooks' are webhook_delivery.c's. */
+#include <pthread.h>
 #include <string.h>
-#include "beacon.h"
 #include "mbuf.h"
-#include "webhook.h"
+#include "metrics.h"
+#include "webhook_delivery.h"
 
 #define ROUTES 10
 #define STATUSES 11

@@ -1,4 +1,4 @@
-/* route: maps a request's method and path to one of the beacon's routes.
+/* beacon/route: maps a request's method and path to one of the beacon's routes.
  * A tracking path counts only when its token verifies and names the kind
  * its prefix says; anything else is a forgery, answered like a miss. HEAD
  * goes wherever GET goes (link checkers and previews send it); libmicrohttpd

@@ -1,4 +1,4 @@
-/* route: which of mailbeacond's routes a request line names, with the
+/* beacon/route: which of mailbeacond's routes a request line names, with the
  * tracking token already verified. Pure (no libmicrohttpd, no I/O), so the
  * fuzz target exercises exactly the routing the beacon runs. */
 #ifndef MB_ROUTE_H

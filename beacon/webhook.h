@@ -1,11 +1,11 @@
-/* webhook: the policy word notify=URL. The first human open of a message
- * and the first human click of each of its links are POSTed, signed, to the
- * sender's URL by a delivery thread of its own, from a bounded in-memory
- * queue with retries; the writer and the HTTP threads never wait on it. */
+/* beacon/webhook: the policy word notify=URL. The first human open of a
+ * message and the first human click of each of its links are POSTed,
+ * signed, to the sender's URL (webhook_delivery.c sends them, from a
+ * bounded in-memory queue with retries, on a thread of its own); the
+ * writer and the HTTP threads never wait on a receiver. */
 #ifndef MB_WEBHOOK_H
 #define MB_WEBHOOK_H
 #include <stddef.h>
-#include "mbuf.h"
 #include "store.h"
 
 /* An event of a committed batch that may deserve a webhook, copied out of
@@ -34,8 +34,5 @@ size_t webhook_candidates(const struct store_event *ev, size_t n, struct webhook
 /* Writer thread, after the batch's connections were resumed: decides, with
  * reads on st, which candidates are firsts, and queues their deliveries. */
 void webhook_after_commit(struct store *st, const struct webhook_candidate *c, size_t n);
-
-/* The mailbeacon_webhooks_total counters, for /metrics. */
-void webhook_metrics(struct mbuf *b);
 
 #endif
