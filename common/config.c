@@ -39,6 +39,8 @@ enum cfg_type {
 	CFG_ENUM,	/* one of cfg_key.words */
 	CFG_BOOL,	/* yes or no */
 	CFG_CIDRS,	/* list of networks */
+	CFG_DATABASE,	/* a file name (or sqlite:FILE), or a postgresql:// URI kept
+			 * as written; empty for none when there is no default */
 };
 
 struct cfg_word {
@@ -89,8 +91,15 @@ static const struct cfg_key cfg_keys[] = {
 	{ "milter_socket", CFG_STRING, "unix:" RUNSTATEDIR "/mailbeacon/milter.sock", 0,
 	  FIELD(milter_socket), check_socket, 0, 0, NULL,
 	  "unix:/absolute/path, inet:PORT@HOST or inet6:PORT@HOST" },
-	{ "database", CFG_PATH, LOCALSTATEDIR "/lib/mailbeacon/mailbeacon.db", 0,
-	  FIELD(database), NULL, 0, 0, NULL, "a file name" },
+	{ "database", CFG_DATABASE, LOCALSTATEDIR "/lib/mailbeacon/mailbeacon.db", 0,
+	  FIELD(database), NULL, 0, 0, NULL, "a file name or a postgresql:// URI" },
+	{ "database_password_file", CFG_OPTPATH, NULL, 0,
+	  FIELD(database_password_file), NULL, 0, 0, NULL, "a file name" },
+	{ "database_timeout", CFG_INT, "5", 0,
+	  FIELD(database_timeout), NULL, 1, 300, NULL,
+	  "a number of seconds from 1 to 300" },
+	{ "report_database", CFG_DATABASE, NULL, 0,
+	  FIELD(report_database), NULL, 0, 0, NULL, "a file name or a postgresql:// URI" },
 	{ "policy_file", CFG_PATH, SYSCONFDIR "/mailbeacon/policy", 0,
 	  FIELD(policy_file), NULL, 0, 0, NULL, "a file name" },
 	{ "key_file", CFG_PATH, SYSCONFDIR "/mailbeacon/keys", 0,
@@ -637,6 +646,25 @@ cfg_apply(struct cfg_ctx *cx, const struct cfg_key *k, const char *v,
 		}
 		cfg_store(cx->cfg, k, &s);
 		return 0;
+	case CFG_DATABASE:
+		if (*v == '\0' && k->def == NULL)
+			return 0;
+		/* A URI is libpq's to read: never a file name (and it may hold
+		 * a password, so it is not repeated in a message). */
+		if (strncmp(v, "postgresql://", 13) == 0 || strncmp(v, "postgres://", 11) == 0) {
+			if ((s = strdup(v)) == NULL)
+				return -2;
+			cfg_store(cx->cfg, k, &s);
+			return 0;
+		}
+		if (strncmp(v, "sqlite:", 7) == 0)
+			v += 7;
+		if (*v == '\0')
+			return -1;
+		if ((s = cfg_resolve(cx, v)) == NULL)
+			return -2;
+		cfg_store(cx->cfg, k, &s);
+		return 0;
 	case CFG_OPTPATH:
 		if (*v == '\0')
 			return 0;
@@ -912,7 +940,7 @@ config_free(struct config *cfg)
 	for (i = 0; i < N_CFG_KEYS; i++) {
 		const struct cfg_key *k = &cfg_keys[i];
 		if (k->type != CFG_STRING && k->type != CFG_PATH &&
-		    k->type != CFG_OPTPATH)
+		    k->type != CFG_OPTPATH && k->type != CFG_DATABASE)
 			continue;
 		memcpy(&s, (char *)cfg + k->offset, sizeof(s));
 		free(s);

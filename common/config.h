@@ -21,7 +21,10 @@ struct cidr {
 struct config {
 	char *path;
 	char *milter_socket;	/* unix:/path or inet:port@host */
-	char *database;
+	char *database;		/* a file name, or a postgresql:// URI */
+	char *database_password_file;	/* PostgreSQL's password, or NULL */
+	int database_timeout;	/* seconds: PostgreSQL's connect and query deadline */
+	char *report_database;	/* what reports read (a replica), or NULL */
 	char *policy_file;
 	char *key_file;
 	char *hash_key_file;	/* the never-rotated key of recipient hashes */

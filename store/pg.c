@@ -15,6 +15,7 @@
 #include <sodium.h>
 
 #include "mbuf.h"
+#include "monoclock.h"
 #include "pg.h"
 
 /* pg_advisory_xact_lock key of the schema migrations: "mailbcn" in ASCII. */
@@ -30,50 +31,54 @@
  * transaction with the version update. Never edit one that has shipped.
  * Version 1 is SQLite's schema 4 with PostgreSQL's types: bytea for the
  * keyed hashes, bigint for times, events partitioned by month of time.
+ * Text compares and sorts byte by byte (COLLATE "C", SQLite's BINARY), so
+ * that reports come out in the same order on both backends, and lower()
+ * folds ASCII only (SQLite's NOCASE). messages.rowid stands for SQLite's
+ * rowid, which the report's two passes compare.
  */
 static const char *const migrations[] = {
 	/* 1: the initial schema */
 	"CREATE TABLE mailbeacon_schema (version integer NOT NULL);"
 	"INSERT INTO mailbeacon_schema VALUES (0);"
 	"CREATE TABLE messages ("
-	"  id text PRIMARY KEY,"
-	"  queue_id text UNIQUE,"
-	"  message_id_header text,"
-	"  sender text NOT NULL,"
-	"  sasl_login text,"
+	"  id text COLLATE \"C\" PRIMARY KEY,"
+	"  queue_id text COLLATE \"C\" UNIQUE,"
+	"  message_id_header text COLLATE \"C\","
+	"  sender text COLLATE \"C\" NOT NULL,"
+	"  sasl_login text COLLATE \"C\","
 	"  recipient_count integer NOT NULL,"
 	"  sent bigint NOT NULL,"
-	"  words text NOT NULL,"
+	"  words text COLLATE \"C\" NOT NULL,"
 	"  link_count integer NOT NULL,"
-	"  subject text);"
+	"  subject text COLLATE \"C\","
+	"  rowid bigint GENERATED ALWAYS AS IDENTITY UNIQUE);"
 	"CREATE INDEX messages_sender_mid ON messages(sender, message_id_header);"
 	"CREATE INDEX messages_sent ON messages(sent);"
 	"CREATE INDEX messages_report ON messages(sender, sent, id, recipient_count);"
 	/* --sender ADDR is ASCII case-insensitive, like SQLite's NOCASE:
 	 * lower() under the C collation folds ASCII only. */
-	"CREATE INDEX messages_sender_nocase ON messages(lower(sender COLLATE \"C\"), sent);"
-	"CREATE INDEX messages_domain ON messages("
-	"  lower(substring(sender COLLATE \"C\" from '[^@]*$')), sent);"
+	"CREATE INDEX messages_sender_nocase ON messages(lower(sender), sent);"
+	"CREATE INDEX messages_domain ON messages(lower(substring(sender from '[^@]*$')), sent);"
 	"CREATE TABLE message_recipients ("
-	"  message_id text NOT NULL REFERENCES messages(id) ON DELETE CASCADE,"
+	"  message_id text COLLATE \"C\" NOT NULL REFERENCES messages(id) ON DELETE CASCADE,"
 	"  recipient_hash bytea NOT NULL,"
 	"  PRIMARY KEY (message_id, recipient_hash));"
 	"CREATE INDEX message_recipients_hash ON message_recipients(recipient_hash);"
 	"CREATE TABLE links ("
-	"  message_id text NOT NULL REFERENCES messages(id) ON DELETE CASCADE,"
+	"  message_id text COLLATE \"C\" NOT NULL REFERENCES messages(id) ON DELETE CASCADE,"
 	"  num integer NOT NULL,"
-	"  url text,"
+	"  url text COLLATE \"C\","
 	"  PRIMARY KEY (message_id, num));"
 	"CREATE SEQUENCE events_id_seq AS bigint;"
 	"CREATE TABLE events ("
 	"  id bigint NOT NULL DEFAULT nextval('events_id_seq'),"
-	"  message_id text NOT NULL,"
-	"  kind text NOT NULL CHECK (kind IN ('open', 'click', 'optout')),"
+	"  message_id text COLLATE \"C\" NOT NULL,"
+	"  kind text COLLATE \"C\" NOT NULL CHECK (kind IN ('open', 'click', 'optout')),"
 	"  link integer,"
 	"  time bigint NOT NULL,"
-	"  ip_masked text,"
-	"  client_class text,"
-	"  verdict text NOT NULL,"
+	"  ip_masked text COLLATE \"C\","
+	"  client_class text COLLATE \"C\","
+	"  verdict text COLLATE \"C\" NOT NULL,"
 	"  dnt integer NOT NULL DEFAULT 0,"
 	"  recipient_hash bytea) PARTITION BY RANGE (time);"
 	"ALTER SEQUENCE events_id_seq OWNED BY events.id;"
@@ -85,8 +90,8 @@ static const char *const migrations[] = {
 	"CREATE TABLE optouts ("
 	"  recipient_hash bytea PRIMARY KEY,"
 	"  time bigint NOT NULL,"
-	"  message_id text);"
-	"CREATE TABLE sync_state (source text PRIMARY KEY, cursor bigint NOT NULL);"
+	"  message_id text COLLATE \"C\");"
+	"CREATE TABLE sync_state (source text COLLATE \"C\" PRIMARY KEY, cursor bigint NOT NULL);"
 	/* Creating a partition takes the table's owner; the daemons' role may
 	 * only call this, which creates the month's partition and nothing
 	 * else (month_start is checked to be a month's first second, UTC). */
@@ -121,6 +126,8 @@ struct pgstore {
 	char display[256];
 	int timeout_ms;
 	bool in_txn;
+	bool streaming;			/* a row-by-row query is being read */
+	long long stream_deadline;
 	long long months[KNOWN_MONTHS];	/* partitions known to exist */
 	size_t n_months;
 	char err[1280];
@@ -195,15 +202,6 @@ pgstore_errmsg(struct pgstore *st)
 
 /* ---- the connection and its deadlines ---- */
 
-static long long
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Waits until the connection's socket is readable (or writable), at most
  * until deadline; 1 ready, 0 timed out, -1 error. */
 static int
@@ -214,7 +212,7 @@ wait_socket(PGconn *c, bool write, long long deadline)
 	if (p.fd < 0)
 		return -1;
 	for (;;) {
-		long long left = deadline - mono_ms();
+		long long left = deadline - monotonic_ms();
 		if (left <= 0)
 			return 0;
 		int r = poll(&p, 1, (int)(left > 60000 ? 60000 : left));
@@ -232,6 +230,7 @@ pg_drop(struct pgstore *st)
 		PQfinish(st->conn);
 	st->conn = NULL;
 	st->in_txn = false;
+	st->streaming = false;
 	st->n_months = 0;
 }
 
@@ -244,7 +243,7 @@ pg_connect(struct pgstore *st)
 	const char *keys[] = { "connect_timeout", "application_name", "password", "dbname",
 			       "client_encoding", NULL };
 	const char *vals[] = { timeout_s, "mailbeacon", st->password, st->uri, "UTF8", NULL };
-	long long deadline = mono_ms() + st->timeout_ms;
+	long long deadline = monotonic_ms() + st->timeout_ms;
 
 	snprintf(timeout_s, sizeof(timeout_s), "%d", (st->timeout_ms + 999) / 1000);
 	pg_drop(st);
@@ -275,48 +274,87 @@ pg_connect(struct pgstore *st)
 	return 0;
 }
 
-/* Sends a query and collects its results before the deadline. Returns the
- * last result (the caller clears it) or NULL with the error set; a missed
- * deadline or a broken connection drops the connection. */
-static PGresult *
-pg_exec(struct pgstore *st, const char *what, const char *sql, int n, const char *const *vals,
-	const int *lens, const int *fmts, int result_binary)
+static void
+pg_lost(struct pgstore *st, const char *what, long long deadline)
 {
-	PGresult *last = NULL, *r;
-	long long deadline;
+	pg_seterr(st, "%s: %s", what, monotonic_ms() >= deadline
+	    ? "no answer in time: the connection is dropped"
+	    : st->conn != NULL ? PQerrorMessage(st->conn) : "connection lost");
+	pg_drop(st);
+}
 
+/* Sends a query (connecting first when the last call lost the connection)
+ * and sets *deadline; 0, or -1 with the error set. */
+static int
+pg_send(struct pgstore *st, const char *what, const char *sql, const struct pg_params *p,
+	long long *deadline)
+{
 	if (st->conn == NULL) {
 		/* Never carry on a transaction on a new connection: the
 		 * statements before the loss are gone with the old one. */
 		if (st->in_txn) {
 			pg_seterr(st, "%s: the connection was lost in a transaction", what);
-			return NULL;
+			return -1;
 		}
 		if (pg_connect(st) < 0)
-			return NULL;
+			return -1;
 	}
-	deadline = mono_ms() + st->timeout_ms;
+	*deadline = monotonic_ms() + st->timeout_ms;
 	/* Without parameters: the simple protocol, which also takes several
 	 * statements (the migrations). */
-	int sent = n == 0 && !result_binary ? PQsendQuery(st->conn, sql)
-	    : PQsendQueryParams(st->conn, sql, n, NULL, vals, lens, fmts, result_binary);
+	int sent = p == NULL || p->n == 0 ? PQsendQuery(st->conn, sql)
+	    : PQsendQueryParams(st->conn, sql, p->n, p->types, p->vals, p->lens, p->fmts, 0);
 	if (!sent) {
 		pg_seterr(st, "%s: %s", what, PQerrorMessage(st->conn));
 		pg_drop(st);
-		return NULL;
+		return -1;
 	}
 	int flushed;
 	while ((flushed = PQflush(st->conn)) == 1)
-		if (wait_socket(st->conn, true, deadline) <= 0)
-			goto lost;
-	if (flushed < 0)
-		goto lost;
-	for (;;) {
-		while (PQisBusy(st->conn)) {
-			if (wait_socket(st->conn, false, deadline) <= 0 || !PQconsumeInput(st->conn))
-				goto lost;
+		if (wait_socket(st->conn, true, *deadline) <= 0)
+			break;
+	if (flushed != 0) {
+		pg_lost(st, what, *deadline);
+		return -1;
+	}
+	return 0;
+}
+
+/* The next result of the query sent, waiting at most until deadline: 1
+ * with *r (NULL once there are no more), -1 when the connection was lost
+ * or the deadline passed (the connection is then dropped). */
+static int
+pg_next(struct pgstore *st, const char *what, long long deadline, PGresult **r)
+{
+	*r = NULL;
+	while (PQisBusy(st->conn)) {
+		if (wait_socket(st->conn, false, deadline) <= 0 || !PQconsumeInput(st->conn)) {
+			pg_lost(st, what, deadline);
+			return -1;
 		}
-		if ((r = PQgetResult(st->conn)) == NULL)
+	}
+	*r = PQgetResult(st->conn);
+	return 1;
+}
+
+/* Sends a query and collects its results before the deadline. Returns the
+ * last result (the caller clears it: a failed one carries its SQLSTATE)
+ * or NULL with the error set; a missed deadline or a broken connection
+ * drops the connection. */
+static PGresult *
+pg_query(struct pgstore *st, const char *what, const char *sql, const struct pg_params *p)
+{
+	PGresult *last = NULL, *r;
+	long long deadline;
+
+	if (pg_send(st, what, sql, p, &deadline) < 0)
+		return NULL;
+	for (;;) {
+		if (pg_next(st, what, deadline, &r) < 0) {
+			PQclear(last);
+			return NULL;
+		}
+		if (r == NULL)
 			break;
 		PQclear(last);
 		last = r;
@@ -326,20 +364,86 @@ pg_exec(struct pgstore *st, const char *what, const char *sql, int n, const char
 		return NULL;
 	}
 	ExecStatusType s = PQresultStatus(last);
-	if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK) {
+	if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK)
 		pg_seterr(st, "%s: %s", what, PQresultErrorMessage(last));
-		/* Not lost: the server answered (a constraint, a read-only
-		 * standby); the caller looks at the SQLSTATE. */
-		return last;
-	}
 	return last;
-lost:
-	pg_seterr(st, "%s: %s", what, mono_ms() >= deadline
-	    ? "no answer in time: the connection is dropped"
-	    : PQerrorMessage(st->conn));
-	PQclear(last);
-	pg_drop(st);
-	return NULL;
+}
+
+static PGresult *
+pg_exec(struct pgstore *st, const char *what, const char *sql, int n, const char *const *vals,
+	const int *lens, const int *fmts)
+{
+	struct pg_params p = { .n = n, .vals = vals, .lens = lens, .fmts = fmts };
+
+	return pg_query(st, what, sql, n > 0 ? &p : NULL);
+}
+
+PGresult *
+pgstore_query(struct pgstore *st, const char *what, const char *sql, const struct pg_params *p)
+{
+	return pg_query(st, what, sql, p);
+}
+
+int
+pgstore_stream_begin(struct pgstore *st, const char *what, const char *sql,
+		     const struct pg_params *p)
+{
+	if (pg_send(st, what, sql, p, &st->stream_deadline) < 0)
+		return -1;
+	if (!PQsetSingleRowMode(st->conn)) {
+		pg_seterr(st, "%s: cannot read row by row", what);
+		pgstore_stream_abort(st);
+		return -1;
+	}
+	st->streaming = true;
+	return 0;
+}
+
+int
+pgstore_stream_next(struct pgstore *st, const char *what, PGresult **row)
+{
+	PGresult *r;
+
+	*row = NULL;
+	if (!st->streaming)
+		return 0;
+	/* Each row has its own deadline: a long report is fine, a server
+	 * that stops answering is not. */
+	st->stream_deadline = monotonic_ms() + st->timeout_ms;
+	if (pg_next(st, what, st->stream_deadline, &r) < 0) {
+		st->streaming = false;
+		return -1;
+	}
+	if (r != NULL && PQresultStatus(r) == PGRES_SINGLE_TUPLE) {
+		*row = r;
+		return 1;
+	}
+	/* The end (PGRES_TUPLES_OK, then NULL) or an error. */
+	int rc = 0;
+	while (r != NULL) {
+		ExecStatusType s = PQresultStatus(r);
+		if (s != PGRES_TUPLES_OK && s != PGRES_COMMAND_OK) {
+			pg_seterr(st, "%s: %s", what, PQresultErrorMessage(r));
+			rc = -1;
+		}
+		PQclear(r);
+		if (st->conn == NULL || pg_next(st, what, st->stream_deadline, &r) < 0) {
+			rc = -1;
+			break;
+		}
+	}
+	st->streaming = false;
+	return rc;
+}
+
+void
+pgstore_stream_abort(struct pgstore *st)
+{
+	/* The rest of the rows are not wanted: reading them could take long,
+	 * so the connection goes (the next call opens another). */
+	if (st->streaming || (st->conn != NULL && PQisBusy(st->conn)))
+		pg_drop(st);
+	st->streaming = false;
 }
 
 static bool
@@ -361,7 +465,7 @@ pg_sqlstate(const PGresult *r)
 static int
 pg_run(struct pgstore *st, const char *what, const char *sql)
 {
-	PGresult *r = pg_exec(st, what, sql, 0, NULL, NULL, NULL, 0);
+	PGresult *r = pg_exec(st, what, sql, 0, NULL, NULL, NULL);
 	int ok = pg_ok(r);
 
 	PQclear(r);
@@ -412,7 +516,7 @@ pg_version(struct pgstore *st, bool *foreign_tables)
 	PGresult *r = pg_exec(st, "schema version",
 	    "SELECT to_regclass('mailbeacon_schema') IS NOT NULL,"
 	    " to_regclass('messages') IS NOT NULL OR to_regclass('events') IS NOT NULL", 0, NULL,
-	    NULL, NULL, 0);
+	    NULL, NULL);
 	int v = -1;
 
 	if (!pg_ok(r) || PQntuples(r) != 1) {
@@ -426,7 +530,7 @@ pg_version(struct pgstore *st, bool *foreign_tables)
 	if (!ours)
 		return 0;
 	r = pg_exec(st, "schema version", "SELECT max(version) FROM mailbeacon_schema", 0, NULL,
-		    NULL, NULL, 0);
+		    NULL, NULL);
 	if (pg_ok(r) && PQntuples(r) == 1 && !PQgetisnull(r, 0, 0))
 		v = atoi(PQgetvalue(r, 0, 0));
 	else if (pg_ok(r))
@@ -511,7 +615,7 @@ pgstore_events_partition(struct pgstore *st, long long time)
 			return 0;
 	snprintf(arg, sizeof(arg), "%lld", m);
 	PGresult *r = pg_exec(st, "events partition", "SELECT mailbeacon_events_partition($1)", 1,
-			      vals, NULL, NULL, 0);
+			      vals, NULL, NULL);
 	int ok = pg_ok(r);
 
 	PQclear(r);
@@ -614,13 +718,13 @@ pgstore_message_find(struct pgstore *st, const char *queue_id, const char *messa
 			const char *vals[1] = { queue_id };
 			r = pg_exec(st, "find message",
 				    "SELECT id, sent FROM messages WHERE queue_id = $1", 1, vals,
-				    NULL, NULL, 0);
+				    NULL, NULL);
 		} else if (pass == 1 && message_id_header != NULL && sender != NULL) {
 			const char *vals[2] = { sender, message_id_header };
 			r = pg_exec(st, "find message",
 				    "SELECT id, sent FROM messages WHERE sender = $1"
 				    " AND message_id_header = $2 ORDER BY sent DESC LIMIT 1", 2,
-				    vals, NULL, NULL, 0);
+				    vals, NULL, NULL);
 		} else {
 			continue;
 		}
@@ -672,7 +776,7 @@ pgstore_message_insert(struct pgstore *st, const struct store_message *m,
 	r = pg_exec(st, "insert message",
 		    "INSERT INTO messages (id, queue_id, message_id_header, sender, sasl_login,"
 		    " recipient_count, sent, words, link_count, subject)"
-		    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)", 10, mv, NULL, NULL, 0);
+		    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)", 10, mv, NULL, NULL);
 	if (!pg_ok(r)) {
 		bool conflict = strcmp(pg_sqlstate(r), "23505") == 0;	/* unique_violation */
 		PQclear(r);
@@ -688,7 +792,7 @@ pgstore_message_insert(struct pgstore *st, const struct store_message *m,
 		HASH_PARAM(1, m->recipient_hashes[i]);
 		r = pg_exec(st, "insert recipient",
 			    "INSERT INTO message_recipients (message_id, recipient_hash)"
-			    " VALUES ($1, $2) ON CONFLICT DO NOTHING", 2, vals, lens, fmts, 0);
+			    " VALUES ($1, $2) ON CONFLICT DO NOTHING", 2, vals, lens, fmts);
 		if (!pg_ok(r))
 			goto fail;
 		PQclear(r);
@@ -705,7 +809,7 @@ pgstore_message_insert(struct pgstore *st, const struct store_message *m,
 		const char *vals[3] = { m->id, num, url };
 		r = pg_exec(st, "insert link",
 			    "INSERT INTO links (message_id, num, url) VALUES ($1, $2, $3)", 3, vals,
-			    NULL, NULL, 0);
+			    NULL, NULL);
 		free(url);
 		if (!pg_ok(r))
 			goto fail;
@@ -734,7 +838,7 @@ pgstore_optout_exists(struct pgstore *st, const unsigned char hash[STORE_HASH_LE
 	}
 	HASH_PARAM(0, hash);
 	PGresult *r = pg_exec(st, "opt-out lookup", "SELECT 1 FROM optouts WHERE recipient_hash = $1",
-			      1, vals, lens, fmts, 0);
+			      1, vals, lens, fmts);
 	int rc = pg_ok(r) ? PQntuples(r) > 0 : -1;
 
 	PQclear(r);
@@ -761,7 +865,7 @@ pgstore_optout_add(struct pgstore *st, const unsigned char hash[STORE_HASH_LEN],
 	vals[2] = message_id;
 	PGresult *r = pg_exec(st, "add opt-out",
 			      "INSERT INTO optouts (recipient_hash, time, message_id)"
-			      " VALUES ($1, $2, $3) ON CONFLICT DO NOTHING", 3, vals, lens, fmts, 0);
+			      " VALUES ($1, $2, $3) ON CONFLICT DO NOTHING", 3, vals, lens, fmts);
 	int rc = pg_ok(r) ? 0 : -1;
 
 	PQclear(r);
@@ -817,7 +921,7 @@ insert_events(struct pgstore *st, const struct store_event *ev, size_t n)
 		pg_seterr(st, "insert events: out of memory");
 		goto out;
 	}
-	PGresult *r = pg_exec(st, "insert events", sql.data, (int)(n * 9), vals, lens, fmts, 0);
+	PGresult *r = pg_exec(st, "insert events", sql.data, (int)(n * 9), vals, lens, fmts);
 	rc = pg_ok(r) ? 0 : -1;
 	PQclear(r);
 out:
@@ -887,7 +991,7 @@ pgstore_message_opted_out(struct pgstore *st, const char *message_id)
 			      " JOIN optouts o ON o.recipient_hash = r.recipient_hash"
 			      " WHERE r.message_id = $1"
 			      " UNION ALL SELECT 1 FROM optouts WHERE message_id = $1 LIMIT 1", 1,
-			      vals, NULL, NULL, 0);
+			      vals, NULL, NULL);
 	int rc = pg_ok(r) ? PQntuples(r) > 0 : -1;
 
 	PQclear(r);
@@ -905,17 +1009,26 @@ pgstore_message_recipients(struct pgstore *st, const char *message_id,
 		return -1;
 	PGresult *r = pg_exec(st, "recipients of a message",
 			      "SELECT recipient_hash FROM message_recipients WHERE message_id = $1",
-			      1, vals, NULL, NULL, 1);
+			      1, vals, NULL, NULL);
 	if (!pg_ok(r)) {
 		PQclear(r);
 		return -1;
 	}
 	for (int i = 0; i < PQntuples(r); i++) {
-		if (PQgetlength(r, i, 0) != STORE_HASH_LEN)
-			continue;
-		if (*total < max)
-			memcpy(out[*total], PQgetvalue(r, i, 0), STORE_HASH_LEN);
-		(*total)++;
+		size_t len = 0;
+		unsigned char *h = PQunescapeBytea((const unsigned char *)PQgetvalue(r, i, 0), &len);
+
+		if (h == NULL) {
+			pg_seterr(st, "recipients of a message: out of memory");
+			PQclear(r);
+			return -1;
+		}
+		if (len == STORE_HASH_LEN) {
+			if (*total < max)
+				memcpy(out[*total], h, STORE_HASH_LEN);
+			(*total)++;
+		}
+		PQfreemem(h);
 	}
 	PQclear(r);
 	return 0;
@@ -934,7 +1047,7 @@ pgstore_message_has_recipient(struct pgstore *st, const char *message_id,
 	HASH_PARAM(1, hash);
 	PGresult *r = pg_exec(st, "recipient of a message",
 			      "SELECT 1 FROM message_recipients"
-			      " WHERE message_id = $1 AND recipient_hash = $2", 2, vals, lens, fmts, 0);
+			      " WHERE message_id = $1 AND recipient_hash = $2", 2, vals, lens, fmts);
 	int rc = pg_ok(r) ? PQntuples(r) > 0 : -1;
 
 	PQclear(r);
@@ -960,7 +1073,7 @@ pgstore_events_after(struct pgstore *st, long long after, int limit, store_event
 	PGresult *r = pg_exec(st, "events after a cursor",
 			      "SELECT id, message_id, kind, coalesce(link, 0), time, ip_masked,"
 			      " client_class, verdict, dnt, encode(recipient_hash, 'hex') FROM events"
-			      " WHERE id > $1 ORDER BY id LIMIT $2", 2, vals, NULL, NULL, 0);
+			      " WHERE id > $1 ORDER BY id LIMIT $2", 2, vals, NULL, NULL);
 	if (!pg_ok(r)) {
 		PQclear(r);
 		return -1;
@@ -1001,4 +1114,84 @@ pgstore_write_probe(struct pgstore *st)
 		return -1;
 	}
 	return pg_commit(st, "write probe: commit");
+}
+
+void
+pgstore_set_in_txn(struct pgstore *st, bool in_txn)
+{
+	if (st != NULL)
+		st->in_txn = in_txn;
+}
+
+bool
+pgstore_in_txn(struct pgstore *st)
+{
+	return st != NULL && st->in_txn;
+}
+
+void
+pgstore_fail(struct pgstore *st, const char *what, const char *why)
+{
+	if (st != NULL)
+		pg_seterr(st, "%s: %s", what, why);
+}
+
+int
+pgstore_events_insert_in_txn(struct pgstore *st, const struct store_event *ev, size_t n)
+{
+	for (size_t i = 0; i < n; i += EVENTS_PER_INSERT)
+		if (insert_events(st, ev + i, n - i < EVENTS_PER_INSERT ? n - i : EVENTS_PER_INSERT) < 0)
+			return -1;
+	return 0;
+}
+
+int
+pgstore_drop_partitions_before(struct pgstore *st, long long cutoff, long long *events,
+			       long long *dropped)
+{
+	PGresult *r;
+
+	*events = *dropped = 0;
+	if (st == NULL || pg_begin(st, "drop partitions: begin") < 0)
+		return -1;
+	/* The partitions are ours by name: events_yYYYYmMM, one month each. */
+	r = pg_exec(st, "drop partitions",
+		    "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
+		    " WHERE i.inhparent = 'events'::regclass AND c.relname ~ '^events_y[0-9]{4}m[0-9]{2}$'"
+		    " ORDER BY c.relname", 0, NULL, NULL, NULL);
+	if (!pg_ok(r))
+		goto fail;
+	for (int i = 0; i < PQntuples(r); i++) {
+		const char *name = PQgetvalue(r, i, 0);
+		struct tm tm = { 0 };
+		int year, month;
+		char sql[160];
+
+		if (sscanf(name, "events_y%4dm%2d", &year, &month) != 2 || month < 1 || month > 12)
+			continue;
+		tm.tm_year = year - 1900;
+		tm.tm_mon = month;	/* the next month: where this one ends */
+		tm.tm_mday = 1;
+		if ((long long)timegm(&tm) > cutoff)
+			continue;
+		snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s", name);
+		PGresult *c = pg_exec(st, "drop partitions: count", sql, 0, NULL, NULL, NULL);
+		if (!pg_ok(c) || PQntuples(c) != 1) {
+			PQclear(c);
+			goto fail;
+		}
+		*events += strtoll(PQgetvalue(c, 0, 0), NULL, 10);
+		PQclear(c);
+		snprintf(sql, sizeof(sql), "DROP TABLE %s", name);
+		if (pg_run(st, "drop partitions: drop", sql) < 0)
+			goto fail;
+		(*dropped)++;
+	}
+	PQclear(r);
+	return pg_commit(st, "drop partitions: commit");
+fail:
+	PQclear(r);
+	pg_rollback(st);
+	*events = *dropped = 0;
+	return -1;
 }

@@ -10,6 +10,7 @@
 #define MB_STORE_PG_H
 #include <stdbool.h>
 #include <stddef.h>
+#include <libpq-fe.h>
 #include "store.h"
 
 struct pgstore;
@@ -58,8 +59,44 @@ int pgstore_events_after(struct pgstore *st, long long after, int limit, store_e
 /* A committed transaction that changes nothing durable: 0 when the server
  * takes writes now (not a read-only standby), -1 with the reason. */
 int pgstore_write_probe(struct pgstore *st);
+/* Drops the events' monthly partitions that end at or before cutoff (in a
+ * transaction of its own); *events counts their rows, *dropped them. */
+int pgstore_drop_partitions_before(struct pgstore *st, long long cutoff, long long *events,
+				   long long *dropped);
 /* Makes sure the partition holding time exists (created by the owner's
  * SECURITY DEFINER function, so the daemons' role needs no DDL right). */
 int pgstore_events_partition(struct pgstore *st, long long time);
+
+
+/* ---- for the store's statement layer (sq.c) ---- */
+
+/* A query's parameters: n values (NULL: SQL NULL), their lengths and
+ * formats (1, binary, for bytea), and their types (0: the server infers). */
+struct pg_params {
+	int n;
+	const Oid *types;
+	const char *const *vals;
+	const int *lens, *fmts;
+};
+/* Runs one statement under the deadline; the result (failed ones too,
+ * with their SQLSTATE) for the caller to PQclear, or NULL when the
+ * connection was lost or the deadline passed. */
+PGresult *pgstore_query(struct pgstore *st, const char *what, const char *sql,
+			const struct pg_params *p);
+/* A query read row by row (a report over millions of rows): begin, then
+ * next until it returns 0 (the end) or -1; abort when the rest is not
+ * wanted (drops the connection: reading the rest could take long). */
+int pgstore_stream_begin(struct pgstore *st, const char *what, const char *sql,
+			 const struct pg_params *p);
+int pgstore_stream_next(struct pgstore *st, const char *what, PGresult **row);
+void pgstore_stream_abort(struct pgstore *st);
+/* Marks the handle as in (or out of) a transaction that sq.c began, so
+ * that a lost connection is not silently replaced in the middle of it. */
+void pgstore_set_in_txn(struct pgstore *st, bool in_txn);
+bool pgstore_in_txn(struct pgstore *st);
+/* Inserts events inside the caller's transaction (sync's pages). */
+int pgstore_events_insert_in_txn(struct pgstore *st, const struct store_event *ev, size_t n);
+/* Sets the handle's message to "DATABASE: what: why". */
+void pgstore_fail(struct pgstore *st, const char *what, const char *why);
 
 #endif

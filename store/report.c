@@ -6,67 +6,60 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <sqlite3.h>
-
 #include "address.h"
 #include "report.h"
+#include "sq.h"
 #include "store.h"
 #include "store_int.h"
 
 /* ---- helpers ---- */
 
 static int
-dberr(sqlite3 *db, char *err, size_t errlen, const char *what)
+dberr(struct store *st, char *err, size_t errlen, const char *what)
 {
 	if (err != NULL && errlen > 0)
-		snprintf(err, errlen, "%s: %s", what, db ? sqlite3_errmsg(db) : "database not open");
+		snprintf(err, errlen, "%s: %s", what, st ? sq_reason(st) : "database not open");
 	return -1;
 }
 
+/* Prepares sql (pg_sql on PostgreSQL, when the dialects differ). */
 static int
-prepare(sqlite3 *db, const char *sql, sqlite3_stmt **s, char *err, size_t errlen)
+prepare(struct store *st, const char *sql, const char *pg_sql, struct sq **s, char *err,
+	size_t errlen)
 {
 	*s = NULL;
-	if (db == NULL)
-		return dberr(db, err, errlen, "query");
-	if (sqlite3_prepare_v2(db, sql, -1, s, NULL) != SQLITE_OK) {
-		*s = NULL;
-		return dberr(db, err, errlen, "cannot prepare query");
-	}
+	if (st == NULL)
+		return dberr(st, err, errlen, "query");
+	if ((*s = sq_prepare(st, sql, pg_sql)) == NULL)
+		return dberr(st, err, errlen, "cannot prepare query");
 	return 0;
 }
 
-static int
-bind_text(sqlite3_stmt *s, int i, const char *v)
-{
-	return v != NULL ? sqlite3_bind_text(s, i, v, -1, SQLITE_TRANSIENT) :
-	    sqlite3_bind_null(s, i);
-}
-
 static const char *
-col_text(sqlite3_stmt *s, int i)
+col_text(struct sq *s, int i)
 {
-	return (const char *)sqlite3_column_text(s, i);
+	return sq_text(s, i);
 }
 
 static long long
-col_ll(sqlite3_stmt *s, int i)
+col_ll(struct sq *s, int i)
 {
-	return (long long)sqlite3_column_int64(s, i);
+	return sq_int64(s, i);
 }
 
 static bool
-col_null(sqlite3_stmt *s, int i)
+col_null(struct sq *s, int i)
 {
-	return sqlite3_column_type(s, i) == SQLITE_NULL;
+	return sq_null(s, i);
 }
 
-/* Runs constant SQL without results. */
+/* Runs constant SQL without results (pg_sql: see sq_exec). */
 static int
-exec(sqlite3 *db, const char *sql, char *err, size_t errlen, const char *what)
+exec(struct store *st, const char *sql, const char *pg_sql, char *err, size_t errlen,
+     const char *what)
 {
-	if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK)
-		return dberr(db, err, errlen, what);
+	if (st == NULL || sq_exec(st, sql, pg_sql) < 0)
+		return dberr(st, err, errlen, what);
 	return 0;
 }
 
@@ -93,11 +86,24 @@ exec(sqlite3 *db, const char *sql, char *err, size_t errlen, const char *what)
 #define F_DOMAIN \
 	" AND lower(substr(m.sender, length(rtrim(m.sender, replace(m.sender, '@', ''))) + 1))" \
 	"  = lower(?6)"
+/* The same on PostgreSQL, where the columns compare byte by byte (COLLATE
+ * "C", like SQLite's BINARY) and lower() of C-collated text folds ASCII
+ * only (like NOCASE): the parameters are given that collation too. */
+#define F_SENDER_PG \
+	" AND ((substr(?1, 1, 1) = '@' AND length(m.sender) >= length(?1)" \
+	"   AND lower(right(m.sender, length(?1))) = lower(?1 COLLATE \"C\"))" \
+	"  OR (substr(?1, 1, 1) <> '@' AND lower(m.sender) = lower(?1 COLLATE \"C\")))"
+#define F_ADDRESS_PG " AND lower(m.sender) = lower(?1 COLLATE \"C\")"
+#define F_DOMAIN_PG \
+	" AND lower(substring(m.sender from '[^@]*$')) = lower(?6 COLLATE \"C\")"
 #define F_SINCE " AND m.sent >= ?2"
 #define F_UNTIL " AND m.sent < ?3"
 #define F_MESSAGE \
 	" AND (m.id = ?4 OR m.queue_id = ?4" \
 	"  OR trim(m.message_id_header, ' ' || char(9, 10, 13)) IN (?4, ?5))"
+#define F_MESSAGE_PG \
+	" AND (m.id = ?4 OR m.queue_id = ?4" \
+	"  OR btrim(m.message_id_header, ' ' || chr(9) || chr(10) || chr(13)) IN (?4, ?5))"
 
 /* The order of the messages (and so of the senders) in every format. */
 #define ORDER " ORDER BY m.sender, m.sent, m.id"
@@ -121,10 +127,11 @@ filter_index(const struct report_filter *f)
 }
 
 /* head " FROM messages m" [INDEXED BY ...] join " WHERE 1" filters tail,
- * into a malloc'ed string. */
+ * into a malloc'ed string; in PostgreSQL's dialect when pg (its planner
+ * takes no index hints). */
 static char *
 filter_sql(const struct report_filter *f, const char *head, const char *join,
-	   const char *tail)
+	   const char *tail, bool pg)
 {
 	static const char *const indexed[] = {
 		[FI_PLANNER] = "",
@@ -139,21 +146,21 @@ filter_sql(const struct report_filter *f, const char *head, const char *join,
 
 	parts[n++] = head;
 	parts[n++] = " FROM messages m";
-	parts[n++] = indexed[fi];
+	parts[n++] = pg ? "" : indexed[fi];
 	parts[n++] = join;
-	parts[n++] = " WHERE 1";
+	parts[n++] = pg ? " WHERE true" : " WHERE 1";
 	if (f->sender != NULL)
-		parts[n++] = F_SENDER;
+		parts[n++] = pg ? F_SENDER_PG : F_SENDER;
 	if (fi == FI_ADDRESS)
-		parts[n++] = F_ADDRESS;
+		parts[n++] = pg ? F_ADDRESS_PG : F_ADDRESS;
 	if (fi == FI_DOMAIN)
-		parts[n++] = F_DOMAIN;
+		parts[n++] = pg ? F_DOMAIN_PG : F_DOMAIN;
 	if (f->has_since)
 		parts[n++] = F_SINCE;
 	if (f->has_until)
 		parts[n++] = F_UNTIL;
 	if (f->message != NULL)
-		parts[n++] = F_MESSAGE;
+		parts[n++] = pg ? F_MESSAGE_PG : F_MESSAGE;
 	parts[n++] = tail;
 	for (size_t i = 0; i < n; i++)
 		len += strlen(parts[i]);
@@ -168,15 +175,15 @@ filter_sql(const struct report_filter *f, const char *head, const char *join,
 /* Binds the parameters that the statement has (a filter that is not set
  * has none). */
 static int
-bind_filter(sqlite3_stmt *s, const struct report_filter *f)
+bind_filter(struct sq *s, const struct report_filter *f)
 {
 	char *bare = NULL, *angle = NULL, *sender = NULL;
-	int rc = SQLITE_OK, np = sqlite3_bind_parameter_count(s);
+	int rc = 0, np = sq_params(s);
 
 	/* The sender in the form the milter stores it (a quoted local part
 	 * unquoted, an IDN domain as its A-label); "@domain" stays one. */
 	if (f->sender != NULL && (sender = address_canonical(f->sender)) == NULL)
-		return SQLITE_NOMEM;
+		return -1;
 
 	if (f->message != NULL) {
 		const char *p = f->message;
@@ -197,7 +204,7 @@ bind_filter(sqlite3_stmt *s, const struct report_filter *f)
 		if ((bare = malloc(n + 1)) == NULL || (angle = malloc(n + 3)) == NULL) {
 			free(bare);
 			free(sender);
-			return SQLITE_NOMEM;
+			return -1;
 		}
 		memcpy(bare, p, n);
 		bare[n] = '\0';
@@ -206,31 +213,32 @@ bind_filter(sqlite3_stmt *s, const struct report_filter *f)
 		angle[n + 1] = '>';
 		angle[n + 2] = '\0';
 	}
-	if (rc == SQLITE_OK && np >= 1)
-		rc = bind_text(s, 1, sender);
-	if (rc == SQLITE_OK && np >= 2)
-		rc = f->has_since ? sqlite3_bind_int64(s, 2, f->since) : sqlite3_bind_null(s, 2);
-	if (rc == SQLITE_OK && np >= 3)
-		rc = f->has_until ? sqlite3_bind_int64(s, 3, f->until) : sqlite3_bind_null(s, 3);
-	if (rc == SQLITE_OK && np >= 4)
-		rc = bind_text(s, 4, bare);
-	if (rc == SQLITE_OK && np >= 5)
-		rc = bind_text(s, 5, angle);
-	if (rc == SQLITE_OK && np >= 6)
-		rc = bind_text(s, 6, sender != NULL && sender[0] == '@' ? sender + 1 : NULL);
+	if (rc == 0 && np >= 1)
+		rc = sq_bind_text(s, 1, sender);
+	if (rc == 0 && np >= 2)
+		rc = f->has_since ? sq_bind_int64(s, 2, f->since) : sq_bind_null(s, 2);
+	if (rc == 0 && np >= 3)
+		rc = f->has_until ? sq_bind_int64(s, 3, f->until) : sq_bind_null(s, 3);
+	if (rc == 0 && np >= 4)
+		rc = sq_bind_text(s, 4, bare);
+	if (rc == 0 && np >= 5)
+		rc = sq_bind_text(s, 5, angle);
+	if (rc == 0 && np >= 6)
+		rc = sq_bind_text(s, 6, sender != NULL && sender[0] == '@' ? sender + 1 : NULL);
 	free(sender);
 	free(bare);
 	free(angle);
 	return rc;
 }
 
+/* pg_tail: the tail on PostgreSQL when it differs (NULL: the same). */
 static int
 prepare_filtered(struct store *st, const struct report_filter *f, const char *head,
-		 const char *join, const char *tail, sqlite3_stmt **s, char *err,
-		 size_t errlen)
+		 const char *join, const char *tail, const char *pg_tail, struct sq **s,
+		 char *err, size_t errlen)
 {
-	sqlite3 *db = store_db(st);
-	char *sql = filter_sql(f, head, join, tail);
+	bool pg = store_is_pg(st);
+	char *sql = filter_sql(f, head, join, pg && pg_tail != NULL ? pg_tail : tail, pg);
 	int rc;
 
 	*s = NULL;
@@ -238,13 +246,13 @@ prepare_filtered(struct store *st, const struct report_filter *f, const char *he
 		snprintf(err, errlen, "report: out of memory");
 		return -1;
 	}
-	rc = prepare(db, sql, s, err, errlen);
+	rc = prepare(st, sql, NULL, s, err, errlen);
 	free(sql);
 	if (rc == -1)
 		return -1;
-	if (bind_filter(*s, f) != SQLITE_OK) {
-		dberr(db, err, errlen, "report: bind");
-		sqlite3_finalize(*s);
+	if (bind_filter(*s, f) != 0) {
+		dberr(st, err, errlen, "report: bind");
+		sq_finish(*s);
 		*s = NULL;
 		return -1;
 	}
@@ -254,27 +262,27 @@ prepare_filtered(struct store *st, const struct report_filter *f, const char *he
 int
 store_report_begin(struct store *st, char *err, size_t errlen)
 {
-	sqlite3 *db = store_db(st);
-
 	/* A report reads much of the file, some of it twice: map it rather
 	 * than read it page by page (mmap_size is capped by SQLite's limit;
 	 * with WAL, pages that are in the log are still read from it). */
-	if (exec(db, "PRAGMA mmap_size = 4294967296", err, errlen, "report: mmap") == -1 ||
-	    exec(db, "PRAGMA temp_store = MEMORY", err, errlen, "report: temp store") == -1)
+	if (exec(st, "PRAGMA mmap_size = 4294967296", "", err, errlen, "report: mmap") == -1 ||
+	    exec(st, "PRAGMA temp_store = MEMORY", "", err, errlen, "report: temp store") == -1)
 		return -1;
-	if (exec(db, "BEGIN", err, errlen, "report: begin") == -1)
+	/* PostgreSQL: one snapshot for both passes, as SQLite's read
+	 * transaction gives. */
+	if (exec(st, "BEGIN", "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY", err, errlen,
+		 "report: begin") == -1)
 		return -1;
 	/* BEGIN is deferred: read once so the snapshot starts now. */
-	return exec(db, "SELECT 1 FROM sqlite_master LIMIT 1", err, errlen, "report: read");
+	return exec(st, "SELECT 1 FROM sqlite_master LIMIT 1", "SELECT 1", err, errlen,
+		    "report: read");
 }
 
 void
 store_report_end(struct store *st)
 {
-	sqlite3 *db = store_db(st);
-
-	if (db != NULL && !sqlite3_get_autocommit(db))
-		(void)sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+	if (st != NULL && sq_in_transaction(st))
+		(void)sq_exec(st, "COMMIT", NULL);
 }
 
 /* Pass 1's numbers for one message. */
@@ -425,7 +433,7 @@ store_report_load(struct store *st, const struct report_filter *f,
 	struct pm *p = NULL;
 	long long sent = 0, rcpts = 0, last = 0;
 	bool has_last = false;
-	sqlite3_stmt *s;
+	struct sq *s;
 	void *q;
 	int rc;
 
@@ -441,11 +449,12 @@ store_report_load(struct store *st, const struct report_filter *f,
 		snprintf(err, errlen, "report: out of memory");
 		return -1;
 	}
-	if (prepare_filtered(st, f, head, join, ORDER, &s, err, errlen) == -1) {
+	if (prepare_filtered(st, f, head, join, ORDER, NULL, &s, err, errlen) == -1) {
 		store_report_free(d);
 		return -1;
 	}
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+	sq_stream(s);
+	while ((rc = sq_step(s)) == 1) {
 		long long rowid = col_ll(s, 0);
 		const char *kind, *verdict;
 		bool human;
@@ -524,7 +533,7 @@ store_report_load(struct store *st, const struct report_filter *f,
 			else
 				p->cs++;
 			/* e.link = l.num: only an integer link can match */
-			if (sqlite3_column_type(s, 7) != SQLITE_INTEGER)
+			if (!sq_is_integer(s, 7))
 				continue;
 			for (size_t i = p->clicks; i < p->clicks + p->n_clicks; i++)
 				if (d->clicks[i].link == col_ll(s, 7))
@@ -545,21 +554,21 @@ store_report_load(struct store *st, const struct report_filter *f,
 				lc->scanner++;
 		}
 	}
-	if (rc != SQLITE_DONE) {
-		dberr(store_db(st), err, errlen, "report: messages");
+	if (rc != 0) {
+		dberr(st, err, errlen, "report: messages");
 		goto fail;
 	}
 	if (p != NULL) {
 		count_message(&cur_s->c, p, sent, rcpts, has_last, last);
 		count_message(&d->totals, p, sent, rcpts, has_last, last);
 	}
-	sqlite3_finalize(s);
+	sq_finish(s);
 	*out = d;
 	return 0;
 nomem:
 	snprintf(err, errlen, "report: out of memory");
 fail:
-	sqlite3_finalize(s);
+	sq_finish(s);
 	store_report_free(d);
 	return -1;
 }
@@ -731,13 +740,14 @@ store_report_messages(struct store *st, const struct report_data *d,
 	const struct pm *p = NULL;
 	size_t next = 0;
 	bool nomem = false;
-	sqlite3_stmt *s;
+	struct sq *s;
 	int rc, stop = 0;
 
 	memset(&r, 0, sizeof(r));
-	if (prepare_filtered(st, &d->f, head, join, ORDER, &s, err, errlen) == -1)
+	if (prepare_filtered(st, &d->f, head, join, ORDER, NULL, &s, err, errlen) == -1)
 		return -1;
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+	sq_stream(s);	/* the callback writes output, it runs no query */
+	while ((rc = sq_step(s)) == 1) {
 		long long rowid = col_ll(s, 0);
 
 		if (p == NULL || rowid != p->rowid) {
@@ -787,8 +797,8 @@ store_report_messages(struct store *st, const struct report_data *d,
 			break;
 		}
 	}
-	if (stop == 0 && rc != SQLITE_DONE)
-		stop = dberr(store_db(st), err, errlen, "report: messages");
+	if (stop == 0 && rc != 0)
+		stop = dberr(st, err, errlen, "report: messages");
 	if (stop == 0 && p != NULL)
 		stop = emit_message(&r, d, p, fn, arg);
 	if (stop == 0 && next != d->n_pm) {
@@ -798,7 +808,7 @@ store_report_messages(struct store *st, const struct report_data *d,
 	free(r.links);
 	free(r.urls);
 	free(r.text.p);
-	sqlite3_finalize(s);
+	sq_finish(s);
 	return stop;
 }
 
@@ -818,14 +828,20 @@ store_report_links(struct store *st, const struct report_filter *f,
 	    "  AND e.kind = 'click' AND e.link = l.num";
 	static const char tail[] =
 	    " GROUP BY m.id, l.num ORDER BY hc DESC, m.sender, m.sent, m.id, l.num";
+	/* PostgreSQL wants every column that is not an aggregate grouped (or
+	 * a key's): l.url goes with (l.message_id, l.num), its key. */
+	static const char pg_tail[] =
+	    " GROUP BY m.id, l.message_id, l.num"
+	    " ORDER BY hc DESC, m.sender, m.sent, m.id, l.num";
 	struct report_message m;
 	struct report_link l;
-	sqlite3_stmt *s;
+	struct sq *s;
 	int rc, stop = 0;
 
-	if (prepare_filtered(st, f, head, join, tail, &s, err, errlen) == -1)
+	if (prepare_filtered(st, f, head, join, tail, pg_tail, &s, err, errlen) == -1)
 		return -1;
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+	sq_stream(s);	/* the callback writes output, it runs no query */
+	while ((rc = sq_step(s)) == 1) {
 		memset(&m, 0, sizeof(m));
 		m.id = col_text(s, 0);
 		m.sender = col_text(s, 1);
@@ -841,9 +857,9 @@ store_report_links(struct store *st, const struct report_filter *f,
 		if ((stop = fn(arg, &m, &l)) != 0)
 			break;
 	}
-	if (stop == 0 && rc != SQLITE_DONE)
-		stop = dberr(store_db(st), err, errlen, "report: links");
-	sqlite3_finalize(s);
+	if (stop == 0 && rc != 0)
+		stop = dberr(st, err, errlen, "report: links");
+	sq_finish(s);
 	return stop;
 }
 
@@ -865,20 +881,28 @@ store_export_messages(struct store *st, const unsigned char *hash, const char *s
 	    "  m.words, m.subject, m.sent, m.recipient_count, m.link_count"
 	    " FROM messages m WHERE m.sender = ?1 COLLATE NOCASE"
 	    " ORDER BY m.sent, m.id";
+	static const char by_sender_pg[] =
+	    "SELECT m.id, m.queue_id, m.message_id_header, m.sender, m.sasl_login,"
+	    "  m.words, m.subject, m.sent, m.recipient_count, m.link_count"
+	    " FROM messages m WHERE lower(m.sender) = lower(?1 COLLATE \"C\")"
+	    " ORDER BY m.sent, m.id";
 	struct export_message m;
-	sqlite3_stmt *s;
+	struct sq *s;
 	int rc, stop = 0;
 
-	if (prepare(store_db(st), hash ? by_rcpt : by_sender, &s, err, errlen) == -1)
+	/* Not read row by row: the callback exports each message's links and
+	 * events with queries of their own. */
+	if (prepare(st, hash ? by_rcpt : by_sender, hash ? NULL : by_sender_pg, &s, err,
+		    errlen) == -1)
 		return -1;
-	rc = hash ? sqlite3_bind_blob(s, 1, hash, STORE_HASH_LEN, SQLITE_TRANSIENT) :
-	    bind_text(s, 1, sender ? sender : "");
-	if (rc != SQLITE_OK) {
-		dberr(store_db(st), err, errlen, "export: bind");
-		sqlite3_finalize(s);
+	rc = hash ? sq_bind_blob(s, 1, hash, STORE_HASH_LEN) :
+	    sq_bind_text(s, 1, sender ? sender : "");
+	if (rc != 0) {
+		dberr(st, err, errlen, "export: bind");
+		sq_finish(s);
 		return -1;
 	}
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+	while ((rc = sq_step(s)) == 1) {
 		m.id = col_text(s, 0);
 		m.queue_id = col_text(s, 1);
 		m.message_id = col_text(s, 2);
@@ -894,9 +918,9 @@ store_export_messages(struct store *st, const unsigned char *hash, const char *s
 		if ((stop = fn(arg, &m)) != 0)
 			break;
 	}
-	if (stop == 0 && rc != SQLITE_DONE)
-		stop = dberr(store_db(st), err, errlen, "export: messages");
-	sqlite3_finalize(s);
+	if (stop == 0 && rc != 0)
+		stop = dberr(st, err, errlen, "export: messages");
+	sq_finish(s);
 	return stop;
 }
 
@@ -907,22 +931,22 @@ store_export_links(struct store *st, const char *message_id,
 {
 	static const char sql[] =
 	    "SELECT num, url FROM links WHERE message_id = ?1 ORDER BY num";
-	sqlite3_stmt *s;
+	struct sq *s;
 	int rc, stop = 0;
 
-	if (prepare(store_db(st), sql, &s, err, errlen) == -1)
+	if (prepare(st, sql, NULL, &s, err, errlen) == -1)
 		return -1;
-	if (bind_text(s, 1, message_id ? message_id : "") != SQLITE_OK) {
-		dberr(store_db(st), err, errlen, "export: bind");
-		sqlite3_finalize(s);
+	if (sq_bind_text(s, 1, message_id ? message_id : "") != 0) {
+		dberr(st, err, errlen, "export: bind");
+		sq_finish(s);
 		return -1;
 	}
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+	while ((rc = sq_step(s)) == 1)
 		if ((stop = fn(arg, col_ll(s, 0), col_text(s, 1))) != 0)
 			break;
-	if (stop == 0 && rc != SQLITE_DONE)
-		stop = dberr(store_db(st), err, errlen, "export: links");
-	sqlite3_finalize(s);
+	if (stop == 0 && rc != 0)
+		stop = dberr(st, err, errlen, "export: links");
+	sq_finish(s);
 	return stop;
 }
 
@@ -941,23 +965,22 @@ store_export_events(struct store *st, const char *message_id, const unsigned cha
 	    "   WHERE r.message_id = e.message_id AND r.recipient_hash = ?1)"
 	    " ORDER BY id";
 	struct export_event e;
-	sqlite3_stmt *s;
+	struct sq *s;
 	int rc, stop = 0;
 
 	if (message_id == NULL && hash == NULL) {
 		snprintf(err, errlen, "export: no message and no recipient");
 		return -1;
 	}
-	if (prepare(store_db(st), message_id ? by_msg : by_hash, &s, err, errlen) == -1)
+	if (prepare(st, message_id ? by_msg : by_hash, NULL, &s, err, errlen) == -1)
 		return -1;
-	rc = message_id ? bind_text(s, 1, message_id) :
-	    sqlite3_bind_blob(s, 1, hash, STORE_HASH_LEN, SQLITE_TRANSIENT);
-	if (rc != SQLITE_OK) {
-		dberr(store_db(st), err, errlen, "export: bind");
-		sqlite3_finalize(s);
+	rc = message_id ? sq_bind_text(s, 1, message_id) : sq_bind_blob(s, 1, hash, STORE_HASH_LEN);
+	if (rc != 0) {
+		dberr(st, err, errlen, "export: bind");
+		sq_finish(s);
 		return -1;
 	}
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+	while ((rc = sq_step(s)) == 1) {
 		memset(&e, 0, sizeof(e));
 		e.id = col_ll(s, 0);
 		e.kind = col_text(s, 1);
@@ -968,16 +991,14 @@ store_export_events(struct store *st, const char *message_id, const unsigned cha
 		e.client_class = col_text(s, 5);
 		e.verdict = col_text(s, 6);
 		e.dnt = col_ll(s, 7) != 0;
-		if (!col_null(s, 8)) {
-			e.recipient_hash = sqlite3_column_blob(s, 8);
-			e.recipient_hash_len = (size_t)sqlite3_column_bytes(s, 8);
-		}
+		if (!col_null(s, 8))
+			e.recipient_hash = sq_blob(s, 8, &e.recipient_hash_len);
 		if ((stop = fn(arg, &e)) != 0)
 			break;
 	}
-	if (stop == 0 && rc != SQLITE_DONE)
-		stop = dberr(store_db(st), err, errlen, "export: events");
-	sqlite3_finalize(s);
+	if (stop == 0 && rc != 0)
+		stop = dberr(st, err, errlen, "export: events");
+	sq_finish(s);
 	return stop;
 }
 
@@ -989,27 +1010,27 @@ store_export_optout(struct store *st, const unsigned char hash[STORE_HASH_LEN],
 	static const char sql[] =
 	    "SELECT time, message_id FROM optouts WHERE recipient_hash = ?1";
 	struct export_optout o;
-	sqlite3_stmt *s;
+	struct sq *s;
 	int rc, ret = 0;
 
-	if (prepare(store_db(st), sql, &s, err, errlen) == -1)
+	if (prepare(st, sql, NULL, &s, err, errlen) == -1)
 		return -1;
-	if (sqlite3_bind_blob(s, 1, hash, STORE_HASH_LEN, SQLITE_TRANSIENT) != SQLITE_OK) {
-		dberr(store_db(st), err, errlen, "export: bind");
-		sqlite3_finalize(s);
+	if (sq_bind_blob(s, 1, hash, STORE_HASH_LEN) != 0) {
+		dberr(st, err, errlen, "export: bind");
+		sq_finish(s);
 		return -1;
 	}
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW) {
+	rc = sq_step(s);
+	if (rc == 1) {
 		o.time = col_ll(s, 0);
 		o.message_id = col_text(s, 1);
 		ret = 1;
 		if (fn != NULL && fn(arg, &o) != 0)
 			ret = -1;
-	} else if (rc != SQLITE_DONE) {
-		ret = dberr(store_db(st), err, errlen, "export: opt-out");
+	} else if (rc != 0) {
+		ret = dberr(st, err, errlen, "export: opt-out");
 	}
-	sqlite3_finalize(s);
+	sq_finish(s);
 	return ret;
 }
 
@@ -1024,75 +1045,81 @@ struct arg {
 };
 
 static int
-run_counted(sqlite3 *db, const char *sql, struct arg a1, long long *count,
-	    char *err, size_t errlen, const char *what)
+bind_arg(struct sq *s, struct arg a1)
 {
-	sqlite3_stmt *s;
-	int rc = SQLITE_OK;
-
-	if (prepare(db, sql, &s, err, errlen) == -1)
-		return -1;
 	switch (a1.type) {
 	case A_HASH:
-		rc = sqlite3_bind_blob(s, 1, a1.p, STORE_HASH_LEN, SQLITE_TRANSIENT);
-		break;
+		return sq_bind_blob(s, 1, a1.p, STORE_HASH_LEN);
 	case A_TEXT:
-		rc = bind_text(s, 1, a1.p);
-		break;
+		return sq_bind_text(s, 1, a1.p);
 	case A_INT:
-		rc = sqlite3_bind_int64(s, 1, a1.i);
-		break;
+		return sq_bind_int64(s, 1, a1.i);
 	case A_NONE:
 		break;
 	}
-	if (rc == SQLITE_OK) {
-		while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+	return 0;
+}
+
+static int
+run_counted(struct store *st, const char *sql, const char *pg_sql, struct arg a1,
+	    long long *count, char *err, size_t errlen, const char *what)
+{
+	struct sq *s;
+	int rc = 0;
+
+	if (prepare(st, sql, pg_sql, &s, err, errlen) == -1)
+		return -1;
+	if (bind_arg(s, a1) == 0) {
+		while ((rc = sq_step(s)) == 1)
 			;
+	} else {
+		rc = -1;
 	}
-	if (rc != SQLITE_DONE) {
-		dberr(db, err, errlen, what);
-		sqlite3_finalize(s);
+	if (rc != 0) {
+		dberr(st, err, errlen, what);
+		sq_finish(s);
 		return -1;
 	}
 	if (count != NULL)
-		*count += sqlite3_changes(db);
-	sqlite3_finalize(s);
+		*count += sq_changes(s);
+	sq_finish(s);
 	return 0;
 }
 
 static int
-count_query(sqlite3 *db, const char *sql, struct arg a1, long long *out,
+count_query(struct store *st, const char *sql, struct arg a1, long long *out,
 	    char *err, size_t errlen, const char *what)
 {
-	sqlite3_stmt *s;
-	int rc = SQLITE_OK;
+	struct sq *s;
+	int rc;
 
 	*out = 0;
-	if (prepare(db, sql, &s, err, errlen) == -1)
+	if (prepare(st, sql, NULL, &s, err, errlen) == -1)
 		return -1;
-	if (a1.type == A_HASH)
-		rc = sqlite3_bind_blob(s, 1, a1.p, STORE_HASH_LEN, SQLITE_TRANSIENT);
-	if (rc == SQLITE_OK && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+	rc = bind_arg(s, a1) == 0 ? sq_step(s) : -1;
+	if (rc == 1) {
 		*out = col_ll(s, 0);
-		rc = SQLITE_DONE;
+		rc = 0;
 	}
-	if (rc != SQLITE_DONE) {
-		dberr(db, err, errlen, what);
-		sqlite3_finalize(s);
+	if (rc != 0) {
+		dberr(st, err, errlen, what);
+		sq_finish(s);
 		return -1;
 	}
-	sqlite3_finalize(s);
+	sq_finish(s);
 	return 0;
 }
 
-/* The ids of the messages being erased, in a temporary table in memory. */
+/* The ids of the messages being erased, in a temporary table in memory
+ * (PostgreSQL: the session's temporary schema, pg_temp). */
 static int
-doomed_init(sqlite3 *db, char *err, size_t errlen)
+doomed_init(struct store *st, char *err, size_t errlen)
 {
-	if (exec(db, "PRAGMA temp_store = MEMORY", err, errlen, "erase: temp store") == -1 ||
-	    exec(db, "CREATE TEMP TABLE IF NOT EXISTS mb_doomed (id TEXT PRIMARY KEY)",
-	    err, errlen, "erase: temporary table") == -1 ||
-	    exec(db, "DELETE FROM temp.mb_doomed", err, errlen, "erase: temporary table") == -1)
+	if (exec(st, "PRAGMA temp_store = MEMORY", "", err, errlen, "erase: temp store") == -1 ||
+	    exec(st, "CREATE TEMP TABLE IF NOT EXISTS mb_doomed (id TEXT PRIMARY KEY)",
+		 "CREATE TEMP TABLE IF NOT EXISTS mb_doomed (id text COLLATE \"C\" PRIMARY KEY)",
+		 err, errlen, "erase: temporary table") == -1 ||
+	    exec(st, "DELETE FROM temp.mb_doomed", NULL, err, errlen, "erase: temporary table") == -1)
 		return -1;
 	return 0;
 }
@@ -1100,46 +1127,46 @@ doomed_init(sqlite3 *db, char *err, size_t errlen)
 /* Deletes the doomed messages with their events, links and recipient
  * rows, counting each table. */
 static int
-erase_doomed(sqlite3 *db, struct store_erase_counts *c, char *err, size_t errlen)
+erase_doomed(struct store *st, struct store_erase_counts *c, char *err, size_t errlen)
 {
 	const struct arg none = { A_NONE, NULL, 0 };
 
-	if (run_counted(db, "DELETE FROM events WHERE message_id IN"
-	    " (SELECT id FROM temp.mb_doomed)", none, &c->events, err, errlen,
+	if (run_counted(st, "DELETE FROM events WHERE message_id IN"
+	    " (SELECT id FROM temp.mb_doomed)", NULL, none, &c->events, err, errlen,
 	    "erase: events") == -1 ||
-	    run_counted(db, "DELETE FROM links WHERE message_id IN"
-	    " (SELECT id FROM temp.mb_doomed)", none, &c->links, err, errlen,
+	    run_counted(st, "DELETE FROM links WHERE message_id IN"
+	    " (SELECT id FROM temp.mb_doomed)", NULL, none, &c->links, err, errlen,
 	    "erase: links") == -1 ||
-	    run_counted(db, "DELETE FROM message_recipients WHERE message_id IN"
-	    " (SELECT id FROM temp.mb_doomed)", none, &c->message_recipients, err, errlen,
+	    run_counted(st, "DELETE FROM message_recipients WHERE message_id IN"
+	    " (SELECT id FROM temp.mb_doomed)", NULL, none, &c->message_recipients, err, errlen,
 	    "erase: message recipients") == -1 ||
-	    run_counted(db, "DELETE FROM messages WHERE id IN"
-	    " (SELECT id FROM temp.mb_doomed)", none, &c->messages, err, errlen,
+	    run_counted(st, "DELETE FROM messages WHERE id IN"
+	    " (SELECT id FROM temp.mb_doomed)", NULL, none, &c->messages, err, errlen,
 	    "erase: messages") == -1 ||
-	    exec(db, "DELETE FROM temp.mb_doomed", err, errlen, "erase: temporary table") == -1)
+	    exec(st, "DELETE FROM temp.mb_doomed", NULL, err, errlen, "erase: temporary table") == -1)
 		return -1;
 	return 0;
 }
 
 static int
-erase_begin(sqlite3 *db, struct store_erase_counts *c, char *err, size_t errlen)
+erase_begin(struct store *st, struct store_erase_counts *c, char *err, size_t errlen)
 {
 	memset(c, 0, sizeof(*c));
-	if (db == NULL)
-		return dberr(db, err, errlen, "erase");
-	if (doomed_init(db, err, errlen) == -1)
+	if (st == NULL)
+		return dberr(st, err, errlen, "erase");
+	if (doomed_init(st, err, errlen) == -1)
 		return -1;
-	return exec(db, "BEGIN IMMEDIATE", err, errlen, "erase: begin");
+	return exec(st, "BEGIN IMMEDIATE", "BEGIN", err, errlen, "erase: begin");
 }
 
 static int
-erase_end(sqlite3 *db, int ok, char *err, size_t errlen)
+erase_end(struct store *st, int ok, char *err, size_t errlen)
 {
-	if (ok == 0 && exec(db, "COMMIT", err, errlen, "erase: commit") == 0)
+	if (ok == 0 && exec(st, "COMMIT", NULL, err, errlen, "erase: commit") == 0)
 		return 0;
-	if (!sqlite3_get_autocommit(db))
-		(void)sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-	(void)sqlite3_exec(db, "DELETE FROM temp.mb_doomed", NULL, NULL, NULL);
+	if (sq_in_transaction(st))
+		(void)sq_exec(st, "ROLLBACK", NULL);
+	(void)sq_exec(st, "DELETE FROM temp.mb_doomed", NULL);
 	return -1;
 }
 
@@ -1147,87 +1174,89 @@ int
 store_forget_recipient(struct store *st, const unsigned char hash[STORE_HASH_LEN],
 		       struct store_erase_counts *c, char *err, size_t errlen)
 {
-	sqlite3 *db = store_db(st);
 	const struct arg h = { A_HASH, hash, 0 };
 	int ok;
 
-	if (erase_begin(db, c, err, errlen) == -1)
+	if (erase_begin(st, c, err, errlen) == -1)
 		return -1;
-	ok = run_counted(db, "INSERT INTO temp.mb_doomed SELECT DISTINCT r.message_id"
+	ok = run_counted(st, "INSERT INTO temp.mb_doomed SELECT DISTINCT r.message_id"
 	    " FROM message_recipients r WHERE r.recipient_hash = ?1 AND NOT EXISTS"
 	    " (SELECT 1 FROM message_recipients o WHERE o.message_id = r.message_id"
-	    "  AND o.recipient_hash <> ?1)", h, NULL, err, errlen,
+	    "  AND o.recipient_hash <> ?1)", NULL, h, NULL, err, errlen,
 	    "forget: find messages") == 0 &&
-	    erase_doomed(db, c, err, errlen) == 0 &&
-	    run_counted(db, "DELETE FROM message_recipients WHERE recipient_hash = ?1",
+	    erase_doomed(st, c, err, errlen) == 0 &&
+	    run_counted(st, "DELETE FROM message_recipients WHERE recipient_hash = ?1", NULL,
 	    h, &c->message_recipients, err, errlen, "forget: message recipients") == 0 &&
 	    /* Events naming them outlive their opt-out only by accident. */
-	    run_counted(db, "DELETE FROM events WHERE recipient_hash = ?1 AND NOT EXISTS"
-	    " (SELECT 1 FROM optouts WHERE recipient_hash = ?1)", h, &c->events, err, errlen,
+	    run_counted(st, "DELETE FROM events WHERE recipient_hash = ?1 AND NOT EXISTS"
+	    " (SELECT 1 FROM optouts WHERE recipient_hash = ?1)", NULL, h, &c->events, err, errlen,
 	    "forget: events") == 0 &&
-	    count_query(db, "SELECT count(*) FROM optouts WHERE recipient_hash = ?1", h,
+	    count_query(st, "SELECT count(*) FROM optouts WHERE recipient_hash = ?1", h,
 	    &c->optouts_kept, err, errlen, "forget: opt-outs") == 0 ? 0 : -1;
-	return erase_end(db, ok, err, errlen);
+	return erase_end(st, ok, err, errlen);
 }
 
 int
 store_forget_sender(struct store *st, const char *sender,
 		    struct store_erase_counts *c, char *err, size_t errlen)
 {
-	sqlite3 *db = store_db(st);
 	const struct arg a = { A_TEXT, sender ? sender : "", 0 };
 	int ok;
 
-	if (erase_begin(db, c, err, errlen) == -1)
+	if (erase_begin(st, c, err, errlen) == -1)
 		return -1;
-	ok = run_counted(db, "INSERT INTO temp.mb_doomed SELECT id FROM messages"
-	    " WHERE sender = ?1 COLLATE NOCASE", a, NULL, err, errlen,
+	ok = run_counted(st, "INSERT INTO temp.mb_doomed SELECT id FROM messages"
+	    " WHERE sender = ?1 COLLATE NOCASE",
+	    "INSERT INTO temp.mb_doomed SELECT id FROM messages"
+	    " WHERE lower(sender) = lower(?1 COLLATE \"C\")", a, NULL, err, errlen,
 	    "forget: find messages") == 0 &&
-	    count_query(db, "SELECT count(*) FROM optouts WHERE message_id IN"
+	    count_query(st, "SELECT count(*) FROM optouts WHERE message_id IN"
 	    " (SELECT id FROM temp.mb_doomed)", (struct arg){ A_NONE, NULL, 0 },
 	    &c->optouts_kept, err, errlen, "forget: opt-outs") == 0 &&
-	    erase_doomed(db, c, err, errlen) == 0 ? 0 : -1;
-	return erase_end(db, ok, err, errlen);
+	    erase_doomed(st, c, err, errlen) == 0 ? 0 : -1;
+	return erase_end(st, ok, err, errlen);
 }
 
 int
 store_purge(struct store *st, long long cutoff, struct store_erase_counts *c,
 	    char *err, size_t errlen)
 {
-	sqlite3 *db = store_db(st);
 	const struct arg t = { A_INT, NULL, cutoff };
+	long long events_dropped = 0, dropped = 0;
 	int ok;
 
-	if (erase_begin(db, c, err, errlen) == -1)
+	/* PostgreSQL: whole months before the cutoff go as partitions (their
+	 * rows counted first), in a short transaction of their own: dropping
+	 * one locks the events table; what remains is deleted row by row. */
+	if (store_events_drop_before(st, cutoff, &events_dropped, &dropped, err, errlen) < 0)
 		return -1;
-	ok = run_counted(db, "INSERT INTO temp.mb_doomed SELECT id FROM messages"
-	    " WHERE sent < ?1", t, NULL, err, errlen, "purge: find messages") == 0 &&
-	    erase_doomed(db, c, err, errlen) == 0 &&
-	    run_counted(db, "DELETE FROM events WHERE time < ?1", t, &c->events, err, errlen,
+	if (erase_begin(st, c, err, errlen) == -1)
+		return -1;
+	c->events = events_dropped;
+	c->partitions_dropped = dropped;
+	ok = run_counted(st, "INSERT INTO temp.mb_doomed SELECT id FROM messages"
+	    " WHERE sent < ?1", NULL, t, NULL, err, errlen, "purge: find messages") == 0 &&
+	    erase_doomed(st, c, err, errlen) == 0 &&
+	    run_counted(st, "DELETE FROM events WHERE time < ?1", NULL, t, &c->events, err, errlen,
 	    "purge: events") == 0 &&
-	    count_query(db, "SELECT count(*) FROM optouts", (struct arg){ A_NONE, NULL, 0 },
+	    count_query(st, "SELECT count(*) FROM optouts", (struct arg){ A_NONE, NULL, 0 },
 	    &c->optouts_kept, err, errlen, "purge: opt-outs") == 0 ? 0 : -1;
-	return erase_end(db, ok, err, errlen);
+	return erase_end(st, ok, err, errlen);
 }
 
 int
 store_compact(struct store *st, bool vacuum, bool *complete, char *err, size_t errlen)
 {
-	sqlite3 *db = store_db(st);
-	int busy = 0, log = 0, done = 0;
-
 	*complete = false;
-	if (db == NULL)
-		return dberr(db, err, errlen, "compact");
-	if (vacuum && exec(db, "VACUUM", err, errlen, "vacuum") == -1)
+	if (st == NULL)
+		return dberr(st, err, errlen, "compact");
+	if (vacuum && exec(st, "VACUUM", NULL, err, errlen, "vacuum") == -1)
 		return -1;
-	/* TRUNCATE waits (busy timeout) for readers and writers to let go. */
-	if (sqlite3_wal_checkpoint_v2(db, "main", SQLITE_CHECKPOINT_TRUNCATE, &log,
-	    &done) != SQLITE_OK) {
-		if (sqlite3_errcode(db) != SQLITE_BUSY)
-			return dberr(db, err, errlen, "checkpoint");
-		busy = 1;
+	/* PostgreSQL has no log file of ours to truncate: its WAL is the
+	 * server's. */
+	if (store_is_pg(st)) {
+		*complete = true;
+		return 0;
 	}
-	*complete = busy == 0 && log == done;
-	return 0;
+	return store_checkpoint(st, complete, err, errlen);
 }

@@ -158,6 +158,7 @@ int store_export_optout(struct store *st, const unsigned char hash[STORE_HASH_LE
 struct store_erase_counts {
 	long long messages, message_recipients, links, events;
 	long long optouts_kept;
+	long long partitions_dropped;	/* PostgreSQL's purge: whole months */
 };
 
 /* Forgets a recipient in one transaction: their message_recipients rows,
@@ -171,7 +172,9 @@ int store_forget_sender(struct store *st, const char *sender,
 			struct store_erase_counts *c, char *err, size_t errlen);
 /* Applies retention in one transaction: messages sent before cutoff with
  * their links, recipient rows and events, and every event before cutoff.
- * Opt-outs stay (optouts_kept counts all of them). */
+ * Opt-outs stay (optouts_kept counts all of them). On PostgreSQL the
+ * events' monthly partitions wholly before cutoff are dropped first, in a
+ * transaction of their own (their rows are counted in events). */
 int store_purge(struct store *st, long long cutoff, struct store_erase_counts *c,
 		char *err, size_t errlen);
 /* Moves the WAL into the database file and truncates it, after VACUUM when

@@ -20,8 +20,10 @@
 
 #include "address.h"
 #include "b64url.h"
+#include "fileline.h"
 #include "mbuf.h"
 #include "secret.h"
+#include "pg.h"
 #include "store.h"
 #include "store_int.h"
 
@@ -146,6 +148,7 @@ static const char *const stmt_sql[S_COUNT] = {
 };
 
 struct store {
+	struct pgstore *pg;	/* PostgreSQL: everything goes there; else SQLite: */
 	sqlite3 *db;
 	char *path;
 	dev_t dev;		/* the file opened, to tell when the path */
@@ -176,6 +179,8 @@ store_seterr(struct store *st, const char *fmt, ...)
 void
 store_dberr(struct store *st, const char *what)
 {
+	if (st->pg != NULL)
+		return;	/* store/pg.c set the message, with libpq's reason */
 	store_seterr(st, "%s: %s", what, sqlite3_errmsg(st->db));
 }
 
@@ -358,6 +363,53 @@ store_create_file(const char *path, char *err, size_t errlen)
 	return 0;
 }
 
+/* database = postgresql://...: the handle holds a PostgreSQL connection;
+ * every call below goes to store/pg.c. */
+static int
+store_open_pg(const char *uri, const char *password, bool create, int timeout_ms,
+	      struct store **out, char *err, size_t errlen)
+{
+	struct store *st = calloc(1, sizeof(*st));
+
+	if (st == NULL) {
+		snprintf(err, errlen, "database: out of memory");
+		return -1;
+	}
+	if (pgstore_open(uri, password, create, timeout_ms, &st->pg, err, errlen) < 0) {
+		free(st);
+		return -1;
+	}
+	*out = st;
+	return 0;
+}
+
+int
+store_open_config(const struct config *cfg, enum store_role role, bool create, int busy_ms,
+		  struct store **out, char *err, size_t errlen)
+{
+	const char *db = role == STORE_FOR_REPORT && cfg->report_database != NULL
+	    ? cfg->report_database : cfg->database;
+	struct mbuf pw;
+	int rc;
+
+	if (db == NULL || !pgstore_is_uri(db))
+		return store_open(db, create, busy_ms, out, err, errlen);
+	mbuf_init(&pw);
+	if (cfg->database_password_file != NULL) {
+		/* One line: libpq's password, unless the URI names one. */
+		if (secret_file_read(cfg->database_password_file, 4096, &pw, err, errlen) < 0)
+			return -1;
+		if (pw.data != NULL)
+			pw.data[strcspn(pw.data, "\r\n")] = '\0';
+	}
+	rc = store_open_pg(db, pw.data, create, cfg->database_timeout > 0
+			   ? cfg->database_timeout * 1000 : 5000, out, err, errlen);
+	if (pw.data != NULL)
+		sodium_memzero(pw.data, pw.cap);
+	mbuf_free(&pw);
+	return rc;
+}
+
 int
 store_open(const char *path, bool create, int busy_ms, struct store **out,
 	   char *err, size_t errlen)
@@ -384,6 +436,11 @@ store_open(const char *path, bool create, int busy_ms, struct store **out,
 		snprintf(err, errlen, "database: no file name");
 		return -1;
 	}
+	if (pgstore_is_uri(path))
+		return store_open_pg(path, NULL, create, 5000, out, err, errlen);
+	/* "sqlite:/path" names the same file as "/path". */
+	if (strncmp(path, "sqlite:", 7) == 0 && path[7] != '\0')
+		path += 7;
 	if (create && store_create_file(path, err, errlen) == -1)
 		return -1;
 	if ((st = calloc(1, sizeof(*st))) == NULL ||
@@ -447,6 +504,11 @@ store_close(struct store *st)
 
 	if (st == NULL)
 		return;
+	if (st->pg != NULL) {
+		pgstore_close(st->pg);
+		free(st);
+		return;
+	}
 	for (i = 0; i < S_COUNT; i++)
 		sqlite3_finalize(st->stmt[i]);
 	/* All statements are finalized, so this closes the connection. */
@@ -462,6 +524,8 @@ store_schema_version(struct store *st)
 
 	if (st == NULL)
 		return -1;
+	if (st->pg != NULL)
+		return pgstore_schema_version(st->pg);
 	if (store_pragma(st, "PRAGMA user_version", &v, NULL, 0) == -1)
 		return -1;
 	return (int)v;
@@ -470,13 +534,25 @@ store_schema_version(struct store *st)
 const char *
 store_errmsg(struct store *st)
 {
-	return st == NULL ? no_handle : st->err;
+	return st == NULL ? no_handle : st->pg != NULL ? pgstore_errmsg(st->pg) : st->err;
 }
 
 sqlite3 *
 store_db(struct store *st)
 {
 	return st == NULL ? NULL : st->db;
+}
+
+struct pgstore *
+store_pg(struct store *st)
+{
+	return st == NULL ? NULL : st->pg;
+}
+
+bool
+store_is_pg(struct store *st)
+{
+	return st != NULL && st->pg != NULL;
 }
 
 int
@@ -487,6 +563,8 @@ store_file_check(struct store *st)
 
 	if (st == NULL)
 		return -1;
+	if (st->pg != NULL)
+		return 0;	/* no file: the server keeps what it acknowledged */
 	/* SQLite compares the path with the descriptor it holds; the device
 	 * is compared here (an inode number is unique per file system). */
 	if (sqlite3_file_control(st->db, "main", SQLITE_FCNTL_HAS_MOVED, &moved) != SQLITE_OK)
@@ -516,6 +594,8 @@ store_write_probe(struct store *st)
 	long long v;
 	char sql[64];
 
+	if (st != NULL && st->pg != NULL)
+		return pgstore_write_probe(st->pg);
 	if (st == NULL || store_run(st, S_BEGIN, "write probe: begin") < 0)
 		return -1;
 	/* The version it already has: page 1 is written, nothing changes. */
@@ -531,6 +611,39 @@ fail:
 	return -1;
 }
 
+int
+store_checkpoint(struct store *st, bool *complete, char *err, size_t errlen)
+{
+	int busy = 0, log = 0, done = 0;
+
+	*complete = false;
+	/* TRUNCATE waits (busy timeout) for readers and writers to let go. */
+	if (sqlite3_wal_checkpoint_v2(st->db, "main", SQLITE_CHECKPOINT_TRUNCATE, &log,
+	    &done) != SQLITE_OK) {
+		if (sqlite3_errcode(st->db) != SQLITE_BUSY) {
+			snprintf(err, errlen, "checkpoint: %s", sqlite3_errmsg(st->db));
+			return -1;
+		}
+		busy = 1;
+	}
+	*complete = busy == 0 && log == done;
+	return 0;
+}
+
+int
+store_events_drop_before(struct store *st, long long cutoff, long long *events,
+			 long long *dropped, char *err, size_t errlen)
+{
+	*events = *dropped = 0;
+	if (st == NULL || st->pg == NULL)
+		return 0;
+	if (pgstore_drop_partitions_before(st->pg, cutoff, events, dropped) < 0) {
+		snprintf(err, errlen, "purge: partitions: %s", pgstore_errmsg(st->pg));
+		return -1;
+	}
+	return 0;
+}
+
 /* ---- the hash key ---- */
 
 static int
@@ -541,18 +654,13 @@ static int
 hk_error(char *err, size_t errlen, const char *name, int line,
 	 const char *fmt, ...)
 {
-	char reason[512];
 	va_list ap;
 
 	if (err == NULL || errlen == 0)
 		return -1;
 	va_start(ap, fmt);
-	vsnprintf(reason, sizeof(reason), fmt, ap);
+	fileline_vformat(err, errlen, name, line, fmt, ap);
 	va_end(ap);
-	if (line > 0)
-		snprintf(err, errlen, "%s:%d: %s", name, line, reason);
-	else
-		snprintf(err, errlen, "%s: %s", name, reason);
 	return -1;
 }
 
@@ -674,6 +782,8 @@ store_message_find(struct store *st, const char *queue_id,
 		store_seterr(st, "find message: no output buffer");
 		return -1;
 	}
+	if (st->pg != NULL)
+		return pgstore_message_find(st->pg, queue_id, message_id_header, sender, id, sent);
 	if (queue_id != NULL)
 		which[n++] = S_FIND_QID;
 	if (message_id_header != NULL && sender != NULL)
@@ -750,6 +860,8 @@ store_message_insert(struct store *st, const struct store_message *m,
 
 	if (st == NULL)
 		return -1;
+	if (st->pg != NULL)
+		return pgstore_message_insert(st->pg, m, mode);
 	if (m == NULL || m->id == NULL || m->sender == NULL || m->words == NULL ||
 	    (m->n_recipients > 0 && m->recipient_hashes == NULL) ||
 	    (m->n_links > 0 && m->link_urls == NULL)) {
@@ -846,6 +958,8 @@ store_optout_exists(struct store *st, const unsigned char hash[STORE_HASH_LEN])
 
 	if (st == NULL)
 		return -1;
+	if (st->pg != NULL)
+		return pgstore_optout_exists(st->pg, hash);
 	if (hash == NULL) {
 		store_seterr(st, "opt-out lookup: no hash");
 		return -1;
@@ -874,6 +988,8 @@ store_optout_add(struct store *st, const unsigned char hash[STORE_HASH_LEN],
 
 	if (st == NULL)
 		return -1;
+	if (st->pg != NULL)
+		return pgstore_optout_add(st->pg, hash, when, message_id);
 	if (hash == NULL) {
 		store_seterr(st, "add opt-out: no hash");
 		return -1;
@@ -895,8 +1011,8 @@ store_optout_add(struct store *st, const unsigned char hash[STORE_HASH_LEN],
 
 /* ---- events (the beacon) ---- */
 
-int
-store_bind_event(sqlite3_stmt *s, const struct store_event *e)
+static int
+bind_event(sqlite3_stmt *s, const struct store_event *e)
 {
 	int rc = bind_text(s, 1, e->message_id);
 
@@ -929,13 +1045,32 @@ insert_event(struct store *st, const struct store_event *e)
 
 	if (s == NULL)
 		return -1;
-	rc = store_bind_event(s, e);
+	rc = bind_event(s, e);
 	if (rc == SQLITE_OK)
 		rc = sqlite3_step(s);
 	if (rc != SQLITE_DONE)
 		store_dberr(st, "insert event");
 	store_done(s);
 	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int
+store_event_insert_in_txn(struct store *st, const struct store_event *e)
+{
+	if (st != NULL && st->pg != NULL)
+		return pgstore_events_insert_in_txn(st->pg, e, 1);
+	return st == NULL ? -1 : insert_event(st, e);
+}
+
+int
+store_events_partitions(struct store *st, const struct store_event *ev, size_t n)
+{
+	if (st == NULL || st->pg == NULL)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (pgstore_events_partition(st->pg, ev[i].time) < 0)
+			return -1;
+	return 0;
 }
 
 bool
@@ -955,6 +1090,8 @@ store_events_insert(struct store *st, const struct store_event *ev, size_t n)
 {
 	if (st == NULL)
 		return -1;
+	if (st->pg != NULL)
+		return pgstore_events_insert(st->pg, ev, n);
 	if (store_run(st, S_BEGIN, "begin") < 0)
 		return -1;
 	for (size_t i = 0; i < n; i++)
@@ -975,6 +1112,8 @@ store_message_opted_out(struct store *st, const char *message_id)
 	sqlite3_stmt *s;
 	int rc;
 
+	if (st != NULL && st->pg != NULL)
+		return pgstore_message_opted_out(st->pg, message_id);
 	if (st == NULL || (s = store_stmt(st, S_MSG_OPTED_OUT)) == NULL)
 		return -1;
 	rc = bind_text(s, 1, message_id);
@@ -994,6 +1133,8 @@ store_message_recipients(struct store *st, const char *message_id,
 	int rc;
 
 	*total = 0;
+	if (st != NULL && st->pg != NULL)
+		return pgstore_message_recipients(st->pg, message_id, out, max, total);
 	if (st == NULL || (s = store_stmt(st, S_MSG_RCPTS)) == NULL)
 		return -1;
 	rc = bind_text(s, 1, message_id);
@@ -1019,6 +1160,8 @@ store_message_has_recipient(struct store *st, const char *message_id,
 	sqlite3_stmt *s;
 	int rc;
 
+	if (st != NULL && st->pg != NULL)
+		return pgstore_message_has_recipient(st->pg, message_id, hash);
 	if (st == NULL || (s = store_stmt(st, S_MSG_HAS_RCPT)) == NULL)
 		return -1;
 	rc = bind_text(s, 1, message_id);
@@ -1041,6 +1184,8 @@ store_optout_record(struct store *st, const unsigned char hash[STORE_HASH_LEN],
 		.verdict = "human", .recipient_hash = hash,
 	};
 
+	if (st != NULL && st->pg != NULL)
+		return pgstore_optout_record(st->pg, hash, when, message_id);
 	if (st == NULL || store_run(st, S_BEGIN, "begin") < 0)
 		return -1;
 	if (store_optout_add(st, hash, when, message_id) < 0 || insert_event(st, &e) < 0 ||
@@ -1064,6 +1209,8 @@ store_events_after(struct store *st, long long after, int limit, store_event_fn 
 	sqlite3_stmt *s;
 	int rc, stop = 0;
 
+	if (st != NULL && st->pg != NULL)
+		return pgstore_events_after(st->pg, after, limit, fn, arg);
 	if (st == NULL || (s = store_stmt(st, S_EVENTS_AFTER)) == NULL)
 		return -1;
 	rc = sqlite3_bind_int64(s, 1, after);

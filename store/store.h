@@ -1,11 +1,14 @@
-/* store: the SQLite database (WAL mode) shared by the milter, the beacon and
- * the admin command on one host. A versioned schema with migrations;
- * prepared statements only; recipients only as keyed hashes.
+/* store: the database shared by the milter, the beacon and the admin
+ * command: a SQLite file (WAL mode) on one host, the default, or PostgreSQL
+ * (database = postgresql://...) shared by several relays and beacons. The
+ * callers do not know which: every statement lives in store/. A versioned
+ * schema with migrations; prepared or parameterised statements only;
+ * recipients only as keyed hashes.
  *
- * Threads: a struct store is one SQLite connection with its own prepared
- * statements and error message. Give each thread its own (store_open per
- * thread); never use one handle from two threads at once. Processes and
- * threads share the file safely through WAL and the busy timeout.
+ * Threads: a struct store is one connection (SQLite's or libpq's) with its
+ * own statements and error message. Give each thread its own (store_open
+ * per thread); never use one handle from two threads at once. Processes and
+ * threads share a SQLite file safely through WAL and the busy timeout.
  *
  * Errors: every call that fails leaves a message for store_errmsg. A NULL
  * handle is refused (-1; store_errmsg(NULL) and store_close(NULL) are
@@ -50,6 +53,16 @@ struct store_message {
 int store_open(const char *path, bool create, int busy_ms, struct store **out,
 	       char *err, size_t errlen);
 void store_close(struct store *st);
+/* What a handle is for: the report commands read report_database when it
+ * is set (a streaming replica); everything else uses database. */
+enum store_role { STORE_FOR_WRITES, STORE_FOR_REPORT };
+/* store_open on the configuration's database: a file, or PostgreSQL with
+ * database_password_file's password (unless the URI has one) and
+ * database_timeout as the deadline of connecting and of every query. */
+int store_open_config(const struct config *cfg, enum store_role role, bool create, int busy_ms,
+		      struct store **out, char *err, size_t errlen);
+/* True when the handle is on PostgreSQL (database = postgresql://...). */
+bool store_is_pg(struct store *st);
 int store_schema_version(struct store *st);
 const char *store_errmsg(struct store *st);
 /* 0 while the database's path still names the file this handle opened;

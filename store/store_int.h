@@ -4,14 +4,28 @@
 #include <sqlite3.h>
 #include "store.h"
 
-/* Binds an event to the 9 parameters of "INSERT INTO events (message_id,
- * kind, link, time, ip_masked, client_class, verdict, dnt, recipient_hash)".
- * Returns an SQLite result code. */
-int store_bind_event(sqlite3_stmt *s, const struct store_event *e);
+/* Inserts one event inside the caller's transaction (begun with sq_exec);
+ * 0 or -1 with the handle's message set. */
+int store_event_insert_in_txn(struct store *st, const struct store_event *e);
+/* PostgreSQL: makes sure the events' months have their partitions (each
+ * created and committed on its own: call before the transaction). SQLite:
+ * nothing to do. 0 or -1. */
+int store_events_partitions(struct store *st, const struct store_event *ev, size_t n);
 /* The handle's SQLite connection, for the files of store/ that prepare,
  * bind and finalize statements of their own; NULL for NULL. */
 sqlite3 *store_db(struct store *st);
+/* The handle's PostgreSQL connection (NULL for a SQLite store). */
+struct pgstore *store_pg(struct store *st);
 /* Sets the handle's message (store_errmsg) to "PATH: what: SQLite's". */
 void store_dberr(struct store *st, const char *what);
+
+/* SQLite: moves the WAL into the database file and truncates it
+ * (store_compact's second half); *complete as there. */
+int store_checkpoint(struct store *st, bool *complete, char *err, size_t errlen);
+/* PostgreSQL: drops the events' monthly partitions that end at or before
+ * cutoff, in a transaction of its own; *events counts their rows and
+ * *dropped the partitions. SQLite: nothing (0). */
+int store_events_drop_before(struct store *st, long long cutoff, long long *events,
+			     long long *dropped, char *err, size_t errlen);
 
 #endif

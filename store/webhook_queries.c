@@ -5,8 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <sqlite3.h>
-
+#include "sq.h"
 #include "store.h"
 #include "store_int.h"
 
@@ -21,27 +20,25 @@ static const char SQL_LINK_URL[] = "SELECT url FROM links WHERE message_id = ?1 
 /* Column i of the current row as a new string; NULL for SQL NULL (or when
  * out of memory: the callers treat both as "not known"). */
 static char *
-column_strdup(sqlite3_stmt *s, int i)
+column_strdup(struct sq *s, int i)
 {
-	const unsigned char *t = sqlite3_column_text(s, i);
+	const char *t = sq_text(s, i);
 
-	return t != NULL ? strdup((const char *)t) : NULL;
+	return t != NULL ? strdup(t) : NULL;
 }
 
 /* Prepares sql with the message id as ?1 (and num as ?2 when bind_num);
  * NULL with the handle's error message set when it cannot. */
-static sqlite3_stmt *
+static struct sq *
 prepare(struct store *st, const char *sql, const char *message_id, long long num,
 	bool bind_num, const char *what)
 {
-	sqlite3_stmt *s = NULL;
-	sqlite3 *db = store_db(st);
+	struct sq *s = sq_prepare(st, sql, NULL);
 
-	if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK ||
-	    sqlite3_bind_text(s, 1, message_id, -1, SQLITE_STATIC) != SQLITE_OK ||
-	    (bind_num && sqlite3_bind_int64(s, 2, num) != SQLITE_OK)) {
+	if (s == NULL || sq_bind_text(s, 1, message_id) < 0 ||
+	    (bind_num && sq_bind_int64(s, 2, num) < 0)) {
 		store_dberr(st, what);
-		sqlite3_finalize(s);
+		sq_finish(s);
 		return NULL;
 	}
 	return s;
@@ -54,18 +51,18 @@ store_message_sender(struct store *st, const char *message_id, char **sender,
 	*sender = *message_id_header = NULL;
 	if (st == NULL || message_id == NULL)
 		return -1;
-	sqlite3_stmt *s = prepare(st, SQL_MESSAGE, message_id, 0, false, "sender of a message");
+	struct sq *s = prepare(st, SQL_MESSAGE, message_id, 0, false, "sender of a message");
 	if (s == NULL)
 		return -1;
-	int rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW) {
+	int rc = sq_step(s);
+	if (rc == 1) {
 		*sender = column_strdup(s, 0);
 		*message_id_header = column_strdup(s, 1);
-	} else if (rc != SQLITE_DONE) {
+	} else if (rc < 0) {
 		store_dberr(st, "sender of a message");
 	}
-	sqlite3_finalize(s);
-	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+	sq_finish(s);
+	return rc;
 }
 
 long long
@@ -77,16 +74,16 @@ store_human_events_count(struct store *st, const char *message_id, const char *k
 	if (st == NULL || message_id == NULL || kind == NULL ||
 	    (!click && strcmp(kind, "open") != 0))
 		return -1;
-	sqlite3_stmt *s = prepare(st, click ? SQL_HUMAN_CLICKS : SQL_HUMAN_OPENS, message_id,
+	struct sq *s = prepare(st, click ? SQL_HUMAN_CLICKS : SQL_HUMAN_OPENS, message_id,
 				  link, click, "events of a message");
 	if (s == NULL)
 		return -1;
 	long long n = -1;
-	if (sqlite3_step(s) == SQLITE_ROW)
-		n = sqlite3_column_int64(s, 0);
+	if (sq_step(s) == 1)
+		n = sq_int64(s, 0);
 	else
 		store_dberr(st, "events of a message");
-	sqlite3_finalize(s);
+	sq_finish(s);
 	return n;
 }
 
@@ -96,14 +93,14 @@ store_link_url(struct store *st, const char *message_id, unsigned link, char **u
 	*url = NULL;
 	if (st == NULL || message_id == NULL)
 		return -1;
-	sqlite3_stmt *s = prepare(st, SQL_LINK_URL, message_id, link, true, "link of a message");
+	struct sq *s = prepare(st, SQL_LINK_URL, message_id, link, true, "link of a message");
 	if (s == NULL)
 		return -1;
-	int rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW)
+	int rc = sq_step(s);
+	if (rc == 1)
 		*url = column_strdup(s, 0);
-	else if (rc != SQLITE_DONE)
+	else if (rc < 0)
 		store_dberr(st, "link of a message");
-	sqlite3_finalize(s);
-	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+	sq_finish(s);
+	return rc;
 }
