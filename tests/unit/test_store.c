@@ -1,7 +1,10 @@
-/* Unit tests of store.c against real SQLite files in a temporary directory:
- * creation, modes and pragmas, schema migrations and refusals, messages,
- * links, recipient hashes, opt-outs, the hash key file, and which events
- * count as a person's. */
+/* Unit tests of the store against real SQLite files in a temporary
+ * directory: creation, modes and pragmas, schema migrations and refusals,
+ * messages, links, recipient hashes, opt-outs, the hash key file, and which
+ * events count as a person's. With STORE_TEST_PG_URI set (tests/pg/
+ * run-store-pg.sh) the same tests run on PostgreSQL, a fresh database per
+ * test; the few that are about SQLite's file and its migrations say so and
+ * are skipped there (PostgreSQL's own are in test_store_pg). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -17,12 +20,16 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <libpq-fe.h>
 #include <sqlite3.h>
 
 #include "classify.h"
 #include "store.h"
 
 static char tmpdir[] = "/tmp/test_store.XXXXXX";
+/* PostgreSQL: the superuser's URI of database "mailbeacon" on the test's
+ * cluster; NULL on SQLite. */
+static const char *pg_uri;
 
 static const char *
 tpath(const char *name)
@@ -33,6 +40,83 @@ tpath(const char *name)
 	i = (i + 1) % 4;
 	snprintf(buf[i], sizeof(buf[i]), "%s/%s", tmpdir, name);
 	return buf[i];
+}
+
+/* Where a test's database is: a file in tmpdir, or (PostgreSQL) a database
+ * of the test's cluster named after it, created empty on first use. */
+static const char *
+dbpath(const char *name)
+{
+	static char buf[4][1024];
+	static int i;
+	char db[64], sql[128];
+	const char *q;
+	size_t n = 0;
+
+	if (pg_uri == NULL)
+		return tpath(name);
+	for (const char *p = name; *p != '\0' && n < 40; p++)
+		db[n++] = (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ? *p : '_';
+	db[n] = '\0';
+	if ((q = strstr(pg_uri, "/mailbeacon?")) == NULL)
+		fail_msg("STORE_TEST_PG_URI does not name the database mailbeacon");
+	i = (i + 1) % 4;
+	snprintf(buf[i], sizeof(buf[i]), "%.*s/ts_%s%s", (int)(q - pg_uri), pg_uri, db,
+		 q + strlen("/mailbeacon"));
+	PGconn *c = PQconnectdb(pg_uri);
+	if (PQstatus(c) != CONNECTION_OK)
+		fail_msg("connect: %s", PQerrorMessage(c));
+	snprintf(sql, sizeof(sql), "SELECT 1 FROM pg_database WHERE datname = 'ts_%s'", db);
+	PGresult *r = PQexec(c, sql);
+	bool exists = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1;
+	PQclear(r);
+	if (!exists) {
+		snprintf(sql, sizeof(sql), "CREATE DATABASE ts_%s", db);
+		r = PQexec(c, sql);
+		if (PQresultStatus(r) != PGRES_COMMAND_OK)
+			fail_msg("%s: %s", sql, PQerrorMessage(c));
+		PQclear(r);
+	}
+	PQfinish(c);
+	return buf[i];
+}
+
+/* The tests that are about SQLite's file or its migrations. */
+#define SQLITE_ONLY() do { \
+	if (pg_uri != NULL) { \
+		print_message("SQLite only: PostgreSQL's own test is in test_store_pg\n"); \
+		skip(); \
+	} \
+} while (0)
+
+/* sql with ?1 as PostgreSQL's $1. */
+static void
+pg_sql(const char *sql, char *out, size_t outlen)
+{
+	size_t n = 0;
+
+	for (; *sql != '\0' && n + 2 < outlen; sql++)
+		out[n++] = sql[0] == '?' && sql[1] == '1' ? '$' : *sql;
+	out[n] = '\0';
+}
+
+/* The rows of sql (one text parameter) on the PostgreSQL database uri. */
+static PGresult *
+pg_rows(const char *uri, const char *sql, const char *arg)
+{
+	char text[1024];
+	const char *vals[1] = { arg };
+	PGconn *c = PQconnectdb(uri);
+
+	if (PQstatus(c) != CONNECTION_OK)
+		fail_msg("connect: %s", PQerrorMessage(c));
+	pg_sql(sql, text, sizeof(text));
+	PGresult *r = arg != NULL ? PQexecParams(c, text, 1, NULL, vals, NULL, NULL, 0)
+	    : PQexec(c, text);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK && PQresultStatus(r) != PGRES_COMMAND_OK)
+		fail_msg("%s: %s", text, PQerrorMessage(c));
+	PQfinish(c);
+	return r;
 }
 
 static int
@@ -72,6 +156,10 @@ raw_open(const char *path)
 static void
 raw_exec(const char *path, const char *sql)
 {
+	if (pg_uri != NULL) {
+		PQclear(pg_rows(path, sql, NULL));
+		return;
+	}
 	sqlite3 *db = raw_open(path);
 	char *msg = NULL;
 
@@ -84,9 +172,17 @@ raw_exec(const char *path, const char *sql)
 static long long
 raw_int(const char *path, const char *sql, const char *arg)
 {
+	long long v = -999;
+
+	if (pg_uri != NULL) {
+		PGresult *r = pg_rows(path, sql, arg);
+		if (PQntuples(r) > 0 && !PQgetisnull(r, 0, 0))
+			v = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+		PQclear(r);
+		return v;
+	}
 	sqlite3 *db = raw_open(path);
 	sqlite3_stmt *s;
-	long long v = -999;
 
 	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &s, NULL), SQLITE_OK);
 	if (arg != NULL)
@@ -103,12 +199,23 @@ static void
 raw_col(const char *path, const char *sql, const char *arg, char *out,
 	size_t outlen)
 {
-	sqlite3 *db = raw_open(path);
+	sqlite3 *db;
 	sqlite3_stmt *s;
 	size_t len = 0;
 	int first = 1;
 
 	out[0] = '\0';
+	if (pg_uri != NULL) {
+		PGresult *r = pg_rows(path, sql, arg);
+		for (int row = 0; row < PQntuples(r); row++) {
+			len += (size_t)snprintf(out + len, outlen - len, "%s%s", row ? "|" : "",
+						PQgetisnull(r, row, 0) ? "(null)" : PQgetvalue(r, row, 0));
+			assert_true(len < outlen);
+		}
+		PQclear(r);
+		return;
+	}
+	db = raw_open(path);
 	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &s, NULL), SQLITE_OK);
 	if (arg != NULL)
 		sqlite3_bind_text(s, 1, arg, -1, SQLITE_STATIC);
@@ -166,6 +273,7 @@ test_open_create(void **state)
 	mode_t old;
 
 	(void)state;
+	SQLITE_ONLY();
 	old = umask(077);	/* the mode does not depend on the umask */
 	st = open_ok(path, true);
 	umask(old);
@@ -225,7 +333,7 @@ message(const char *id, const char *qid, const char *mid, const char *sender)
 static void
 test_reopen_keeps_data(void **state)
 {
-	const char *path = tpath("reopen.db");
+	const char *path = dbpath("reopen.db");
 	struct store_message m = message("AAAAAAAAAAAAAAAAAAAAAA", "Q1",
 	    "<m1@x>", "alice@example.com");
 	struct store *st;
@@ -251,6 +359,7 @@ test_open_errors(void **state)
 	int fd;
 
 	(void)state;
+	SQLITE_ONLY();
 	open_fails(path, false, "No such file or directory");
 	assert_int_equal(access(path, F_OK), -1);
 	open_fails(tpath("nodir/x.db"), true, "cannot create");
@@ -287,6 +396,7 @@ test_newer_version_refused(void **state)
 	char want[512], sub[128];
 
 	(void)state;
+	SQLITE_ONLY();
 	raw_exec(path, "PRAGMA user_version = 99");
 	snprintf(sub, sizeof(sub), "schema version 99 is newer than this "
 	    "program (%d)", STORE_SCHEMA_VERSION);
@@ -311,6 +421,7 @@ test_migrate_from_zero(void **state)
 	struct store *st;
 
 	(void)state;
+	SQLITE_ONLY();
 	/* A real database file at version 0 with no tables. */
 	raw_exec(path, "CREATE TABLE t (x); DROP TABLE t;");
 	assert_int_equal(raw_int(path, "PRAGMA user_version", NULL), 0);
@@ -337,7 +448,7 @@ test_migrate_from_zero(void **state)
 static void
 test_insert_find(void **state)
 {
-	const char *path = tpath("msg.db");
+	const char *path = dbpath("msg.db");
 	struct store_message m = message("BBBBBBBBBBBBBBBBBBBBBB", "Q2",
 	    "<m2@x>", "bob@example.com");
 	struct store *st, *st2;
@@ -409,7 +520,7 @@ test_insert_find(void **state)
 static void
 test_insert_twice(void **state)
 {
-	const char *path = tpath("twice.db");
+	const char *path = dbpath("twice.db");
 	struct store_message m = message("EEEEEEEEEEEEEEEEEEEEEE", "Q5", NULL,
 	    "a@example.com");
 	struct store *st;
@@ -438,7 +549,7 @@ test_insert_twice(void **state)
 static void
 test_link_urls(void **state)
 {
-	const char *path = tpath("links.db");
+	const char *path = dbpath("links.db");
 	struct store_message m;
 	struct store *st;
 	char out[512], *s;
@@ -543,7 +654,7 @@ test_recipient_hash(void **state)
 static void
 test_optout(void **state)
 {
-	const char *path = tpath("optout.db");
+	const char *path = dbpath("optout.db");
 	unsigned char h1[STORE_HASH_LEN], h2[STORE_HASH_LEN];
 	struct store *st;
 
@@ -664,6 +775,7 @@ test_migrate_v1_to_v2(void **state)
 	struct store *st;
 
 	(void)state;
+	SQLITE_ONLY();
 	raw_exec(path,
 	    "CREATE TABLE messages (id TEXT PRIMARY KEY, queue_id TEXT UNIQUE,"
 	    " message_id_header TEXT, sender TEXT NOT NULL, sasl_login TEXT,"
@@ -703,6 +815,7 @@ test_migrate_v3_to_v4(void **state)
 	struct store *st;
 
 	(void)state;
+	SQLITE_ONLY();
 	raw_exec(path,
 	    "CREATE TABLE messages (id TEXT PRIMARY KEY, queue_id TEXT UNIQUE,"
 	    " message_id_header TEXT, sender TEXT NOT NULL, sasl_login TEXT,"
@@ -789,7 +902,7 @@ collect(void *arg, long long cursor, const struct store_event *e)
 static void
 test_events(void **state)
 {
-	struct store *st = open_ok(tpath("events.db"), true);
+	struct store *st = open_ok(dbpath("events.db"), true);
 	unsigned char h1[STORE_HASH_LEN], h2[STORE_HASH_LEN], got[4][STORE_HASH_LEN];
 	const unsigned char (*hashes)[STORE_HASH_LEN] = (const unsigned char (*)[STORE_HASH_LEN])got;
 	size_t total;
@@ -836,8 +949,8 @@ test_events(void **state)
 	assert_int_equal(store_events_after(st, 0, 1, collect, &seen), 0);
 	assert_int_equal(seen.n, 1);
 	store_close(st);
-	assert_int_equal(raw_int(tpath("events.db"), "SELECT dnt FROM events WHERE kind = 'click'", NULL), 1);
-	assert_int_equal(raw_int(tpath("events.db"), "SELECT count(*) FROM events WHERE ip_masked IS NULL", NULL), 3);
+	assert_int_equal(raw_int(dbpath("events.db"), "SELECT dnt FROM events WHERE kind = 'click'", NULL), 1);
+	assert_int_equal(raw_int(dbpath("events.db"), "SELECT count(*) FROM events WHERE ip_masked IS NULL", NULL), 3);
 }
 
 /* Every verdict the classifier gives, and some it never gives, for each
@@ -908,6 +1021,25 @@ test_event_is_human_sql(void **state)
 	sqlite3_stmt *s;
 
 	(void)state;
+	if (pg_uri != NULL) {
+		/* PostgreSQL reads the same lists the same way. */
+		PGconn *c = PQconnectdb(pg_uri);
+		assert_int_equal(PQstatus(c), CONNECTION_OK);
+		for (size_t i = 0; i < sizeof(human_rules) / sizeof(human_rules[0]); i++) {
+			const char *vals[2] = { human_rules[i].kind, human_rules[i].verdict };
+			if (vals[0] == NULL || vals[1] == NULL)
+				continue;
+			PGresult *r = PQexecParams(c, "SELECT CASE $1::text WHEN 'open' THEN $2::text IN "
+			    STORE_HUMAN_OPEN_VERDICTS_SQL " WHEN 'click' THEN $2::text IN "
+			    STORE_HUMAN_CLICK_VERDICTS_SQL " ELSE false END", 2, NULL, vals, NULL, NULL, 0);
+			assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+			if ((PQgetvalue(r, 0, 0)[0] == 't') != store_event_is_human(vals[0], vals[1]))
+				fail_msg("PostgreSQL and C disagree on %s %s", vals[0], vals[1]);
+			PQclear(r);
+		}
+		PQfinish(c);
+		return;
+	}
 	assert_int_equal(sqlite3_open(":memory:", &db), SQLITE_OK);
 	assert_int_equal(sqlite3_prepare_v2(db,
 	    "SELECT CASE ?1 WHEN 'open' THEN ?2 IN " STORE_HUMAN_OPEN_VERDICTS_SQL
@@ -952,5 +1084,8 @@ main(void)
 		cmocka_unit_test(test_event_is_human_sql),
 	};
 
+	pg_uri = getenv("STORE_TEST_PG_URI");
+	if (pg_uri != NULL && *pg_uri == '\0')
+		pg_uri = NULL;
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
