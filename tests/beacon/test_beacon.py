@@ -242,6 +242,31 @@ def t_config(ctx, w):
                        "%s: message does not name bad.conf:%d: %r" % (what, len(lines), out[:200]))
 
 
+@case("api-token-permissions", "pre")
+def t_api_token_permissions(ctx, w):
+    # The API token is a secret like the keys: a file others can read is
+    # refused at start, as mailbeacon sync refuses it (common/secret.c).
+    site = w.site
+    token = os.path.join(site.dir, "open.token")
+    with open(token, "w") as f:
+        f.write(w.api_token + "\n")
+    os.chmod(token, 0o644)
+    path = os.path.join(site.dir, "open-token.conf")
+    lines = [x for x in open(site.conf).read().splitlines() if not x.startswith("api_token_file ")]
+    with open(path, "w") as f:
+        f.write("\n".join(lines + ["api_token_file = open.token"]) + "\n")
+    p = subprocess.run([site.tool("beacon"), "-n", "-c", path], capture_output=True, text=True, timeout=30)
+    out = (p.stderr + p.stdout).strip()
+    if ctx.expect(p.returncode == 1, "mailbeacond -n with a 0644 token file: exit %d: %r" %
+                  (p.returncode, out[:300])):
+        ctx.expect(re.search(r"open\.token: readable by other users \(mode 0644\)", out),
+                   "message does not say the token file is readable by others: %r" % out[:300])
+    os.chmod(token, 0o600)
+    p = subprocess.run([site.tool("beacon"), "-n", "-c", path], capture_output=True, text=True, timeout=30)
+    ctx.expect(p.returncode == 0, "mailbeacond -n with the token file at 0600: exit %d: %s" %
+               (p.returncode, (p.stderr + p.stdout).strip()[:300]))
+
+
 @case("startup", "main")
 def t_startup(ctx, w):
     b = w.beacon
