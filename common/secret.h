@@ -1,6 +1,7 @@
-/* secret: reading the files that hold secrets (the key file, the hash key)
- * and giving up root. A secret file must not be open to other users; it is
- * checked on the open descriptor, so it cannot be swapped after the check. */
+/* secret: reading the files that hold secrets (the key file, the hash key,
+ * the events API's token, by the beacon and by sync) and giving up root.
+ * A secret file must not be open to other users; it is checked on the open
+ * descriptor, so it cannot be swapped after the check. */
 #ifndef MB_SECRET_H
 #define MB_SECRET_H
 #include <stddef.h>
