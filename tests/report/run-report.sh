@@ -1,7 +1,9 @@
 #!/bin/sh
 # run-report.sh: automake TESTS entry for `mailbeacon report`, export, forget
 # and purge (test_report.py: a seeded store, expected numbers computed
-# independently, every format; erasure down to the database file's bytes).
+# independently, every format; erasure down to the database file's bytes),
+# on SQLite and then on PostgreSQL (a private cluster), where every format
+# must also be byte-identical to SQLite's for the same rows.
 #
 #   run-report.sh [CASE...]
 #
@@ -22,4 +24,18 @@ for prog in admin/mailbeacon milter/mailbeacon-milter; do
 		exit 1
 	fi
 done
-exec timeout -k 10 600 python3 "$here/test_report.py" "$build" "$@"
+timeout -k 10 600 python3 "$here/test_report.py" "$build" "$@" || exit 1
+
+# The same cases on PostgreSQL: a private cluster (tests/pg/cluster.sh), and
+# one more case comparing every format with SQLite's byte for byte.
+. "$here/../pg/cluster.sh"
+pg_cluster_start
+rc=$?
+if [ $rc = 77 ]; then
+	echo "WARNING: SKIPPED: PostgreSQL 15 is not installed: the report tests did NOT run on PostgreSQL" >&2
+	exit 0
+fi
+[ $rc = 0 ] || { echo "FAIL: cannot start a PostgreSQL cluster"; exit 1; }
+trap 'pg_cluster_remove' EXIT INT TERM
+echo "# the same cases on PostgreSQL"
+REPORT_PG_URI=$PG_URI PG_BIN=$PG_BIN timeout -k 10 600 python3 "$here/test_report.py" "$build" "$@"

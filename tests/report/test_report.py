@@ -14,6 +14,13 @@ resources, nothing unescaped).
 
 Prints "ok NAME" / "FAIL NAME: why" per case and "N passed, M failed"; exits 1
 on any failure. REPORT_KEEP=1 keeps the temporary directory.
+
+With REPORT_PG_URI (the superuser's URI of database "mailbeacon" on a private
+PostgreSQL cluster, run-report.sh starts one) and PG_BIN (its psql and
+pg_dump), the same cases run on PostgreSQL: each site is a fresh database,
+rows are seeded and counted through psql, "the database's bytes" are a
+pg_dump of it, and one more case checks that every report format and export
+is byte-identical to the same data on SQLite.
 """
 import base64
 import calendar
@@ -25,6 +32,7 @@ import io
 import json
 import os
 import pwd
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -64,14 +72,90 @@ def new_id(n):
     return b64url(hashlib.sha256(b"msg%d" % n).digest()[:16])
 
 
+PG_URI = os.environ.get("REPORT_PG_URI") or None
+PG_BIN = os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin")
+PG_PASSWORD = os.environ.get("PG_PASSWORD")
+
+
+def sql_literal(v):
+    """A value as PostgreSQL literal text (standard_conforming_strings on)."""
+    if v is None:
+        return "NULL"
+    if isinstance(v, bool):
+        return "1" if v else "0"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, bytes):
+        return "'\\x%s'::bytea" % v.hex()
+    return "'%s'" % str(v).replace("'", "''")
+
+
+def sql_bind(sql, args):
+    """sqlite3's ? placeholders filled with literals, for psql."""
+    parts = sql.split("?")
+    assert len(parts) == len(args) + 1, (sql, args)
+    return parts[0] + "".join(sql_literal(a) + rest for a, rest in zip(args, parts[1:]))
+
+
+def psql(uri, sql, capture=True):
+    p = subprocess.run([os.path.join(PG_BIN, "psql"), "-X", "-q", "-t", "-A",
+                        "-v", "ON_ERROR_STOP=1", "-d", uri], input=sql.encode("utf-8"),
+                       capture_output=True, timeout=120)
+    if p.returncode != 0:
+        raise RuntimeError("psql: %s" % p.stderr.decode("utf-8", "replace")[-500:])
+    return p.stdout.decode("utf-8")
+
+
+class PgConnection:
+    """The little of sqlite3's connection the cases use, over psql: writes
+    between BEGIN and COMMIT go in one psql run, a SELECT runs at once."""
+
+    def __init__(self, uri):
+        self.uri = uri
+        self.batch = None
+
+    def execute(self, sql, args=()):
+        text = sql_bind(sql, args)
+        if sql.startswith("BEGIN"):
+            self.batch = ["BEGIN;"]
+        elif sql.startswith("COMMIT"):
+            psql(self.uri, "\n".join(self.batch + ["COMMIT;"]))
+            self.batch = None
+        elif self.batch is not None:
+            self.batch.append(text + ";")
+        else:
+            return PgRows(psql(self.uri, text + ";"))
+        return self
+
+    def close(self):
+        pass
+
+
+class PgRows:
+    def __init__(self, out):
+        self.rows = [line.split("|") for line in out.splitlines() if line != ""]
+
+    def fetchone(self):
+        row = self.rows[0]
+        return [int(v) if v.lstrip("-").isdigit() else v for v in row]
+
+
+def pg_database(name):
+    """A fresh database of the cluster for one site; its URI."""
+    db = "rep_" + "".join(c if c.isalnum() else "_" for c in name)
+    psql(PG_URI, "DROP DATABASE IF EXISTS %s; CREATE DATABASE %s;" % (db, db))
+    return PG_URI.replace("/mailbeacon?", "/%s?" % db, 1)
+
+
 class Site:
     """A configuration directory with keys, hash key, policy and a store."""
 
-    def __init__(self, name, retention_days=90):
+    def __init__(self, name, retention_days=90, backend=None):
         self.dir = os.path.join(ROOT, name)
         os.makedirs(self.dir)
         self.conf = os.path.join(self.dir, "mailbeacon.conf")
-        self.db = os.path.join(self.dir, "mb.db")
+        self.pg = (backend or ("pg" if PG_URI else "sqlite")) == "pg"
+        self.db = pg_database(name) if self.pg else os.path.join(self.dir, "mb.db")
         self.hash_key = os.urandom(32)
         self.write("keys", "k1 %s\n" % b64url(os.urandom(32)))
         self.write("hash.key", b64url(self.hash_key) + "\n")
@@ -80,7 +164,7 @@ class Site:
             ("beacon_url", "https://t.example.com"),
             ("key_file", "keys"),
             ("hash_key_file", "hash.key"),
-            ("database", "mb.db"),
+            ("database", self.db if self.pg else "mb.db"),
             ("policy_file", "policy"),
             ("milter_socket", "unix:%s/milter.sock" % self.dir),
             ("user", pwd.getpwuid(os.getuid()).pw_name),
@@ -88,8 +172,10 @@ class Site:
         ]))
         p = subprocess.run([os.path.join(BUILD, "milter/mailbeacon-milter"), "-n", "-c",
                             self.conf], capture_output=True, text=True, timeout=60)
-        if p.returncode != 0 or not os.path.exists(self.db):
+        if p.returncode != 0 or not (self.pg or os.path.exists(self.db)):
             raise RuntimeError("mailbeacon-milter -n: exit %d: %s" % (p.returncode, p.stderr))
+        if self.pg and PG_PASSWORD and PG_PASSWORD in p.stderr + p.stdout:
+            raise RuntimeError("mailbeacon-milter -n printed the database password")
 
     def write(self, name, text):
         path = os.path.join(self.dir, name)
@@ -109,6 +195,8 @@ class Site:
         return p
 
     def connect(self):
+        if self.pg:
+            return PgConnection(self.db)
         con = sqlite3.connect(self.db, timeout=30, isolation_level=None)
         return con
 
@@ -150,6 +238,17 @@ class Site:
             con.close()
 
     def file_bytes(self):
+        """What the database holds, as bytes: SQLite's files (freed pages
+        included), or PostgreSQL's rows as pg_dump writes them."""
+        if self.pg:
+            p = subprocess.run([os.path.join(PG_BIN, "pg_dump"), "--data-only", "-d", self.db],
+                               capture_output=True, timeout=120)
+            if p.returncode != 0:
+                raise RuntimeError("pg_dump: %s" % p.stderr.decode()[-300:])
+            # bytea columns are hex text in the dump ("\\\\x0a1b..." in COPY's
+            # escaping): their bytes are added, so a hash can be looked for
+            return p.stdout + b"".join(bytes.fromhex(h.decode()) for h in
+                                       re.findall(rb"\\\\x((?:[0-9a-f]{2})+)", p.stdout))
         data = b""
         for suffix in ("", "-wal", "-journal"):
             try:
@@ -792,17 +891,30 @@ def exit_codes():
         shutil.copy(os.path.join(site.dir, f), bad)
     with open(os.path.join(site.dir, "mailbeacon.conf")) as f:
         conf = f.read()
-    with open(os.path.join(bad, "mailbeacon.conf"), "w") as f:
-        f.write(conf)
     for setup in ("missing", "garbage"):
-        if setup == "garbage":
-            with open(os.path.join(bad, "mb.db"), "wb") as f:
-                f.write(b"this is not a database" * 100)
+        name = b"mb.db"
+        if site.pg:
+            # no such database; then one with someone else's tables
+            name = ("rep_bad_%s" % setup).encode()
+            uri = site.db.replace("/rep_main?", "/%s?" % name.decode(), 1)
+            if setup == "garbage":
+                psql(PG_URI, "CREATE DATABASE %s;" % name.decode())
+                psql(uri, "CREATE TABLE messages (x integer);")
+            conf_here = conf.replace(site.db, uri)
+        else:
+            conf_here = conf
+            if setup == "garbage":
+                with open(os.path.join(bad, "mb.db"), "wb") as f:
+                    f.write(b"this is not a database" * 100)
+        with open(os.path.join(bad, "mailbeacon.conf"), "w") as f:
+            f.write(conf_here)
         for args in (["report"], ["report", "--format", "html"], ["export", "--sender", "a@b"],
                      ["forget", "--sender", "a@b"], ["purge"]):
             p = site.run(*args, conf=os.path.join(bad, "mailbeacon.conf"))
-            assert p.returncode == 2 and b"mb.db" in p.stderr, (setup, args, p.returncode,
-                                                               p.stderr)
+            assert p.returncode == 2 and name in p.stderr, (setup, args, p.returncode,
+                                                            p.stderr)
+            # a PostgreSQL URI's password is never shown
+            assert not PG_PASSWORD or PG_PASSWORD.encode() not in p.stderr, p.stderr
     # a broken configuration is 1
     with open(os.path.join(bad, "mailbeacon.conf"), "a") as f:
         f.write("retention_dayz = 3\n")
@@ -964,6 +1076,43 @@ def purge():
     # (M[0]'s id stays: the kept opt-out names the message it came from)
     assert M[1]["id"].encode() not in site.file_bytes()
     assert b"https://p.example/1" not in site.file_bytes()
+
+
+@case
+def same_on_sqlite():
+    """PostgreSQL only: every format of report, and export, give the same
+    bytes as the same rows in a SQLite store, but for the time they ran."""
+    if not PG_URI:
+        return  # the SQLite run is the reference this case compares with
+    pg = main_site()
+    lite = Site("main-sqlite", backend="sqlite")
+    # the same hash key: the rows (and export --recipient) hash alike
+    lite.hash_key = pg.hash_key
+    lite.write("hash.key", b64url(pg.hash_key) + "\n")
+    lite.seed(Ctx.M, Ctx.E, Ctx.O)
+    stamp = re.compile(rb"\d{4}-\d\d-\d\d[T ]\d\d:\d\d(:\d\d)?Z?")
+
+    def without_time(out):
+        # only the line that says when the report was generated may differ
+        return [stamp.sub(b"TIME", line) if b"enerated" in line else line
+                for line in out.split(b"\n")]
+    for args in (["--format", "json"], ["--format", "csv"], ["--format", "table"],
+                 ["--format", "html"], ["--format", "json", "--sender", "@example.com"],
+                 ["--format", "json", "--sender", WEIRD_SENDER],
+                 ["--format", "table", "--sender", "ALICE@Example.com"],
+                 ["--format", "json", "--since", "2024-03-10", "--until", "2024-03-12"],
+                 ["--format", "json", "--message", new_id(4)]):
+        a = without_time(pg.run("report", *args, check=0).stdout)
+        b = without_time(lite.run("report", *args, check=0).stdout)
+        if a != b:
+            diff = next((x, y) for x, y in zip(a + [b""], b + [b""]) if x != y)
+            raise AssertionError("report %s: PostgreSQL %r, SQLite %r" % (" ".join(args),
+                                                                          *diff))
+    for args in (["--recipient", "erin@example.net"], ["--recipient", "dave@example.net"],
+                 ["--sender", WEIRD_SENDER], ["--sender", "ALICE@example.com"]):
+        a = pg.run("export", *args, check=0).stdout
+        b = lite.run("export", *args, check=0).stdout
+        assert a == b, "export %s differs between PostgreSQL and SQLite" % " ".join(args)
 
 
 def main():
