@@ -10,13 +10,24 @@ fileline_vformat(char *out, size_t outlen, const char *path, int line, const cha
 {
 	char reason[1024];
 
-	if (outlen == 0)
+	if (out == NULL || outlen == 0)
 		return;
 	vsnprintf(reason, sizeof(reason), fmt, ap);
 	if (line > 0)
 		snprintf(out, outlen, "%s:%d: %s", path, line, reason);
 	else
 		snprintf(out, outlen, "%s: %s", path, reason);
+}
+
+int
+fileline_error(char *err, size_t errlen, const char *path, int line, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	fileline_vformat(err, errlen, path, line, fmt, ap);
+	va_end(ap);
+	return -1;
 }
 
 void

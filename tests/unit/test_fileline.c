@@ -56,6 +56,18 @@ test_truncation(void **state)
 	assert_string_equal(untouched, "abc");
 }
 
+static void
+test_error(void **state)
+{
+	char err[64];
+
+	(void)state;
+	assert_int_equal(fileline_error(err, sizeof(err), "keys", 3, "duplicate key id '%s'", "k1"), -1);
+	assert_string_equal(err, "keys:3: duplicate key id 'k1'");
+	/* No room for the message: still -1, nothing written. */
+	assert_int_equal(fileline_error(NULL, 0, "keys", 3, "x"), -1);
+}
+
 /* The parsers give their errors in the same form. */
 static void
 test_parsers(void **state)
@@ -87,6 +99,7 @@ main(void)
 		cmocka_unit_test(test_with_line),
 		cmocka_unit_test(test_whole_file),
 		cmocka_unit_test(test_truncation),
+		cmocka_unit_test(test_error),
 		cmocka_unit_test(test_parsers),
 	};
 
