@@ -18,6 +18,7 @@
 #include <libpq-fe.h>
 
 #include "pg.h"
+#include "report.h"
 #include "store.h"
 
 static const char *uri;		/* the test database, fresh for each test */
@@ -423,6 +424,78 @@ test_restart(void **state)
 	pgstore_close(st);
 }
 
+/* Purge drops the months wholly before the cutoff as partitions (the
+ * catalog no longer has them) and deletes the rest by row; forget leaves
+ * no row about the person in any partition. Through store.h, as the admin
+ * command calls it. */
+static void
+test_purge_and_forget_partitions(void **state)
+{
+	struct store *st = NULL;
+	char err[1024];
+	unsigned char bob[STORE_HASH_LEN], carol[STORE_HASH_LEN];
+	struct store_erase_counts c;
+
+	(void)state;
+	hash_of(bob, 0xb0);
+	hash_of(carol, 0xca);
+	if (store_open(test_uri, true, 5000, &st, err, sizeof(err)) != 0)
+		fail_msg("store_open: %s", err);
+	assert_true(store_is_pg(st));
+	/* bob's message of January 2024 with events in January, February
+	 * and March; carol's of March 2024. */
+	const unsigned char (*h1)[STORE_HASH_LEN] = (const unsigned char (*)[STORE_HASH_LEN])bob;
+	const unsigned char (*h2)[STORE_HASH_LEN] = (const unsigned char (*)[STORE_HASH_LEN])carol;
+	struct store_message m1 = { .id = "M1MMMMMMMMMMMMMMMMMMMM", .queue_id = "Q1",
+				    .sender = "a@example.com", .sent = 1704100000, .words = "opens",
+				    .recipient_hashes = h1, .n_recipients = 1 };
+	struct store_message m2 = { .id = "M2MMMMMMMMMMMMMMMMMMMM", .queue_id = "Q2",
+				    .sender = "a@example.com", .sent = 1709500000, .words = "opens",
+				    .recipient_hashes = h2, .n_recipients = 1 };
+	assert_int_equal(store_message_insert(st, &m1, STORE_URLS_PATH), 0);
+	assert_int_equal(store_message_insert(st, &m2, STORE_URLS_PATH), 0);
+	struct store_event ev[] = {
+		{ .message_id = m1.id, .kind = "open", .time = 1704200000, .verdict = "human" },
+		{ .message_id = m1.id, .kind = "open", .time = 1704300000, .verdict = "human" },
+		{ .message_id = m1.id, .kind = "open", .time = 1707000000, .verdict = "human" },
+		{ .message_id = m1.id, .kind = "open", .time = 1709400000, .verdict = "human" },
+		{ .message_id = m2.id, .kind = "open", .time = 1709400000, .verdict = "human" },
+		{ .message_id = m2.id, .kind = "open", .time = 1709500000, .verdict = "human" },
+	};
+	assert_int_equal(store_events_insert(st, ev, 6), 0);
+	assert_int_equal(raw_int("SELECT count(*) FROM pg_class WHERE relname IN"
+				 " ('events_y2024m01', 'events_y2024m02', 'events_y2024m03')"), 3);
+
+	/* forget bob: his message and its events go from every partition. */
+	assert_int_equal(store_forget_recipient(st, bob, &c, err, sizeof(err)), 0);
+	assert_int_equal(c.messages, 1);
+	assert_int_equal(c.events, 4);
+	assert_int_equal(raw_int("SELECT count(*) FROM events WHERE message_id = 'M1MMMMMMMMMMMMMMMMMMMM'"), 0);
+	assert_int_equal(raw_int("SELECT count(*) FROM message_recipients WHERE recipient_hash ="
+				 " '\\xb0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0'"), 0);
+	assert_int_equal(raw_int("SELECT count(*) FROM events"), 2);
+
+	/* Two more January and February events of carol's message, then a
+	 * purge with the cutoff on 2024-03-02: January and February go as
+	 * partitions, March stays, its rows before the cutoff deleted. */
+	struct store_event more[] = {
+		{ .message_id = m2.id, .kind = "open", .time = 1704200000, .verdict = "human" },
+		{ .message_id = m2.id, .kind = "open", .time = 1707000000, .verdict = "human" },
+		{ .message_id = m2.id, .kind = "open", .time = 1709300000, .verdict = "human" },
+	};
+	assert_int_equal(store_events_insert(st, more, 3), 0);
+	assert_int_equal(store_purge(st, 1709337600 /* 2024-03-02 */, &c, err, sizeof(err)), 0);
+	assert_int_equal(c.partitions_dropped, 2);
+	assert_int_equal(c.events, 3);	/* two in dropped months, one in March */
+	assert_int_equal(c.messages, 0);	/* carol's was sent on 2024-03-03 */
+	assert_int_equal(raw_int("SELECT count(*) FROM pg_class WHERE relname IN"
+				 " ('events_y2024m01', 'events_y2024m02')"), 0);
+	assert_int_equal(raw_int("SELECT count(*) FROM pg_class WHERE relname = 'events_y2024m03'"), 1);
+	assert_int_equal(raw_int("SELECT count(*) FROM events"), 2);
+	assert_int_equal(raw_int("SELECT min(time) FROM events"), 1709400000);
+	store_close(st);
+}
+
 int
 main(void)
 {
@@ -433,6 +506,7 @@ main(void)
 		cmocka_unit_test_setup(test_concurrent_create, setup_db),
 		cmocka_unit_test_setup(test_messages, setup_db),
 		cmocka_unit_test_setup(test_events_and_optouts, setup_db),
+		cmocka_unit_test_setup(test_purge_and_forget_partitions, setup_db),
 		cmocka_unit_test_setup(test_restart, setup_db),
 	};
 
