@@ -16,7 +16,7 @@
 #include "classify.h"
 #include "eventline.h"
 #include "http.h"
-#include "limits.h"
+#include "netlimits.h"
 #include "log.h"
 #include "metrics.h"
 #include "mbuf.h"

@@ -14,7 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "autoconf.h"
-#include "limits.h"
+#include "netlimits.h"
 #include "readers.h"
 #include "state.h"
 #include "writer.h"

@@ -1,8 +1,8 @@
-/* beacon/limits: what one client network may do: requests per second,
+/* beacon/netlimits: what one client network may do: requests per second,
  * addresses typed on an opt-out page, connections at once; and the recent
  * clicks of a message that tell a scanner from a person. */
-#ifndef MB_LIMITS_H
-#define MB_LIMITS_H
+#ifndef MB_NETLIMITS_H
+#define MB_NETLIMITS_H
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/socket.h>

@@ -1,4 +1,4 @@
-/* beacon/limits: per-client-network rate limiting (a token bucket per /24
+/* beacon/netlimits: per-client-network rate limiting (a token bucket per /24
  * or /48, in a fixed table: memory does not grow with the number of
  * clients), the same for addresses typed on an opt-out page (per message
  * and per network, so nobody can try a list of addresses against a
@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "classify.h"
-#include "limits.h"
+#include "netlimits.h"
 #include "metrics.h"
 #include "state.h"
 
