@@ -299,7 +299,8 @@ form_address(const struct mbuf *body)
 static enum MHD_Result
 optout_unavailable(struct MHD_Connection *c, struct store *st, const char *msgid)
 {
-	log_warnx("opt-out for message %s not recorded: %s", msgid, store_errmsg(st));
+	(store_unreachable() ? log_debug : log_warnx)("opt-out for message %s not recorded: %s",
+						      msgid, store_errmsg(st));
 	health_note_write(false, store_errmsg(st));
 	reader_store_failed();
 	return respond_text(c, "optout", MHD_HTTP_SERVICE_UNAVAILABLE,

@@ -35,7 +35,8 @@ current_store(struct store **st, int busy_ms)
 		*st = NULL;
 	}
 	if (*st == NULL && store_open(bc.cfg.database, false, busy_ms, st, err, sizeof(err)) < 0) {
-		log_warnx("database: %s", err);
+		/* (said once by the store while its server is unreachable) */
+		(store_unreachable() ? log_debug : log_warnx)("database: %s", err);
 		health_note_write(false, err);
 		*st = NULL;
 	}

@@ -32,15 +32,23 @@ commit_batch(struct store **st, struct pending *batch)
 
 	for (struct pending *p = batch; p != NULL; p = p->next)
 		ev[n++] = p->ev;
+	/* While the database server is unreachable the store said so once:
+	 * each batch's line is then debug-level (the metrics count them). */
+	void (*say)(const char *, ...) = store_unreachable() ? log_debug : log_warnx;
 	if (current_store(st, 5000) == NULL)
-		log_warnx("%zu events not recorded: no database", n);
+		say("%zu events not recorded: no database", n);
 	double t0 = monotonic_seconds();
 	bool ok = *st != NULL && store_events_insert(*st, ev, n) == 0;
 	if (*st != NULL && !ok) {
-		log_warnx("%zu events not recorded: %s", n, store_errmsg(*st));
+		say = store_unreachable() ? log_debug : log_warnx;
+		say("%zu events not recorded: %s", n, store_errmsg(*st));
 		health_note_write(false, store_errmsg(*st));
-		store_close(*st);
-		*st = NULL;
+		/* A SQLite handle is opened again (its file may have moved); a
+		 * PostgreSQL one reconnects by itself at its next call. */
+		if (!store_is_pg(*st)) {
+			store_close(*st);
+			*st = NULL;
+		}
 	}
 	if (ok) {
 		health_note_write(true, NULL);

@@ -101,7 +101,20 @@ bare_address(const char *a)
 	return strndup(a, n);
 }
 
-/* The on_error decision, logged with why. */
+/* The on_error decision, logged with why (at debug level when quiet). */
+static sfsistat
+fail_open_log(SMFICTX *ctx, bool quiet, const char *why)
+{
+	void (*say)(const char *, ...) = quiet ? log_debug : log_warnx;
+
+	if (rt.cfg.on_error == ON_ERROR_TEMPFAIL) {
+		say("%s: deferred (on_error = tempfail): %s", queue_id(ctx), why);
+		return SMFIS_TEMPFAIL;
+	}
+	say("%s: delivered untouched (on_error = accept): %s", queue_id(ctx), why);
+	return SMFIS_ACCEPT;
+}
+
 static sfsistat
 fail_open(SMFICTX *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -114,12 +127,19 @@ fail_open(SMFICTX *ctx, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(why, sizeof(why), fmt, ap);
 	va_end(ap);
-	if (rt.cfg.on_error == ON_ERROR_TEMPFAIL) {
-		log_warnx("%s: deferred (on_error = tempfail): %s", queue_id(ctx), why);
-		return SMFIS_TEMPFAIL;
-	}
-	log_warnx("%s: delivered untouched (on_error = accept): %s", queue_id(ctx), why);
-	return SMFIS_ACCEPT;
+	return fail_open_log(ctx, false, why);
+}
+
+/* A store error. While the database server is unreachable the store has
+ * logged the outage once (and will log its end): each message's line is
+ * then debug-level, not one warning per message. */
+static sfsistat
+fail_open_store(SMFICTX *ctx, const char *err)
+{
+	char why[1100];
+
+	snprintf(why, sizeof(why), "store: %s", err);
+	return fail_open_log(ctx, store_unreachable(), why);
 }
 
 static sfsistat
@@ -292,11 +312,13 @@ cb_envrcpt(SMFICTX *ctx, char **argv)
 	store_recipient_hash(&rt.hash_key, argv[0], m->hashes[m->n_rcpt]);
 	struct store *st = runtime_store_get(err, sizeof(err));
 	if (st == NULL)
-		return fail_open(ctx, "store: %s", err);
+		return fail_open_store(ctx, err);
 	int out = store_optout_exists(st, m->hashes[m->n_rcpt]);
+	if (out < 0)	/* (copied first: a failed handle is closed, not pooled) */
+		snprintf(err, sizeof(err), "%s", store_errmsg(st));
 	runtime_store_put(st, out >= 0);
 	if (out < 0)
-		return fail_open(ctx, "store: %s", store_errmsg(st));
+		return fail_open_store(ctx, err);
 	if (out > 0) {
 		log_info("%s: untouched from=<%s>: a recipient opted out of tracking",
 			 queue_id(ctx), m->sender);
@@ -483,7 +505,7 @@ cb_eom(SMFICTX *ctx)
 	const char *qid = queue_id(ctx);
 	int found = find_previous(ctx, m, prev_id, &prev_sent, err, sizeof(err));
 	if (found < 0)
-		return fail_open(ctx, "store: %s", err);
+		return fail_open_store(ctx, err);
 	mbuf_init(&msg);
 	mbuf_append(&msg, m->headers.data ? m->headers.data : "", m->headers.len);
 	mbuf_puts(&msg, "\r\n");
@@ -511,7 +533,7 @@ cb_eom(SMFICTX *ctx)
 	} else if (!res.edited) {
 		log_info("%s: untouched from=<%s>: %s", qid, m->sender, res.reason);
 	} else if (!found && record_message(ctx, m, &res, err, sizeof(err)) < 0) {
-		rc = fail_open(ctx, "store: %s", err);
+		rc = fail_open_store(ctx, err);
 	} else if (apply_result(ctx, &res) < 0) {
 		rc = fail_open(ctx, "the MTA did not take the changes");
 	} else {

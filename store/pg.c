@@ -4,6 +4,7 @@
  * range partitions created ahead by a SECURITY DEFINER function. */
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -14,6 +15,7 @@
 #include <libpq-fe.h>
 #include <sodium.h>
 
+#include "log.h"
 #include "mbuf.h"
 #include "monoclock.h"
 #include "pg.h"
@@ -223,6 +225,114 @@ wait_socket(PGconn *c, bool write, long long deadline)
 	}
 }
 
+/* ---- outages: said once when they start and once when they end ----
+ *
+ * Kept per server (the display's "on HOST:PORT"), for the whole process:
+ * all the milter's threads, or the beacon's writer and readers, share what
+ * one of them found out. */
+
+#define OUTAGE_SERVERS 8
+/* During an outage, a connection to that server is tried at most this
+ * often by the whole process; the calls in between fail at once rather
+ * than each waiting up to database_timeout for a server that is not there. */
+#define OUTAGE_RETRY_MS 1000
+
+struct outage {
+	char server[256];
+	bool down;
+	long long since, last_try;	/* monotonic ms */
+	unsigned long failures;
+};
+
+static pthread_mutex_t outage_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct outage outages[OUTAGE_SERVERS];
+static int outages_down;		/* how many are down (read unlocked) */
+
+/* The entry of st's server (under outage_lock); a full table reuses the
+ * first entry that is not down. */
+static struct outage *
+outage_of(const struct pgstore *st)
+{
+	const char *on = strstr(st->display, " on ");
+	const char *server = on != NULL ? on + 4 : st->display;
+	struct outage *free_slot = NULL;
+
+	for (int i = 0; i < OUTAGE_SERVERS; i++) {
+		if (strncmp(outages[i].server, server, sizeof(outages[i].server) - 1) == 0 &&
+		    outages[i].server[0] != '\0')
+			return &outages[i];
+		if (free_slot == NULL && !outages[i].down)
+			free_slot = &outages[i];
+	}
+	if (free_slot == NULL)
+		free_slot = &outages[0];
+	memset(free_slot, 0, sizeof(*free_slot));
+	snprintf(free_slot->server, sizeof(free_slot->server), "%s", server);
+	return free_slot;
+}
+
+/* True when a call should not even try to connect now. */
+static bool
+outage_backing_off(const struct pgstore *st)
+{
+	bool wait;
+
+	if (__atomic_load_n(&outages_down, __ATOMIC_RELAXED) == 0)
+		return false;
+	pthread_mutex_lock(&outage_lock);
+	struct outage *o = outage_of(st);
+	long long now = monotonic_ms();
+	wait = o->down && now - o->last_try < OUTAGE_RETRY_MS;
+	if (!wait)
+		o->last_try = now;
+	pthread_mutex_unlock(&outage_lock);
+	return wait;
+}
+
+/* A call found the server unreachable (cannot connect, connection lost,
+ * no answer in time, shutting down): the first such call of an outage
+ * logs it, the others only count. */
+static void
+outage_begin(const struct pgstore *st, const char *why)
+{
+	pthread_mutex_lock(&outage_lock);
+	struct outage *o = outage_of(st);
+	if (!o->down) {
+		o->down = true;
+		o->since = o->last_try = monotonic_ms();
+		o->failures = 0;
+		__atomic_add_fetch(&outages_down, 1, __ATOMIC_RELAXED);
+		log_warnx("%s: unreachable: %s (said once: calls fail fast until it answers again)",
+			  st->display, why);
+	}
+	o->failures++;
+	pthread_mutex_unlock(&outage_lock);
+}
+
+/* A call got an answer from the server. */
+static void
+outage_end(const struct pgstore *st)
+{
+	/* Unlocked first look: the common case, no outage, costs nothing. */
+	if (__atomic_load_n(&outages_down, __ATOMIC_RELAXED) == 0)
+		return;
+	pthread_mutex_lock(&outage_lock);
+	struct outage *o = outage_of(st);
+	if (o->down) {
+		o->down = false;
+		__atomic_sub_fetch(&outages_down, 1, __ATOMIC_RELAXED);
+		log_info("%s: answers again after %lld s; %lu calls failed meanwhile", st->display,
+			 (monotonic_ms() - o->since + 999) / 1000, o->failures);
+	}
+	pthread_mutex_unlock(&outage_lock);
+}
+
+bool
+pgstore_unreachable(void)
+{
+	return __atomic_load_n(&outages_down, __ATOMIC_RELAXED) > 0;
+}
+
 static void
 pg_drop(struct pgstore *st)
 {
@@ -232,6 +342,24 @@ pg_drop(struct pgstore *st)
 	st->in_txn = false;
 	st->streaming = false;
 	st->n_months = 0;
+}
+
+/* The server answered and refused us for what we asked (password, role,
+ * database, pg_hba.conf): a configuration to fix, not an outage to wait
+ * out. libpq gives no code for these, only the server's message (in the
+ * server's language: English unless lc_messages says otherwise). */
+static bool
+refused_by_configuration(const char *msg)
+{
+	static const char *const config_errors[] = {
+		"authentication failed", "does not exist", "no pg_hba.conf entry",
+		"permission denied", "password is required", "invalid",
+	};
+
+	for (size_t i = 0; i < sizeof(config_errors) / sizeof(config_errors[0]); i++)
+		if (strstr(msg, config_errors[i]) != NULL)
+			return true;
+	return false;
 }
 
 static int
@@ -247,6 +375,11 @@ pg_connect(struct pgstore *st)
 
 	snprintf(timeout_s, sizeof(timeout_s), "%d", (st->timeout_ms + 999) / 1000);
 	pg_drop(st);
+	if (outage_backing_off(st)) {
+		pg_seterr(st, "cannot connect: unreachable (tried again within the second)");
+		outage_begin(st, "");
+		return -1;
+	}
 	if ((st->conn = PQconnectStartParams(keys, vals, 1)) == NULL) {
 		pg_seterr(st, "cannot connect: out of memory");
 		return -1;
@@ -255,12 +388,15 @@ pg_connect(struct pgstore *st)
 	while (ps != PGRES_POLLING_OK) {
 		if (ps == PGRES_POLLING_FAILED || PQstatus(st->conn) == CONNECTION_BAD) {
 			pg_seterr(st, "cannot connect: %s", PQerrorMessage(st->conn));
+			if (!refused_by_configuration(PQerrorMessage(st->conn)))
+				outage_begin(st, st->err + strlen(st->display) + 2);
 			pg_drop(st);
 			return -1;
 		}
 		int r = wait_socket(st->conn, ps == PGRES_POLLING_WRITING, deadline);
 		if (r <= 0) {
 			pg_seterr(st, "cannot connect: %s", r == 0 ? "timed out" : strerror(errno));
+			outage_begin(st, st->err + strlen(st->display) + 2);
 			pg_drop(st);
 			return -1;
 		}
@@ -280,7 +416,19 @@ pg_lost(struct pgstore *st, const char *what, long long deadline)
 	pg_seterr(st, "%s: %s", what, monotonic_ms() >= deadline
 	    ? "no answer in time: the connection is dropped"
 	    : st->conn != NULL ? PQerrorMessage(st->conn) : "connection lost");
+	outage_begin(st, st->err + strlen(st->display) + 2);
 	pg_drop(st);
+}
+
+/* SQLSTATEs after which this connection is no use: the server is going
+ * away (57P01-57P03), the connection broke (class 08), or it is a standby
+ * now (25006, read-only: after a failover the next connection finds the
+ * new primary with target_session_attrs=read-write). */
+static bool
+sqlstate_drops_connection(const char *state)
+{
+	return strncmp(state, "57P0", 4) == 0 || strncmp(state, "08", 2) == 0 ||
+	    strcmp(state, "25006") == 0;
 }
 
 /* Sends a query (connecting first when the last call lost the connection)
@@ -364,8 +512,18 @@ pg_query(struct pgstore *st, const char *what, const char *sql, const struct pg_
 		return NULL;
 	}
 	ExecStatusType s = PQresultStatus(last);
-	if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK)
+	if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK) {
+		const char *state = PQresultErrorField(last, PG_DIAG_SQLSTATE);
+
 		pg_seterr(st, "%s: %s", what, PQresultErrorMessage(last));
+		if (PQstatus(st->conn) == CONNECTION_BAD ||
+		    (state != NULL && sqlstate_drops_connection(state))) {
+			outage_begin(st, st->err + strlen(st->display) + 2);
+			pg_drop(st);
+			return last;
+		}
+	}
+	outage_end(st);
 	return last;
 }
 

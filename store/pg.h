@@ -15,6 +15,11 @@
 
 struct pgstore;
 
+/* True while this process finds the server unreachable: the outage was
+ * logged once when it began (and its end will be); the callers then keep
+ * their per-message or per-event lines out of the log. */
+bool pgstore_unreachable(void);
+
 /* The PostgreSQL schema version this program creates and migrates to. */
 #define PGSTORE_SCHEMA_VERSION 1
 

@@ -550,6 +550,12 @@ store_pg(struct store *st)
 }
 
 bool
+store_unreachable(void)
+{
+	return pgstore_unreachable();
+}
+
+bool
 store_is_pg(struct store *st)
 {
 	return st != NULL && st->pg != NULL;

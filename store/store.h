@@ -63,6 +63,10 @@ int store_open_config(const struct config *cfg, enum store_role role, bool creat
 		      struct store **out, char *err, size_t errlen);
 /* True when the handle is on PostgreSQL (database = postgresql://...). */
 bool store_is_pg(struct store *st);
+/* True while the database server is unreachable from this process (only
+ * PostgreSQL's can be): the store logged the outage when it began and logs
+ * its end, so callers keep their per-message lines at debug level. */
+bool store_unreachable(void);
 int store_schema_version(struct store *st);
 const char *store_errmsg(struct store *st);
 /* 0 while the database's path still names the file this handle opened;
