@@ -156,12 +156,13 @@ recipient_hash(struct admin_env *env, const char *addr,
 	return 0;
 }
 
+/* export reads (report_database when set); forget and purge write. */
 static int
-open_store(struct admin_env *env, struct store **st)
+open_store(struct admin_env *env, enum store_role role, struct store **st)
 {
 	char err[1024];
 
-	if (store_open(env->cfg->database, false, 5000, st, err, sizeof(err)) < 0) {
+	if (store_open_config(env->cfg, role, false, 5000, st, err, sizeof(err)) < 0) {
 		log_warnx("%s", err);
 		return EXIT_RUNTIME;
 	}
@@ -298,7 +299,7 @@ export_run(struct admin_env *env, const char *rcpt, const char *sender)
 
 	if (rcpt != NULL && (rc = recipient_hash(env, rcpt, hash)) != 0)
 		return rc;
-	if ((rc = open_store(env, &st)) != 0)
+	if ((rc = open_store(env, STORE_FOR_REPORT, &st)) != 0)
 		return rc;
 	x.st = st;
 	x.hash = rcpt ? hash : NULL;
@@ -424,7 +425,7 @@ forget_run(struct admin_env *env, const char *rcpt, const char *sender)
 
 	if (rcpt != NULL && (rc = recipient_hash(env, rcpt, hash)) != 0)
 		return rc;
-	if ((rc = open_store(env, &st)) != 0)
+	if ((rc = open_store(env, STORE_FOR_WRITES, &st)) != 0)
 		return rc;
 	rc = rcpt ? store_forget_recipient(st, hash, &c, err, sizeof(err)) :
 	    store_forget_sender(st, sender, &c, err, sizeof(err));
@@ -468,7 +469,7 @@ cmd_purge(struct admin_env *env, int argc, char **argv)
 
 	if ((rc = subject_opts("purge", argc, argv, &rcpt, &sender, &vacuum)) >= 0)
 		return rc;
-	if ((rc = open_store(env, &st)) != 0)
+	if ((rc = open_store(env, STORE_FOR_WRITES, &st)) != 0)
 		return rc;
 	cutoff = (long long)time(NULL) - (long long)env->cfg->retention_days * 86400;
 	if (store_purge(st, cutoff, &c, err, sizeof(err)) == -1) {

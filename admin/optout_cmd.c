@@ -25,7 +25,7 @@ cmd_optout(struct admin_env *env, int argc, char **argv)
 		log_warnx("%s", err);
 		return EXIT_USAGE;
 	}
-	if (store_open(env->cfg->database, true, 5000, &st, err, sizeof(err)) < 0) {
+	if (store_open_config(env->cfg, STORE_FOR_WRITES, true, 5000, &st, err, sizeof(err)) < 0) {
 		log_warnx("%s", err);
 		return EXIT_RUNTIME;
 	}

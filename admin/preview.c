@@ -70,7 +70,7 @@ recipients_opted_out(struct admin_env *env, const char *list, char *why, size_t 
 	if (access(env->cfg->database, F_OK) != 0)
 		return 0;
 	if (store_hash_key_load(env->cfg->hash_key_file, &key, why, whylen) < 0 ||
-	    store_open(env->cfg->database, false, 2000, &st, why, whylen) < 0)
+	    store_open_config(env->cfg, STORE_FOR_REPORT, false, 2000, &st, why, whylen) < 0)
 		return -1;
 	char *copy = strdup(list), *save = NULL;
 	for (char *a = copy ? strtok_r(copy, ", ", &save) : NULL; a && found == 0;

@@ -300,7 +300,7 @@ cmd_report(struct admin_env *env, int argc, char **argv)
 		log_warnx("--since is not before --until");
 		return EXIT_USAGE;
 	}
-	if (store_open(env->cfg->database, false, 5000, &st, err, sizeof(err)) < 0) {
+	if (store_open_config(env->cfg, STORE_FOR_REPORT, false, 5000, &st, err, sizeof(err)) < 0) {
 		log_warnx("%s", err);
 		return EXIT_RUNTIME;
 	}

@@ -34,7 +34,8 @@ current_store(struct store **st, int busy_ms)
 		store_close(*st);
 		*st = NULL;
 	}
-	if (*st == NULL && store_open(bc.cfg.database, false, busy_ms, st, err, sizeof(err)) < 0) {
+	if (*st == NULL && store_open_config(&bc.cfg, STORE_FOR_WRITES, false, busy_ms, st, err,
+					      sizeof(err)) < 0) {
 		/* (said once by the store while its server is unreachable) */
 		(store_unreachable() ? log_debug : log_warnx)("database: %s", err);
 		health_note_write(false, err);

@@ -58,7 +58,7 @@ daemon_become_user(const struct config *cfg, char *err, size_t errlen)
 	struct store *st;
 
 	if (privs_drop(cfg->user, err, errlen) < 0 ||
-	    store_open(cfg->database, true, DAEMON_STORE_BUSY_MS, &st, err, errlen) < 0)
+	    store_open_config(cfg, STORE_FOR_WRITES, true, DAEMON_STORE_BUSY_MS, &st, err, errlen) < 0)
 		return -1;
 	store_close(st);
 	return 0;

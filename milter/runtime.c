@@ -181,7 +181,8 @@ runtime_store_get(char *err, size_t errlen)
 	if (pool_n > 0)
 		st = pool[--pool_n];
 	pthread_mutex_unlock(&pool_lock);
-	if (st == NULL && store_open(rt.cfg.database, false, RUNTIME_STORE_BUSY_MS, &st, err, errlen) < 0)
+	if (st == NULL && store_open_config(&rt.cfg, STORE_FOR_WRITES, false, RUNTIME_STORE_BUSY_MS, &st, err,
+					   errlen) < 0)
 		return NULL;
 	return st;
 }
