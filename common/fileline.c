@@ -20,17 +20,6 @@ fileline_vformat(char *out, size_t outlen, const char *path, int line, const cha
 }
 
 int
-fileline_error(char *err, size_t errlen, const char *path, int line, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	fileline_vformat(err, errlen, path, line, fmt, ap);
-	va_end(ap);
-	return -1;
-}
-
-void
 fileline_format(char *out, size_t outlen, const char *path, int line, const char *fmt, ...)
 {
 	va_list ap;
@@ -38,4 +27,5 @@ fileline_format(char *out, size_t outlen, const char *path, int line, const char
 	va_start(ap, fmt);
 	fileline_vformat(out, outlen, path, line, fmt, ap);
 	va_end(ap);
+	return -1;
 }

@@ -9,14 +9,11 @@
 /* Writes "PATH:LINE: reason" into out, or "PATH: reason" when line is 0 or
  * less (a fault of the whole file: missing, empty, unreadable). The reason
  * is fmt with its arguments; out is always terminated (nothing is written
- * when out is NULL or outlen is 0). */
-void fileline_format(char *out, size_t outlen, const char *path, int line, const char *fmt, ...)
+ * when out is NULL or outlen is 0). Returns -1, so that a parser can
+ * "return fileline_format(err, errlen, path, line, "bad %s", what);". */
+int fileline_format(char *out, size_t outlen, const char *path, int line, const char *fmt, ...)
 	__attribute__((format(printf, 5, 6)));
 void fileline_vformat(char *out, size_t outlen, const char *path, int line, const char *fmt,
 		      va_list ap) __attribute__((format(printf, 5, 0)));
-/* fileline_format into a parser's err, returning -1: "return
- * fileline_error(err, errlen, path, line, "bad %s", what);". */
-int fileline_error(char *err, size_t errlen, const char *path, int line, const char *fmt, ...)
-	__attribute__((format(printf, 5, 6)));
 
 #endif

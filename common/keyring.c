@@ -79,29 +79,29 @@ keyring_line(struct keyring *kr, const char *name, int lineno,
 	while (p < end && isspace((unsigned char)*p))
 		p++;
 	if (!keyring_valid_id(id, idlen))
-		return fileline_error(err, errlen, name, lineno,
+		return fileline_format(err, errlen, name, lineno,
 		    "bad key id '%.*s': expected 1 to %d of A-Z a-z 0-9 - _",
 		    (int)(idlen > 40 ? 40 : idlen), id, KEY_ID_MAX);
 	if (seclen == 0)
-		return fileline_error(err, errlen, name, lineno,
+		return fileline_format(err, errlen, name, lineno,
 		    "missing secret after key id '%.*s'", (int)idlen, id);
 	if (p != end)
-		return fileline_error(err, errlen, name, lineno,
+		return fileline_format(err, errlen, name, lineno,
 		    "extra text after the secret of key '%.*s'", (int)idlen, id);
 	if (keyring_find(kr, id, idlen) != NULL)
-		return fileline_error(err, errlen, name, lineno,
+		return fileline_format(err, errlen, name, lineno,
 		    "duplicate key id '%.*s'", (int)idlen, id);
 	if (seclen > (KEY_SECRET_MAX * 4 + 2) / 3)
-		return fileline_error(err, errlen, name, lineno,
+		return fileline_format(err, errlen, name, lineno,
 		    "secret of key '%.*s' is too long: expected %d to %d bytes",
 		    (int)idlen, id, KEY_SECRET_MIN, KEY_SECRET_MAX);
 	if ((n = b64url_decode(sec, seclen, secret, sizeof(secret))) < 0)
-		return fileline_error(err, errlen, name, lineno,
+		return fileline_format(err, errlen, name, lineno,
 		    "bad secret for key '%.*s': expected unpadded base64url",
 		    (int)idlen, id);
 	if (n < KEY_SECRET_MIN) {
 		sodium_memzero(secret, sizeof(secret));
-		return fileline_error(err, errlen, name, lineno,
+		return fileline_format(err, errlen, name, lineno,
 		    "secret of key '%.*s' is too short: %ld bytes, expected "
 		    "%d to %d", (int)idlen, id, n, KEY_SECRET_MIN,
 		    KEY_SECRET_MAX);
@@ -109,7 +109,7 @@ keyring_line(struct keyring *kr, const char *name, int lineno,
 	rc = keyring_add(kr, id, idlen, secret, (size_t)n);
 	sodium_memzero(secret, sizeof(secret));
 	if (rc == -1)
-		return fileline_error(err, errlen, name, lineno, "out of memory");
+		return fileline_format(err, errlen, name, lineno, "out of memory");
 	return 0;
 }
 
@@ -138,7 +138,7 @@ keyring_parse(const char *name, const char *text, struct keyring *kr,
 		p = nl ? nl + 1 : end;
 	}
 	if (kr->n == 0)
-		return fileline_error(err, errlen, name, 0, "no keys");
+		return fileline_format(err, errlen, name, 0, "no keys");
 	return 0;
 }
 

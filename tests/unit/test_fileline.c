@@ -62,10 +62,10 @@ test_error(void **state)
 	char err[64];
 
 	(void)state;
-	assert_int_equal(fileline_error(err, sizeof(err), "keys", 3, "duplicate key id '%s'", "k1"), -1);
+	assert_int_equal(fileline_format(err, sizeof(err), "keys", 3, "duplicate key id '%s'", "k1"), -1);
 	assert_string_equal(err, "keys:3: duplicate key id 'k1'");
 	/* No room for the message: still -1, nothing written. */
-	assert_int_equal(fileline_error(NULL, 0, "keys", 3, "x"), -1);
+	assert_int_equal(fileline_format(NULL, 0, "keys", 3, "x"), -1);
 }
 
 /* The parsers give their errors in the same form. */
