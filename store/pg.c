@@ -1264,14 +1264,19 @@ pgstore_write_probe(struct pgstore *st)
 {
 	if (st == NULL)
 		return -1;
-	/* A standby (or a primary demoted in a failover) refuses this. */
-	if (pg_begin(st, "write probe: begin") < 0)
-		return -1;
-	if (pg_run(st, "write probe", "UPDATE mailbeacon_schema SET version = version") < 0) {
-		pg_rollback(st);
-		return -1;
+	/* A standby (or a primary demoted in a failover) is read-only; the
+	 * question needs no privilege, so the daemons' role may ask it. */
+	PGresult *r = pg_exec(st, "write probe", "SHOW transaction_read_only", 0, NULL, NULL, NULL);
+	int rc = -1;
+
+	if (pg_ok(r) && PQntuples(r) == 1) {
+		if (strcmp(PQgetvalue(r, 0, 0), "off") == 0)
+			rc = 0;
+		else
+			pg_seterr(st, "write probe: the server is read-only (a standby?)");
 	}
-	return pg_commit(st, "write probe: commit");
+	PQclear(r);
+	return rc;
 }
 
 void

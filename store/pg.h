@@ -61,8 +61,8 @@ int pgstore_message_has_recipient(struct pgstore *st, const char *message_id,
 				  const unsigned char hash[STORE_HASH_LEN]);
 int pgstore_events_after(struct pgstore *st, long long after, int limit, store_event_fn fn,
 			 void *arg);
-/* A committed transaction that changes nothing durable: 0 when the server
- * takes writes now (not a read-only standby), -1 with the reason. */
+/* 0 when the server takes writes now (a primary, not a read-only standby),
+ * -1 with the reason: the beacon's /healthz. Needs no privilege. */
 int pgstore_write_probe(struct pgstore *st);
 /* Drops the events' monthly partitions that end at or before cutoff (in a
  * transaction of its own); *events counts their rows, *dropped them. */
