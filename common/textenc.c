@@ -1,6 +1,7 @@
 /* textenc: UTF-8 decoding and encoding, HTML and JSON escaping (see
  * textenc.h). The escapers copy runs of octets that need nothing at once:
  * they run on every signed URL and on every cell of a report. */
+#include <stdbool.h>
 #include <string.h>
 #include "textenc.h"
 
@@ -71,8 +72,10 @@ out_write(struct text_out out, const char *s, size_t n)
 		return;
 	if (out.buf != NULL)
 		mbuf_append(out.buf, s, n);
+	else if (n == 1)
+		putc_unlocked(*s, out.file);	/* a quote: fwrite's locking costs more */
 	else
-		fwrite(s, 1, n, out.file);
+		fwrite_unlocked(s, 1, n, out.file);
 }
 
 static void
@@ -86,7 +89,7 @@ out_status(struct text_out out)
 {
 	if (out.buf != NULL)
 		return out.buf->failed ? -1 : 0;
-	return ferror(out.file) ? -1 : 0;
+	return ferror_unlocked(out.file) ? -1 : 0;
 }
 
 int
@@ -163,6 +166,12 @@ text_html_escape_utf8(struct text_out out, const char *s, size_t len)
 	return out_status(out);
 }
 
+/* The octets a JSON string takes as they are without looking further:
+ * printable ASCII but for '"' and '\\'. */
+static const bool json_plain[256] = {
+	[' '] = 1, ['!'] = 1, ['#' ... '['] = 1, [']' ... '~'] = 1,
+};
+
 int
 text_json_string(struct text_out out, const char *s)
 {
@@ -178,6 +187,12 @@ text_json_string(struct text_out out, const char *s)
 	while (i < len) {
 		char esc[8];
 		uint32_t cp;
+
+		/* Printable ASCII, nearly all of a report: no decoding. */
+		while (i < len && json_plain[p[i]])
+			i++;
+		if (i == len)
+			break;
 		size_t n = text_utf8_decode(p + i, len - i, &cp);
 
 		if (n > 0 && cp >= 0x20 && cp != '"' && cp != '\\' && cp != 0x7f &&
