@@ -15,6 +15,7 @@
 #include <libpq-fe.h>
 #include <sodium.h>
 
+#include "fileline.h"
 #include "log.h"
 #include "mbuf.h"
 #include "monoclock.h"
@@ -183,17 +184,21 @@ pg_seterr(struct pgstore *st, const char *fmt, ...) __attribute__((format(printf
 static void
 pg_seterr(struct pgstore *st, const char *fmt, ...)
 {
-	char reason[768];
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(reason, sizeof(reason), fmt, ap);
+	fileline_vformat(st->err, sizeof(st->err), st->display, 0, fmt, ap);
 	va_end(ap);
 	/* libpq's messages end in a newline; ours are one line. */
-	for (char *p = reason; *p != '\0'; p++)
+	for (char *p = st->err; *p != '\0'; p++)
 		if (*p == '\n' || *p == '\r')
 			*p = (p[1] == '\0') ? '\0' : ' ';
-	snprintf(st->err, sizeof(st->err), "%s: %s", st->display, reason);
+}
+
+const char *
+pgstore_name(struct pgstore *st)
+{
+	return st != NULL ? st->display : "postgresql database (not open)";
 }
 
 const char *
@@ -726,8 +731,8 @@ pg_migrate(struct pgstore *st, bool create)
 		goto fail;
 	}
 	if (v == 0 && !create) {
-		pg_seterr(st, "no mailbeacon schema in the database (start the milter or the "
-			  "beacon once, or run the admin command with a role that may create it)");
+		pg_seterr(st, "no mailbeacon schema in the database (run 'mailbeacon db migrate' "
+			  "with a role that may create it)");
 		goto fail;
 	}
 	for (int target = v + 1; target <= N_MIGRATIONS; target++) {
@@ -735,7 +740,25 @@ pg_migrate(struct pgstore *st, bool create)
 
 		snprintf(what, sizeof(what), "migration to schema version %d", target);
 		snprintf(sql, sizeof(sql), "UPDATE mailbeacon_schema SET version = %d", target);
-		if (pg_run(st, what, migrations[target - 1]) < 0 || pg_run(st, what, sql) < 0)
+		PGresult *r = pg_exec(st, what, migrations[target - 1], 0, NULL, NULL, NULL);
+		bool ok = pg_ok(r);
+		/* The daemons' role of contrib/postgresql/ may not create
+		 * tables: the owner's role migrates, once, before they start. */
+		if (!ok && strcmp(pg_sqlstate(r), "42501") == 0) {	/* insufficient_privilege */
+			const char *why = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
+			char have[48];
+
+			if (v == 0)
+				snprintf(have, sizeof(have), "no mailbeacon schema");
+			else
+				snprintf(have, sizeof(have), "schema version %d", v);
+			pg_seterr(st, "%s, this program needs version %d, and this role may not "
+				  "create or migrate it (%s): run 'mailbeacon db migrate' with the "
+				  "schema owner's database URI, then start again", have, N_MIGRATIONS,
+				  why != NULL ? why : "permission denied");
+		}
+		PQclear(r);
+		if (!ok || pg_run(st, what, sql) < 0)
 			goto fail;
 	}
 	return pg_commit(st, "migration: commit");
@@ -798,9 +821,10 @@ pg_partitions_ahead(struct pgstore *st)
 
 /* ---- open and close ---- */
 
-int
-pgstore_open(const char *uri, const char *password, bool create, int timeout_ms,
-	     struct pgstore **out, char *err, size_t errlen)
+/* Connects; with schema, creates or migrates it and the partitions ahead. */
+static int
+pg_open(const char *uri, const char *password, bool schema, bool create, int timeout_ms,
+	struct pgstore **out, char *err, size_t errlen)
 {
 	struct pgstore *st;
 	char scratch[8];
@@ -825,13 +849,28 @@ pgstore_open(const char *uri, const char *password, bool create, int timeout_ms,
 	}
 	st->timeout_ms = timeout_ms > 0 ? timeout_ms : 5000;
 	pgstore_display(uri, st->display, sizeof(st->display));
-	if (pg_connect(st) < 0 || pg_migrate(st, create) < 0 || pg_partitions_ahead(st) < 0) {
+	if (pg_connect(st) < 0 ||
+	    (schema && (pg_migrate(st, create) < 0 || pg_partitions_ahead(st) < 0))) {
 		snprintf(err, errlen, "%s", st->err);
 		pgstore_close(st);
 		return -1;
 	}
 	*out = st;
 	return 0;
+}
+
+int
+pgstore_open(const char *uri, const char *password, bool create, int timeout_ms,
+	     struct pgstore **out, char *err, size_t errlen)
+{
+	return pg_open(uri, password, true, create, timeout_ms, out, err, errlen);
+}
+
+int
+pgstore_open_as_is(const char *uri, const char *password, int timeout_ms, struct pgstore **out,
+		   char *err, size_t errlen)
+{
+	return pg_open(uri, password, false, false, timeout_ms, out, err, errlen);
 }
 
 void
@@ -1318,10 +1357,8 @@ pgstore_drop_partitions_before(struct pgstore *st, long long cutoff, long long *
 	if (st == NULL || pg_begin(st, "drop partitions: begin") < 0)
 		return -1;
 	/* The partitions are ours by name: events_yYYYYmMM, one month each. */
-	r = pg_exec(st, "drop partitions",
-		    "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
-		    " WHERE i.inhparent = 'events'::regclass AND c.relname ~ '^events_y[0-9]{4}m[0-9]{2}$'"
-		    " ORDER BY c.relname", 0, NULL, NULL, NULL);
+	r = pg_exec(st, "drop partitions", PGSTORE_PARTITIONS_SQL " ORDER BY relname", 0, NULL,
+		    NULL, NULL);
 	if (!pg_ok(r))
 		goto fail;
 	for (int i = 0; i < PQntuples(r); i++) {

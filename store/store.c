@@ -167,13 +167,11 @@ store_seterr(struct store *st, const char *fmt, ...)
 static void
 store_seterr(struct store *st, const char *fmt, ...)
 {
-	char reason[768];
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(reason, sizeof(reason), fmt, ap);
+	fileline_vformat(st->err, sizeof(st->err), st->path, 0, fmt, ap);
 	va_end(ap);
-	snprintf(st->err, sizeof(st->err), "%s: %s", st->path, reason);
 }
 
 void
@@ -364,9 +362,10 @@ store_create_file(const char *path, char *err, size_t errlen)
 }
 
 /* database = postgresql://...: the handle holds a PostgreSQL connection;
- * every call below goes to store/pg.c. */
+ * every call below goes to store/pg.c. migrate false: the schema is left
+ * as it is (store_open_as_is). */
 static int
-store_open_pg(const char *uri, const char *password, bool create, int timeout_ms,
+store_open_pg(const char *uri, const char *password, bool create, bool migrate, int timeout_ms,
 	      struct store **out, char *err, size_t errlen)
 {
 	struct store *st = calloc(1, sizeof(*st));
@@ -375,7 +374,8 @@ store_open_pg(const char *uri, const char *password, bool create, int timeout_ms
 		snprintf(err, errlen, "database: out of memory");
 		return -1;
 	}
-	if (pgstore_open(uri, password, create, timeout_ms, &st->pg, err, errlen) < 0) {
+	if ((migrate ? pgstore_open(uri, password, create, timeout_ms, &st->pg, err, errlen)
+	     : pgstore_open_as_is(uri, password, timeout_ms, &st->pg, err, errlen)) < 0) {
 		free(st);
 		return -1;
 	}
@@ -383,9 +383,12 @@ store_open_pg(const char *uri, const char *password, bool create, int timeout_ms
 	return 0;
 }
 
-int
-store_open_config(const struct config *cfg, enum store_role role, bool create, int busy_ms,
-		  struct store **out, char *err, size_t errlen)
+static int open_sqlite(const char *path, bool create, bool migrate, int busy_ms,
+		       struct store **out, char *err, size_t errlen);
+
+static int
+open_config(const struct config *cfg, enum store_role role, bool create, bool migrate,
+	    int busy_ms, struct store **out, char *err, size_t errlen)
 {
 	const char *db = role == STORE_FOR_REPORT && cfg->report_database != NULL
 	    ? cfg->report_database : cfg->database;
@@ -393,7 +396,7 @@ store_open_config(const struct config *cfg, enum store_role role, bool create, i
 	int rc;
 
 	if (db == NULL || !pgstore_is_uri(db))
-		return store_open(db, create, busy_ms, out, err, errlen);
+		return open_sqlite(db, create, migrate, busy_ms, out, err, errlen);
 	mbuf_init(&pw);
 	if (cfg->database_password_file != NULL) {
 		/* One line: libpq's password, unless the URI names one. */
@@ -402,7 +405,7 @@ store_open_config(const struct config *cfg, enum store_role role, bool create, i
 		if (pw.data != NULL)
 			pw.data[strcspn(pw.data, "\r\n")] = '\0';
 	}
-	rc = store_open_pg(db, pw.data, create, cfg->database_timeout > 0
+	rc = store_open_pg(db, pw.data, create, migrate, cfg->database_timeout > 0
 			   ? cfg->database_timeout * 1000 : 5000, out, err, errlen);
 	if (pw.data != NULL)
 		sodium_memzero(pw.data, pw.cap);
@@ -411,8 +414,64 @@ store_open_config(const struct config *cfg, enum store_role role, bool create, i
 }
 
 int
+store_open_config(const struct config *cfg, enum store_role role, bool create, int busy_ms,
+		  struct store **out, char *err, size_t errlen)
+{
+	return open_config(cfg, role, create, true, busy_ms, out, err, errlen);
+}
+
+int
+store_open_as_is(const struct config *cfg, struct store **out, char *err, size_t errlen)
+{
+	return open_config(cfg, STORE_FOR_WRITES, false, false, 5000, out, err, errlen);
+}
+
+/* "sqlite:/path" names the same file as "/path". */
+static const char *
+sqlite_path(const char *database)
+{
+	return strncmp(database, "sqlite:", 7) == 0 && database[7] != '\0' ? database + 7 : database;
+}
+
+int
+store_migrate_config(const struct config *cfg, struct store_migration *m, char *err,
+		     size_t errlen)
+{
+	struct store *st;
+
+	memset(m, 0, sizeof(*m));
+	/* What there is before: a SQLite file not made yet has no schema. */
+	if (cfg->database != NULL && (pgstore_is_uri(cfg->database) ||
+				      access(sqlite_path(cfg->database), F_OK) == 0)) {
+		if (store_open_as_is(cfg, &st, err, errlen) < 0)
+			return -1;
+		m->from = store_schema_version(st);
+		if (m->from < 0)
+			snprintf(err, errlen, "%s", store_errmsg(st));
+		store_close(st);
+		if (m->from < 0)
+			return -1;
+	}
+	if (store_open_config(cfg, STORE_FOR_WRITES, true, 5000, &st, err, errlen) < 0)
+		return -1;
+	store_describe(st, m->backend, sizeof(m->backend));
+	m->to = store_schema_version(st);
+	if (m->to < 0)
+		snprintf(err, errlen, "%s", store_errmsg(st));
+	store_close(st);
+	return m->to < 0 ? -1 : 0;
+}
+
+int
 store_open(const char *path, bool create, int busy_ms, struct store **out,
 	   char *err, size_t errlen)
+{
+	return open_sqlite(path, create, true, busy_ms, out, err, errlen);
+}
+
+static int
+open_sqlite(const char *path, bool create, bool migrate, int busy_ms, struct store **out,
+	    char *err, size_t errlen)
 {
 	static const char *const pragmas[] = {
 		"PRAGMA synchronous = FULL",
@@ -437,10 +496,8 @@ store_open(const char *path, bool create, int busy_ms, struct store **out,
 		return -1;
 	}
 	if (pgstore_is_uri(path))
-		return store_open_pg(path, NULL, create, 5000, out, err, errlen);
-	/* "sqlite:/path" names the same file as "/path". */
-	if (strncmp(path, "sqlite:", 7) == 0 && path[7] != '\0')
-		path += 7;
+		return store_open_pg(path, NULL, create, migrate, 5000, out, err, errlen);
+	path = sqlite_path(path);
 	if (create && store_create_file(path, err, errlen) == -1)
 		return -1;
 	if ((st = calloc(1, sizeof(*st))) == NULL ||
@@ -487,7 +544,7 @@ store_open(const char *path, bool create, int busy_ms, struct store **out,
 	for (i = 0; i < sizeof(pragmas) / sizeof(pragmas[0]); i++)
 		if (store_pragma(st, pragmas[i], NULL, NULL, 0) == -1)
 			goto fail;
-	if (store_migrate(st) == -1)
+	if (migrate && store_migrate(st) == -1)
 		goto fail;
 	*out = st;
 	return 0;
@@ -559,6 +616,12 @@ bool
 store_is_pg(struct store *st)
 {
 	return st != NULL && st->pg != NULL;
+}
+
+const char *
+store_name(struct store *st)
+{
+	return st == NULL ? no_handle : st->pg != NULL ? pgstore_name(st->pg) : st->path;
 }
 
 int
