@@ -41,6 +41,9 @@ void data_usage(FILE *f);
 /* sync_cmd.c: sync --from URL, events and opt-outs from a remote beacon. */
 int cmd_sync(struct admin_env *env, int argc, char **argv);
 void sync_usage(FILE *f);
+/* db_cmd.c: db status, db migrate. */
+int cmd_db(struct admin_env *env, int argc, char **argv);
+void db_usage(FILE *f);
 /* keygen_cmd.c: keygen, which needs no configuration (env is unused). */
 int cmd_keygen(struct admin_env *env, int argc, char **argv);
 void keygen_usage(FILE *f);

@@ -37,6 +37,8 @@ usage(FILE *f)
 		"      pull events and opt-outs from a beacon on another host (resumable)\n"
 		"  keygen [--id KEYID] [--hash] [--group GROUP] [-o FILE]\n"
 		"      make a signing key (put first in FILE: rotation) or the hash key\n"
+		"  db status|migrate       the database's backend, schema and row counts; create\n"
+		"      or migrate its schema (as the owner of a PostgreSQL schema)\n"
 		"options:\n"
 		"  -c FILE   configuration (default %s)\n", DEFAULT_CONFIG);
 }
@@ -130,6 +132,7 @@ static const struct command {
 	{ "purge", cmd_purge, data_usage, true },
 	{ "sync", cmd_sync, sync_usage, true },
 	{ "keygen", cmd_keygen, keygen_usage, false },
+	{ "db", cmd_db, db_usage, true },
 };
 
 static const struct command *

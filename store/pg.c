@@ -367,6 +367,18 @@ refused_by_configuration(const char *msg)
 	return false;
 }
 
+/* A server's notices (the WARNING of a server shutting down, on each
+ * connection) would go to standard error, without the program's name, once
+ * per connection: the log has them at debug level, and outage_begin says
+ * what happened once. */
+static void
+pg_notice(void *arg, const char *message)
+{
+	const struct pgstore *st = arg;
+
+	log_debug("%s: server notice: %.*s", st->display, (int)strcspn(message, "\n"), message);
+}
+
 static int
 pg_connect(struct pgstore *st)
 {
@@ -389,6 +401,7 @@ pg_connect(struct pgstore *st)
 		pg_seterr(st, "cannot connect: out of memory");
 		return -1;
 	}
+	PQsetNoticeProcessor(st->conn, pg_notice, st);
 	PostgresPollingStatusType ps = PGRES_POLLING_WRITING;
 	while (ps != PGRES_POLLING_OK) {
 		if (ps == PGRES_POLLING_FAILED || PQstatus(st->conn) == CONNECTION_BAD) {
@@ -436,12 +449,37 @@ sqlstate_drops_connection(const char *state)
 	    strcmp(state, "25006") == 0;
 }
 
+/* False when the server closed this idle connection (it stopped or
+ * restarted since the last call): the socket is then readable, at its end.
+ * Costs one poll() that does not wait. */
+static bool
+idle_connection_alive(struct pgstore *st)
+{
+	struct pollfd p = { .fd = PQsocket(st->conn), .events = POLLIN };
+
+	if (p.fd < 0)
+		return false;
+	/* What came first (the server's WARNING as it went down) is read
+	 * before the end shows: a few rounds, then nothing more came. */
+	for (int round = 0; round < 4; round++) {
+		if (poll(&p, 1, 0) <= 0)
+			return true;	/* nothing came: as alive as can be known */
+		if (!PQconsumeInput(st->conn) || PQstatus(st->conn) != CONNECTION_OK)
+			return false;
+	}
+	return true;
+}
+
 /* Sends a query (connecting first when the last call lost the connection)
  * and sets *deadline; 0, or -1 with the error set. */
 static int
 pg_send(struct pgstore *st, const char *what, const char *sql, const struct pg_params *p,
 	long long *deadline)
 {
+	/* A handle idle through a restart connects again quietly instead of
+	 * failing its first call (and reporting an outage that is over). */
+	if (st->conn != NULL && !st->in_txn && !idle_connection_alive(st))
+		pg_drop(st);
 	if (st->conn == NULL) {
 		/* Never carry on a transaction on a new connection: the
 		 * statements before the loss are gone with the old one. */
@@ -672,6 +710,19 @@ pg_rollback(struct pgstore *st)
 
 /* ---- schema ---- */
 
+/* The server's reason when r is a refusal for want of a privilege (the
+ * daemons' role of contrib/postgresql/), else NULL. */
+static const char *
+pg_denied(const PGresult *r)
+{
+	const char *why;
+
+	if (strcmp(pg_sqlstate(r), "42501") != 0)	/* insufficient_privilege */
+		return NULL;
+	why = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
+	return why != NULL ? why : "permission denied";
+}
+
 /* The schema version: -1 error, 0 when the database has none of ours. */
 static int
 pg_version(struct pgstore *st, bool *foreign_tables)
@@ -698,6 +749,10 @@ pg_version(struct pgstore *st, bool *foreign_tables)
 		v = atoi(PQgetvalue(r, 0, 0));
 	else if (pg_ok(r))
 		pg_seterr(st, "schema version: mailbeacon_schema is empty");
+	else if (pg_denied(r) != NULL)
+		pg_seterr(st, "schema version: this role may not read the schema (%s): grant it "
+			  "the daemons' rights (contrib/postgresql/setup.sql, run again after "
+			  "'mailbeacon db migrate')", pg_denied(r));
 	PQclear(r);
 	return v;
 }
@@ -744,8 +799,7 @@ pg_migrate(struct pgstore *st, bool create)
 		bool ok = pg_ok(r);
 		/* The daemons' role of contrib/postgresql/ may not create
 		 * tables: the owner's role migrates, once, before they start. */
-		if (!ok && strcmp(pg_sqlstate(r), "42501") == 0) {	/* insufficient_privilege */
-			const char *why = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
+		if (!ok && pg_denied(r) != NULL) {
 			char have[48];
 
 			if (v == 0)
@@ -755,7 +809,7 @@ pg_migrate(struct pgstore *st, bool create)
 			pg_seterr(st, "%s, this program needs version %d, and this role may not "
 				  "create or migrate it (%s): run 'mailbeacon db migrate' with the "
 				  "schema owner's database URI, then start again", have, N_MIGRATIONS,
-				  why != NULL ? why : "permission denied");
+				  pg_denied(r));
 		}
 		PQclear(r);
 		if (!ok || pg_run(st, what, sql) < 0)

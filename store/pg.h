@@ -35,8 +35,14 @@ void pgstore_display(const char *uri, char *out, size_t outlen);
  * URI names one. Errors: "DISPLAY: reason" (libpq's reason). */
 int pgstore_open(const char *uri, const char *password, bool create, int timeout_ms,
 		 struct pgstore **out, char *err, size_t errlen);
+/* Connects as pgstore_open does but leaves the schema as it finds it (none,
+ * older or newer): for mailbeacon db status and migrate, which look first. */
+int pgstore_open_as_is(const char *uri, const char *password, int timeout_ms,
+		       struct pgstore **out, char *err, size_t errlen);
 void pgstore_close(struct pgstore *st);
 const char *pgstore_errmsg(struct pgstore *st);
+/* The database as pgstore_display names it (no password). */
+const char *pgstore_name(struct pgstore *st);
 int pgstore_schema_version(struct pgstore *st);
 /* 1 while the handle has a working connection, 0 when the last call lost
  * it (the next call connects again). */
@@ -64,6 +70,11 @@ int pgstore_events_after(struct pgstore *st, long long after, int limit, store_e
 /* 0 when the server takes writes now (a primary, not a read-only standby),
  * -1 with the reason: the beacon's /healthz. Needs no privilege. */
 int pgstore_write_probe(struct pgstore *st);
+/* The events' monthly partitions (mailbeacon_events_partition names them
+ * events_yYYYYmMM), one relname a row, from the catalog. */
+#define PGSTORE_PARTITIONS_SQL \
+	"SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid" \
+	" WHERE i.inhparent = 'events'::regclass AND c.relname ~ '^events_y[0-9]{4}m[0-9]{2}$'"
 /* Drops the events' monthly partitions that end at or before cutoff (in a
  * transaction of its own); *events counts their rows, *dropped them. */
 int pgstore_drop_partitions_before(struct pgstore *st, long long cutoff, long long *events,

@@ -612,6 +612,15 @@ store_unreachable(void)
 	return pgstore_unreachable();
 }
 
+void
+store_display(const char *database, char *out, size_t outlen)
+{
+	if (pgstore_is_uri(database))
+		pgstore_display(database, out, outlen);
+	else
+		snprintf(out, outlen, "%s", database != NULL ? database : "(none)");
+}
+
 bool
 store_is_pg(struct store *st)
 {

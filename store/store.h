@@ -61,12 +61,45 @@ enum store_role { STORE_FOR_WRITES, STORE_FOR_REPORT };
  * database_timeout as the deadline of connecting and of every query. */
 int store_open_config(const struct config *cfg, enum store_role role, bool create, int busy_ms,
 		      struct store **out, char *err, size_t errlen);
+/* store_open_config for writes without creating or migrating anything:
+ * the schema as it is (none, older, newer), for mailbeacon db status. */
+int store_open_as_is(const struct config *cfg, struct store **out, char *err, size_t errlen);
+/* The database as mailbeacon shows it: "sqlite FILE", or "postgresql
+ * database DB on HOST as USER" (never a password). */
+void store_describe(struct store *st, char *out, size_t outlen);
+/* mailbeacon db migrate: creates the configuration's database schema or
+ * brings it to this program's version (as store_open_config with create
+ * does), from the version it had (0: none) to the one it has now. */
+struct store_migration {
+	char backend[320];	/* store_describe's */
+	int from, to;
+};
+int store_migrate_config(const struct config *cfg, struct store_migration *m, char *err,
+			 size_t errlen);
+
+/* What mailbeacon db status shows (store/status.c). */
+struct store_status {
+	char backend[320];	/* "sqlite FILE" or "postgresql database DB on HOST as USER" */
+	int schema_version;	/* the database's (0: no schema) */
+	int program_version;	/* the one this program creates and migrates to */
+	bool counted;		/* the counts are filled: the database has a schema */
+	long long messages, message_recipients, links, events, optouts;
+	bool partitioned;	/* PostgreSQL: events in monthly partitions */
+	long long partitions;	/* how many months have one */
+	char oldest[8], newest[8];	/* "YYYY-MM" of the first and last ("" when none) */
+};
+/* Fills s from the handle's database (opened with store_open_as_is): 0, or
+ * -1 with the reason in store_errmsg. */
+int store_status(struct store *st, struct store_status *s);
 /* True when the handle is on PostgreSQL (database = postgresql://...). */
 bool store_is_pg(struct store *st);
 /* True while the database server is unreachable from this process (only
  * PostgreSQL's can be): the store logged the outage when it began and logs
  * its end, so callers keep their per-message lines at debug level. */
 bool store_unreachable(void);
+/* The configured database as a log line may name it: the file name as it
+ * is, or "postgresql database DB on HOST as USER" (never a password). */
+void store_display(const char *database, char *out, size_t outlen);
 int store_schema_version(struct store *st);
 const char *store_errmsg(struct store *st);
 /* 0 while the database's path still names the file this handle opened;

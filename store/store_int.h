@@ -14,6 +14,9 @@ int store_events_partitions(struct store *st, const struct store_event *ev, size
 /* The handle's SQLite connection, for the files of store/ that prepare,
  * bind and finalize statements of their own; NULL for NULL. */
 sqlite3 *store_db(struct store *st);
+/* The database as messages name it: the SQLite file's path, or
+ * pgstore_display's words for PostgreSQL (never a password). */
+const char *store_name(struct store *st);
 /* The handle's PostgreSQL connection (NULL for a SQLite store). */
 struct pgstore *store_pg(struct store *st);
 /* Sets the handle's message (store_errmsg) to "PATH: what: SQLite's". */

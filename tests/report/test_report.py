@@ -1115,6 +1115,139 @@ def same_on_sqlite():
         assert a == b, "export %s differs between PostgreSQL and SQLite" % " ".join(args)
 
 
+# ---- db status, db migrate ----
+
+def conf_with_database(site, name, database):
+    """A copy of the site's configuration naming another database."""
+    with open(site.conf) as f:
+        text = f.read()
+    site.write(name, re.sub(r"(?m)^database = .*$", lambda _: "database = " + database, text))
+    return os.path.join(site.dir, name)
+
+
+def db_lines(p):
+    """db status's "name: value" lines; no password in anything it printed."""
+    if PG_PASSWORD:
+        assert PG_PASSWORD.encode() not in p.stdout + p.stderr, "db printed the password"
+    return dict(line.split(": ", 1) for line in p.stdout.decode().splitlines())
+
+
+def month_text(t):
+    return time.strftime("%Y-%m", time.gmtime(t))
+
+
+@case
+def db_status():
+    """The backend (never the password), the schema version, and the rows of
+    each table as seeded here; on PostgreSQL the monthly partitions of events
+    (the milter made this month's and the next: the 2024 rows went to the
+    default partition)."""
+    site, M, E, O = fresh_site("db_status")
+    got = db_lines(site.run("db", "status", check=0))
+    want = {"messages": len(M), "message_recipients": sum(len(m["to"]) for m in M),
+            "links": sum(len(m["links"]) for m in M), "events": len(E), "optouts": len(O)}
+    assert {k: int(got[k]) for k in want} == want, (got, want)
+    assert min(want.values()) > 0, want
+    if site.pg:
+        db = site.db.split("/")[3].split("?")[0]
+        assert got["backend"].startswith("postgresql database %s on " % db), got
+        assert got["backend"].endswith(" as mbtest"), got
+        assert got["schema"] == "version 1 (this program: 1)", got
+        month = calendar.timegm(time.gmtime()[:2] + (1, 0, 0, 0))
+        assert got["events_partitions"] == "2 (oldest %s, newest %s)" % (
+            month_text(month), month_text(month + 32 * 86400)), got
+    else:
+        assert got["backend"] == "sqlite " + site.db, got
+        assert got["schema"] == "version 4 (this program: 4)", got
+        assert "events_partitions" not in got, got
+    # one more row of each kind counts
+    site.seed([{"id": new_id(900), "queue_id": "S1", "message_id": "<s1@x>",
+                "sender": "s@example.com", "sent": ts("2024-03-01T00:00:00"),
+                "to": ["s1@example.net", "s2@example.net"], "links": ["https://s.example/"]}],
+              [{"msg": new_id(900), "kind": "open", "time": ts("2024-03-01T01:00:00"),
+                "verdict": "human"}], [{"who": "s1@example.net", "time": ts("2024-03-02T00:00:00")}])
+    got = db_lines(site.run("db", "status", check=0))
+    want.update(messages=want["messages"] + 1, links=want["links"] + 1, events=want["events"] + 1,
+                optouts=want["optouts"] + 1, message_recipients=want["message_recipients"] + 2)
+    assert {k: int(got[k]) for k in want} == want, (got, want)
+
+
+@case
+def db_migrate():
+    """migrate creates a schema, says so, then has nothing to do; status
+    changes nothing (a database without a schema, or an older one, stays as
+    it is); a newer schema is shown by status and refused by migrate."""
+    site = Site("db_migrate")
+    program = 1 if site.pg else 4
+    if site.pg:
+        database = pg_database("db_migrate_new")
+    else:
+        database = os.path.join(site.dir, "new.db")
+    conf = conf_with_database(site, "new.conf", database)
+    p = site.run("db", "status", conf=conf)
+    if site.pg:
+        got = db_lines(p)
+        assert p.returncode == 0, p.stderr
+        assert got["schema"] == "none (this program: 1): run 'mailbeacon db migrate'", got
+        assert "messages" not in got, got
+        assert psql(database, "SELECT to_regclass('mailbeacon_schema') IS NULL;").strip() == "t"
+    else:
+        # no file: nothing to show, and status does not make one
+        assert p.returncode == 2 and b"new.db" in p.stderr, (p.returncode, p.stderr)
+        assert not os.path.exists(database)
+    p = site.run("db", "migrate", conf=conf, check=0)
+    out = p.stdout.decode()
+    assert out.endswith(": schema created (version %d)\n" % program), out
+    assert PG_PASSWORD is None or PG_PASSWORD not in out + p.stderr.decode()
+    got = db_lines(site.run("db", "status", conf=conf, check=0))
+    assert got["schema"] == "version %d (this program: %d)" % (program, program), got
+    assert got["messages"] == got["events"] == "0", got
+    out = site.run("db", "migrate", conf=conf, check=0).stdout.decode()
+    assert out.endswith(": schema already at version %d, nothing to do\n" % program), out
+    if not site.pg:
+        # an older schema (version 3: before the report's indexes) is only
+        # shown by status, and brought forward by migrate
+        con = sqlite3.connect(database, isolation_level=None)
+        con.executescript("DROP INDEX events_report; DROP INDEX messages_report;"
+                          " DROP INDEX messages_sender_nocase; DROP INDEX messages_domain;"
+                          " CREATE INDEX events_message_time ON events(message_id, time);"
+                          " PRAGMA user_version = 3;")
+        con.close()
+        got = db_lines(site.run("db", "status", conf=conf, check=0))
+        assert got["schema"] == "version 3 (this program: 4): run 'mailbeacon db migrate'", got
+        assert site_version(database) == 3
+        out = site.run("db", "migrate", conf=conf, check=0).stdout.decode()
+        assert out == "sqlite %s: schema migrated from version 3 to 4\n" % database, out
+        assert site_version(database) == 4
+    # a schema from the future
+    if site.pg:
+        psql(database, "UPDATE mailbeacon_schema SET version = 99;")
+    else:
+        sqlite3.connect(database, isolation_level=None).execute("PRAGMA user_version = 99")
+    got = db_lines(site.run("db", "status", conf=conf, check=0))
+    assert got["schema"] == "version 99 (this program: %d): newer than this program" % program
+    p = site.run("db", "migrate", conf=conf, check=2)
+    assert b"schema version 99 is newer than this program" in p.stderr, p.stderr
+    # usage, and a server that is not there (its password is not shown)
+    for args in (["db"], ["db", "bogus"], ["db", "status", "extra"], ["db", "migrate", "-x"]):
+        p = site.run(*args, check=1)
+        assert b"usage: mailbeacon [-c FILE] db status|migrate" in p.stderr, p.stderr
+    gone = conf_with_database(site, "gone.conf",
+                              "postgresql://u:zz-db-secret@/mb?host=/nonexistent-dir")
+    for sub in ("status", "migrate"):
+        p = site.run("db", sub, conf=gone, check=2)
+        assert b"zz-db-secret" not in p.stdout + p.stderr, p.stderr
+        assert b"postgresql database mb on /nonexistent-dir as u" in p.stderr, p.stderr
+
+
+def site_version(path):
+    con = sqlite3.connect(path, isolation_level=None)
+    try:
+        return con.execute("PRAGMA user_version").fetchone()[0]
+    finally:
+        con.close()
+
+
 def main():
     global BUILD, ROOT
     if len(sys.argv) < 2:
