@@ -1202,7 +1202,13 @@ pgstore_events_insert(struct pgstore *st, const struct store_event *ev, size_t n
 		return -1;
 	if (n == 0)
 		return 0;
-	if (events_partitions(st, ev, n) < 0 || pg_begin(st, "insert events: begin") < 0)
+	if (events_partitions(st, ev, n) < 0)
+		return -1;
+	/* One statement is its own transaction: the usual group commit is
+	 * one round trip, not three. */
+	if (n <= EVENTS_PER_INSERT)
+		return insert_events(st, ev, n);
+	if (pg_begin(st, "insert events: begin") < 0)
 		return -1;
 	for (size_t i = 0; i < n; i += EVENTS_PER_INSERT)
 		if (insert_events(st, ev + i, n - i < EVENTS_PER_INSERT ? n - i : EVENTS_PER_INSERT) < 0) {
