@@ -25,6 +25,11 @@ struct admin_env {
  * returns EXIT_USAGE on any error. */
 int admin_load(struct admin_env *env);
 void admin_free(struct admin_env *env);
+/* Logs why the store could not be opened and returns the exit status:
+ * EXIT_USAGE on PostgreSQL (connection string, role, password, a schema
+ * from the future, an unreachable server: to fix in the configuration or
+ * the database), EXIT_RUNTIME for a SQLite file that is missing or broken. */
+int admin_store_failed(const struct admin_env *env, const char *err);
 
 int cmd_preview(struct admin_env *env, int argc, char **argv);
 int cmd_token(struct admin_env *env, int argc, char **argv);

@@ -162,10 +162,8 @@ open_store(struct admin_env *env, enum store_role role, struct store **st)
 {
 	char err[1024];
 
-	if (store_open_config(env->cfg, role, false, 5000, st, err, sizeof(err)) < 0) {
-		log_warnx("%s", err);
-		return EXIT_RUNTIME;
-	}
+	if (store_open_config(env->cfg, role, false, 5000, st, err, sizeof(err)) < 0)
+		return admin_store_failed(env, err);
 	return 0;
 }
 

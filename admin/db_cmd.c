@@ -44,10 +44,8 @@ db_status(struct admin_env *env)
 	struct store *st;
 	char err[1024];
 
-	if (store_open_as_is(env->cfg, &st, err, sizeof(err)) < 0) {
-		log_warnx("%s", err);
-		return EXIT_RUNTIME;
-	}
+	if (store_open_as_is(env->cfg, &st, err, sizeof(err)) < 0)
+		return admin_store_failed(env, err);
 	if (store_status(st, &s) < 0) {
 		log_warnx("%s", store_errmsg(st));
 		store_close(st);
@@ -74,10 +72,8 @@ db_migrate(struct admin_env *env)
 	struct store_migration m;
 	char err[1024];
 
-	if (store_migrate_config(env->cfg, &m, err, sizeof(err)) < 0) {
-		log_warnx("%s", err);
-		return EXIT_RUNTIME;
-	}
+	if (store_migrate_config(env->cfg, &m, err, sizeof(err)) < 0)
+		return admin_store_failed(env, err);
 	if (m.from == 0)
 		printf("%s: schema created (version %d)\n", m.backend, m.to);
 	else if (m.from < m.to)

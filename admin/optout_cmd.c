@@ -25,10 +25,8 @@ cmd_optout(struct admin_env *env, int argc, char **argv)
 		log_warnx("%s", err);
 		return EXIT_USAGE;
 	}
-	if (store_open_config(env->cfg, STORE_FOR_WRITES, true, 5000, &st, err, sizeof(err)) < 0) {
-		log_warnx("%s", err);
-		return EXIT_RUNTIME;
-	}
+	if (store_open_config(env->cfg, STORE_FOR_WRITES, true, 5000, &st, err, sizeof(err)) < 0)
+		return admin_store_failed(env, err);
 	for (int i = 1; i < argc; i++) {
 		unsigned char hash[STORE_HASH_LEN];
 		store_recipient_hash(&key, argv[i], hash);

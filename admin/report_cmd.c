@@ -300,10 +300,8 @@ cmd_report(struct admin_env *env, int argc, char **argv)
 		log_warnx("--since is not before --until");
 		return EXIT_USAGE;
 	}
-	if (store_open_config(env->cfg, STORE_FOR_REPORT, false, 5000, &st, err, sizeof(err)) < 0) {
-		log_warnx("%s", err);
-		return EXIT_RUNTIME;
-	}
+	if (store_open_config(env->cfg, STORE_FOR_REPORT, false, 5000, &st, err, sizeof(err)) < 0)
+		return admin_store_failed(env, err);
 	if (store_report_begin(st, err, sizeof(err)) == -1) {
 		log_warnx("%s", err);
 		store_close(st);

@@ -430,8 +430,11 @@ cmd_sync(struct admin_env *env, int argc, char **argv)
 		log_warnx("%s", err);
 		goto out;
 	}
-	if (store_open_config(env->cfg, STORE_FOR_WRITES, true, 5000, &s.st, err, sizeof(err)) < 0 ||
-	    store_sync_cursor(s.st, s.base, &s.cursor, err, sizeof(err)) < 0) {
+	if (store_open_config(env->cfg, STORE_FOR_WRITES, true, 5000, &s.st, err, sizeof(err)) < 0) {
+		rc = admin_store_failed(env, err);
+		goto out;
+	}
+	if (store_sync_cursor(s.st, s.base, &s.cursor, err, sizeof(err)) < 0) {
 		log_warnx("%s", err);
 		goto out;
 	}

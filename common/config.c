@@ -734,6 +734,14 @@ cfg_apply_all(struct cfg_ctx *cx)
 			return rc;
 		}
 	}
+	/* Where the database settings were written, for the errors of
+	 * connecting to it (config_line). */
+	for (i = 0; i < N_CFG_KEYS; i++) {
+		if (strcmp(cfg_keys[i].name, "database") == 0)
+			cx->cfg->database_line = cx->seen[i].line;
+		else if (strcmp(cfg_keys[i].name, "report_database") == 0)
+			cx->cfg->report_database_line = cx->seen[i].line;
+	}
 	if (cx->cfg->privacy_url == NULL &&
 	    (cx->cfg->privacy_url = str_join(cx->cfg->beacon_url, "/privacy",
 	    "")) == NULL)

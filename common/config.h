@@ -25,6 +25,7 @@ struct config {
 	char *database_password_file;	/* PostgreSQL's password, or NULL */
 	int database_timeout;	/* seconds: PostgreSQL's connect and query deadline */
 	char *report_database;	/* what reports read (a replica), or NULL */
+	int database_line, report_database_line;	/* in the file; 0: the default */
 	char *policy_file;
 	char *key_file;
 	char *hash_key_file;	/* the never-rotated key of recipient hashes */

@@ -410,6 +410,18 @@ open_config(const struct config *cfg, enum store_role role, bool create, bool mi
 	if (pw.data != NULL)
 		sodium_memzero(pw.data, pw.cap);
 	mbuf_free(&pw);
+	if (rc < 0 && cfg->path != NULL) {
+		/* Which line of which file named this database: a program stops
+		 * at start with it. The reason names the database, never the URI
+		 * (it may hold a password). */
+		char why[1024];
+		bool report = db == cfg->report_database;
+
+		snprintf(why, sizeof(why), "%s", err);
+		fileline_format(err, errlen, cfg->path,
+				report ? cfg->report_database_line : cfg->database_line, "%s: %s",
+				report ? "report_database" : "database", why);
+	}
 	return rc;
 }
 
