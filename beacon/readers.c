@@ -80,7 +80,8 @@ health_ok(char *why, size_t whylen)
 		return true;
 	}
 	if (probe) {
-		log_warnx("health: %s", store_errmsg(st));
+		/* (said once by the store while its server is unreachable) */
+		(store_unreachable() ? log_debug : log_warnx)("health: %s", store_errmsg(st));
 		reader_store_failed();
 	}
 	return false;

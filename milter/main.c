@@ -25,6 +25,7 @@
 #include "daemon.h"
 #include "log.h"
 #include "runtime.h"
+#include "store.h"
 
 #define DEFAULT_CONFIG SYSCONFDIR "/mailbeacon/mailbeacon.conf"
 #define STOP_GRACE_SECONDS 30
@@ -153,11 +154,13 @@ supervise(void)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGCHLD, &sa, NULL);
 
+	char database[320];
 	pid_t worker = start_worker();
 	if (worker < 0)
 		return 1;
+	store_display(rt.cfg.database, database, sizeof(database));
 	log_info("started: socket %s, database %s, policy %s", rt.cfg.milter_socket,
-		 rt.cfg.database, rt.cfg.policy_file);
+		 database, rt.cfg.policy_file);
 	for (;;) {
 		while (!got_hup && !got_term && !got_chld)
 			sigsuspend(&old);
