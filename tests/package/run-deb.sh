@@ -125,7 +125,8 @@ check "mailbeacon holds the milter, the admin command, configuration, unit, man 
 	/usr/share/man/man5/mailbeacon.conf.5.gz /usr/share/man/man5/mailbeacon-policy.5.gz \
 	/usr/share/doc/mailbeacon/examples/README.setup \
 	/usr/share/doc/mailbeacon/examples/mailbeacon.conf \
-	/usr/share/doc/mailbeacon/examples/postfix/main.cf.snippet
+	/usr/share/doc/mailbeacon/examples/postfix/main.cf.snippet \
+	/usr/share/doc/mailbeacon/examples/postgresql/setup.sql
 check "mailbeacon-beacon holds the beacon, its unit and man page" \
 	has_files "$debb" /usr/sbin/mailbeacond /lib/systemd/system/mailbeacond.service \
 	/usr/share/man/man8/mailbeacond.8.gz
@@ -147,9 +148,9 @@ depends() {
 	done
 }
 check "mailbeacon depends on adduser and the libraries it links" \
-	depends "$deb" adduser libmilter1.0.1 libxml2 libsqlite3-0 libsodium23 libcurl4
-check "mailbeacon-beacon depends on mailbeacon and libmicrohttpd" \
-	depends "$debb" mailbeacon libmicrohttpd12 libsqlite3-0 libsodium23
+	depends "$deb" adduser libmilter1.0.1 libxml2 libsqlite3-0 libpq5 libsodium23 libcurl4
+check "mailbeacon-beacon depends on mailbeacon, libmicrohttpd and libpq" \
+	depends "$debb" mailbeacon libmicrohttpd12 libsqlite3-0 libpq5 libsodium23
 scripts_ok() {
 	dpkg-deb --ctrl-tarfile "$deb" | tar -xO ./postinst >"$work/postinst" &&
 		dpkg-deb --ctrl-tarfile "$deb" | tar -xO ./postrm >"$work/postrm" &&
