@@ -33,12 +33,39 @@ e2e_alive() {
 	return 0
 }
 
+# e2e_stop_pids PID...: SIGTERM to each of these children of the shell,
+# waits until it has exited (SIGKILL after 10 s) and reaps it.
+e2e_stop_pids() {
+	local pid i
+	for pid; do
+		kill "$pid" 2>/dev/null
+		for i in $(seq 100); do
+			e2e_alive "$pid" || break
+			sleep 0.1
+		done
+		kill -9 "$pid" 2>/dev/null
+		wait "$pid" 2>/dev/null
+	done
+}
+
 # e2e_free_port: prints a TCP port on 127.0.0.1 that nothing listens on now.
 e2e_free_port() {
 	python3 -c 'import socket
 s = socket.socket()
 s.bind(("127.0.0.1", 0))
 print(s.getsockname()[1])'
+}
+
+# e2e_free_port_but PORT...: e2e_free_port, but none of these (picked
+# earlier, and not listening yet).
+e2e_free_port_but() {
+	local port p again=1
+	while [ "$again" = 1 ]; do
+		port=$(e2e_free_port) || return 1
+		again=0
+		for p; do [ "$p" = "$port" ] && again=1; done
+	done
+	echo "$port"
 }
 
 # e2e_wait_port PORT TIMEOUT: waits until something accepts on 127.0.0.1:PORT.
@@ -70,12 +97,8 @@ e2e_init() {
 		return 1
 	fi
 	PORT_SMTP=$(e2e_free_port) || return 1
-	PORT_SINK=$(e2e_free_port) || return 1
-	while [ "$PORT_SINK" = "$PORT_SMTP" ]; do PORT_SINK=$(e2e_free_port); done
-	PORT_SUB=$(e2e_free_port) || return 1
-	while [ "$PORT_SUB" = "$PORT_SMTP" ] || [ "$PORT_SUB" = "$PORT_SINK" ]; do
-		PORT_SUB=$(e2e_free_port)
-	done
+	PORT_SINK=$(e2e_free_port_but "$PORT_SMTP") || return 1
+	PORT_SUB=$(e2e_free_port_but "$PORT_SMTP" "$PORT_SINK") || return 1
 	E2E_FAILED=0
 	trap e2e_cleanup EXIT
 	trap 'exit 1' INT TERM HUP
@@ -89,9 +112,9 @@ e2e_cleanup() {
 	local rc=$?
 	mb_milter_stop >/dev/null 2>&1
 	mb_extra_milters_stop >/dev/null 2>&1
-	pf_stop >/dev/null 2>&1
+	mb_beacons_stop >/dev/null 2>&1
+	pf_stop_all >/dev/null 2>&1
 	sink_stop >/dev/null 2>&1
-	pf_unregister_confdir >/dev/null 2>&1
 	if [ -n "${E2E_DIR:-}" ] && [ -d "$E2E_DIR" ]; then
 		if [ "${E2E_KEEP:-0}" = 1 ]; then
 			e2e_log "kept $E2E_DIR"
@@ -196,6 +219,51 @@ anvil     unix  -       -       n       -       1       anvil
 scache    unix  -       -       n       -       1       scache
 postlog   unix-dgram n  -       n       -       1       postlogd
 EOF
+}
+
+# --- several instances ------------------------------------------------------
+# The functions above work on one instance at a time, named by PF_DIR,
+# PF_CONF, PF_LOG, PF_RUNNING, PF_REGISTERED, PORT_SMTP and PORT_SUB.
+# pf_instance NAME saves them under the current instance's name and switches
+# to instance NAME: a new name gets its own free PORT_SMTP and PORT_SUB (then
+# pf_init as usual). Every instance relays to the one sink (PORT_SINK).
+
+PF_INSTANCE_VARS="PF_DIR PF_CONF PF_LOG PF_RUNNING PF_REGISTERED PORT_SMTP PORT_SUB"
+PF_INSTANCES=
+PF_CURRENT=
+
+pf_instance() {
+	local v
+	case $1 in *[!A-Za-z0-9_]* | "") echo "pf_instance: bad name '$1'" >&2; return 1 ;; esac
+	if [ -n "$PF_CURRENT" ]; then
+		for v in $PF_INSTANCE_VARS; do eval "PFI_${PF_CURRENT}_$v=\${$v-}"; done
+	fi
+	PF_CURRENT=$1
+	case " $PF_INSTANCES " in
+	*" $1 "*)
+		for v in $PF_INSTANCE_VARS; do eval "$v=\${PFI_${1}_$v-}"; done
+		return 0 ;;
+	esac
+	PF_INSTANCES="$PF_INSTANCES $1"
+	for v in $PF_INSTANCE_VARS; do eval "$v="; done
+	PORT_SMTP=$(e2e_free_port_but "$PORT_SINK") || return 1
+	PORT_SUB=$(e2e_free_port_but "$PORT_SMTP" "$PORT_SINK") || return 1
+}
+
+# pf_stop_all: pf_stop and pf_unregister_confdir for every instance (the one
+# instance when pf_instance was never called).
+pf_stop_all() {
+	local n
+	if [ -z "$PF_INSTANCES" ]; then
+		pf_stop
+		pf_unregister_confdir
+		return
+	fi
+	for n in $PF_INSTANCES; do
+		pf_instance "$n"
+		pf_stop
+		pf_unregister_confdir
+	done
 }
 
 # pf_set NAME=VALUE...: changes main.cf of the instance (postconf -e).
@@ -466,17 +534,35 @@ mb_extra_milter_start() {
 # mb_extra_milters_stop: SIGTERM to the milters mb_extra_milter_start
 # started, and waits for them (SIGKILL to what is left after 10 s).
 mb_extra_milters_stop() {
-	local pid i
+	local pid workers=
 	for pid in ${MB_EXTRA_PIDS:-}; do
-		kill "$pid" 2>/dev/null
-		for i in $(seq 100); do
-			e2e_alive "$pid" || break
-			sleep 0.1
-		done
-		kill -9 "$pid" 2>/dev/null
-		wait "$pid" 2>/dev/null
+		workers="$workers $(ps -o pid= --ppid "$pid" 2>/dev/null)"
+	done
+	e2e_stop_pids ${MB_EXTRA_PIDS:-}
+	# A worker outlives a supervisor that had to be killed.
+	for pid in $workers; do
+		[ "$(ps -o comm= -p "$pid" 2>/dev/null)" = mailbeacon-milt ] && kill -9 "$pid"
 	done
 	MB_EXTRA_PIDS=
+}
+
+# mb_beacon_start CONF PORT LOG: mailbeacond -f in the background (stderr
+# appended to LOG), stopped by mb_beacons_stop or e2e_cleanup; waits until
+# it accepts connections on 127.0.0.1:PORT.
+mb_beacon_start() {
+	"${MB_BUILD:?MB_BUILD not set}/beacon/mailbeacond" -f -c "$1" >>"$3" 2>&1 &
+	MB_BEACON_PIDS="${MB_BEACON_PIDS:-} $!"
+	e2e_wait_port "$2" 10 && e2e_alive "$!" && return 0
+	echo "mb_beacon_start: the beacon does not answer on port $2; it said:" >&2
+	tail -n 20 "$3" >&2
+	return 1
+}
+
+# mb_beacons_stop: SIGTERM to the beacons mb_beacon_start started (they
+# commit what they hold), and waits for them (SIGKILL after 10 s).
+mb_beacons_stop() {
+	e2e_stop_pids ${MB_BEACON_PIDS:-}
+	MB_BEACON_PIDS=
 }
 
 # mb_milter_workers: the process ids of the milter's worker processes (the

@@ -257,13 +257,7 @@ mb2_stop() {
 }
 sm_stop() {
 	[ -n "${SM_PID:-}" ] || return 0
-	kill "$SM_PID" 2>/dev/null
-	for _ in $(seq 50); do
-		e2e_alive "$SM_PID" || break
-		sleep 0.1
-	done
-	kill -9 "$SM_PID" 2>/dev/null
-	wait "$SM_PID" 2>/dev/null
+	e2e_stop_pids "$SM_PID"
 	SM_PID=
 }
 
