@@ -166,7 +166,12 @@ EOF
 	for r in $RELAYS; do
 		pf_instance "$r"
 		pf_wait_empty 60 || why="${why:+$why; }relay $r still queues $(pf_queue_count)"
-		n=$(($(grep -c 'status=sent' "$PF_LOG") - ${sent_before[$r]:-0}))
+		# postlogd writes the log a moment after the queue is empty.
+		for i in $(seq 50); do
+			n=$(($(grep -c 'status=sent' "$PF_LOG") - ${sent_before[$r]:-0}))
+			[ "$n" -ge $((MESSAGES / 2)) ] && break
+			sleep 0.1
+		done
 		sent_before[$r]=$((${sent_before[$r]:-0} + n))
 		[ "$n" -eq $((MESSAGES / 2)) ] ||
 			why="${why:+$why; }relay $r delivered $n messages, not $((MESSAGES / 2))"
