@@ -131,6 +131,7 @@ struct pgstore {
 	bool in_txn;
 	bool streaming;			/* a row-by-row query is being read */
 	long long stream_deadline;
+	long long connected_at;		/* monotonic ms */
 	long long months[KNOWN_MONTHS];	/* partitions known to exist */
 	size_t n_months;
 	char err[1280];
@@ -295,20 +296,26 @@ outage_backing_off(const struct pgstore *st)
 }
 
 /* A call found the server unreachable (cannot connect, connection lost,
- * no answer in time, shutting down): the first such call of an outage
- * logs it, the others only count. */
+ * no answer in time, shutting down), or failed fast (why NULL): the first
+ * such call of an outage logs it, the others only count. The next try
+ * comes a second after a failed one ended, not began: against a server
+ * that does not answer, a try takes database_timeout, and a request must
+ * not meet two of them. */
 static void
 outage_begin(const struct pgstore *st, const char *why)
 {
 	pthread_mutex_lock(&outage_lock);
 	struct outage *o = outage_of(st);
+	long long now = monotonic_ms();
 	if (!o->down) {
 		o->down = true;
-		o->since = o->last_try = monotonic_ms();
+		o->since = o->last_try = now;
 		o->failures = 0;
 		__atomic_add_fetch(&outages_down, 1, __ATOMIC_RELAXED);
 		log_warnx("%s: unreachable: %s (said once: calls fail fast until it answers again)",
-			  st->display, why);
+			  st->display, why != NULL ? why : "cannot connect");
+	} else if (why != NULL) {
+		o->last_try = now;
 	}
 	o->failures++;
 	pthread_mutex_unlock(&outage_lock);
@@ -336,6 +343,24 @@ bool
 pgstore_unreachable(void)
 {
 	return __atomic_load_n(&outages_down, __ATOMIC_RELAXED) > 0;
+}
+
+/* True when st's connection was made before the outage of its server that
+ * is on now: another call found that server not answering, so this one
+ * does not wait database_timeout on it too, but connects again (which
+ * fails fast, or is the once-a-second try). */
+static bool
+connection_predates_outage(const struct pgstore *st)
+{
+	bool older;
+
+	if (__atomic_load_n(&outages_down, __ATOMIC_RELAXED) == 0)
+		return false;
+	pthread_mutex_lock(&outage_lock);
+	struct outage *o = outage_of(st);
+	older = o->down && st->connected_at <= o->since;
+	pthread_mutex_unlock(&outage_lock);
+	return older;
 }
 
 static void
@@ -394,7 +419,7 @@ pg_connect(struct pgstore *st)
 	pg_drop(st);
 	if (outage_backing_off(st)) {
 		pg_seterr(st, "cannot connect: unreachable (tried again within the second)");
-		outage_begin(st, "");
+		outage_begin(st, NULL);
 		return -1;
 	}
 	if ((st->conn = PQconnectStartParams(keys, vals, 1)) == NULL) {
@@ -425,6 +450,7 @@ pg_connect(struct pgstore *st)
 		pg_drop(st);
 		return -1;
 	}
+	st->connected_at = monotonic_ms();
 	return 0;
 }
 
@@ -478,7 +504,8 @@ pg_send(struct pgstore *st, const char *what, const char *sql, const struct pg_p
 {
 	/* A handle idle through a restart connects again quietly instead of
 	 * failing its first call (and reporting an outage that is over). */
-	if (st->conn != NULL && !st->in_txn && !idle_connection_alive(st))
+	if (st->conn != NULL && !st->in_txn &&
+	    (!idle_connection_alive(st) || connection_predates_outage(st)))
 		pg_drop(st);
 	if (st->conn == NULL) {
 		/* Never carry on a transaction on a new connection: the
