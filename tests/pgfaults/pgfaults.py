@@ -314,7 +314,7 @@ def phases(site, a, b, beacon, hits):
     check("optout-before", r.status == 200, "opt-out POST before the outage answered %s" % r.status)
 
     # -- the server stops in the middle of the beacon's run
-    loader = Loader(port, hits[12:-3])    # the last 3: after an idle restart
+    loader = Loader(port, hits[12:-9])    # the last 9: for what follows
     loader.start()
     time.sleep(1.0)
     t_stop = time.monotonic()
@@ -359,7 +359,7 @@ def phases(site, a, b, beacon, hits):
     loader.halt.set()
     loader.join(30)
     after_hits = [h for h in loader.sent if h.start > t_back]
-    extra = [h for h in hits[12:-3] if h not in loader.sent][:5]
+    extra = [h for h in hits[12:-9] if h not in loader.sent][:5]
     for h in extra:
         h.send(port)
     after_hits += extra
@@ -374,7 +374,7 @@ def phases(site, a, b, beacon, hits):
     r = optout_post(port, optout_path(site, pre3[0], int(pre3[1]), "pre3@example.net"))
     check("optout-after-idle-restart", r.status == 200,
           "opt-out POST after a restart while idle answered %s" % r.status)
-    idle = hits[-3:]
+    idle = hits[-9:-6]
     for h in idle:
         h.send(port)
     after_hits += idle
@@ -456,6 +456,89 @@ def phases(site, a, b, beacon, hits):
               "lines per message or event: %s" % per_message[:3])
         check("%s-log-no-password" % name, PG_PASSWORD not in text,
               "the log holds the database password")
+    return frozen(site, a, beacon, hits[-6:-3], hits[-3:], logs, committed, lost)
+
+
+def postgres_pids():
+    """The postmaster and its children (backends, checkpointer, ...)."""
+    with open(os.path.join(os.environ["PG_DATA"], "postmaster.pid")) as f:
+        master = int(f.readline())
+    with open("/proc/%d/task/%d/children" % (master, master)) as f:
+        return [master] + [int(x) for x in f.read().split()]
+
+
+def frozen(site, a, beacon, during, after, logs_before, committed0, lost0):
+    """A server that stops answering without closing anything (SIGSTOP: a
+    hung host, a network partition): no call waits past database_timeout;
+    once it answers again, the same processes record again."""
+    port = beacon.port
+    post1 = psql("SELECT id, sent FROM messages WHERE queue_id = 'POST1'")[0]
+    optout = optout_path(site, post1[0], int(post1[1]), "post1@example.net")
+    pids = postgres_pids()
+    for p in pids:
+        os.kill(p, signal.SIGSTOP)
+    try:
+        t0 = time.monotonic()
+        fr = a.send(site.dir, ["FROZEN1", "FROZEN2", "FROZEN3"], "untouched")
+        slowest = max(v[1] for v in fr.values())
+        check("frozen-milter-bounded", slowest < BOUND * 1000,
+              "a message took %d ms while the server did not answer (bound %d ms)"
+              % (slowest, BOUND * 1000), "untouched, the slowest in %d ms" % slowest)
+        for h in during:
+            h.send(port)
+        t = time.monotonic()
+        r = optout_post(port, optout)
+        check("frozen-optout-503", r.status == 503 and time.monotonic() - t < BOUND,
+              "opt-out POST answered %s after %.1f s" % (r.status, time.monotonic() - t))
+        problems = ["%s: %s" % (h.path[:12], h.problem) for h in during if h.problem]
+        check("frozen-hits-answered", not problems, "; ".join(problems),
+              "clicks redirected, pixels served, the slowest in %.2f s"
+              % max(h.end - h.start for h in during))
+        t = time.monotonic()
+        r = bl.request(port, "GET", "/healthz", timeout=15)
+        check("frozen-healthz", r.status == 503 and time.monotonic() - t < BOUND,
+              "/healthz answered %s after %.1f s" % (r.status, time.monotonic() - t))
+        frozen_for = time.monotonic() - t0
+    finally:
+        for p in pids:
+            os.kill(p, signal.SIGCONT)
+    time.sleep(1.1)     # the once-a-second retry
+    tracked = a.send(site.dir, ["THAWED1"], "tracked")
+    r = optout_post(port, optout)
+    check("frozen-optout-after", r.status == 200 and len(psql(
+        "SELECT 1 FROM optouts WHERE message_id = '%s'" % post1[0])) == 1,
+        "opt-out POST after the server answered again: %s" % r.status)
+    for h in after:
+        h.send(port)
+    db = events_in_db()
+    committed = metric(port, "mailbeacon_committed_events_total")
+    lost = metric(port, "mailbeacon_events_lost_total")
+    # An INSERT sent to the frozen server runs when it wakes: counted lost,
+    # yet it may be there (at most once).
+    check("frozen-events", all(h.key() in db for h in after)
+          and all(db.get(h.key(), 0) <= 1 for h in during)
+          and committed - committed0 == len(after) and lost - lost0 == len(during),
+          "after: %s in the database; during: %s; committed +%d, lost +%d"
+          % ([h.key() in db for h in after], [db.get(h.key(), 0) for h in during],
+             committed - committed0, lost - lost0),
+          "%d hits while frozen counted lost, %d after recorded" % (len(during), len(after)))
+    rows = psql("SELECT id FROM messages WHERE queue_id LIKE 'FROZEN%' OR queue_id = 'THAWED1'")
+    check("frozen-messages", rows == [[tracked["THAWED1"][2]]],
+          "messages of the frozen time and after: %s" % rows)
+    # The logs again: this outage too said once each way, nothing per message.
+    texts = {a.name: a.log_text()}
+    with open(os.path.join(site.dir, "beacon.log"), "rb") as f:
+        texts["beacon"] = f.read().decode("utf-8", "replace")
+    for name, text in texts.items():
+        new = text[len(logs_before[name]):]
+        down_l, back_l = outage_lines(new)
+        others = [x for x in new.splitlines() if x not in down_l + back_l and not re.search(
+            r"^mailbeacond: database (not writable|writable again): |: THAWED1: tracked "
+            r"|^mailbeacond: opt-out recorded for message ", x)]
+        check("frozen-%s-log-once" % name, len(down_l) == 1 and len(back_l) == 1 and not others,
+              "unreachable %d times, answers again %d times, other lines: %s"
+              % (len(down_l), len(back_l), others[:4]),
+              "frozen %.1f s: %s" % (frozen_for, down_l[0][-120:] if down_l else ""))
     return 0
 
 
