@@ -57,6 +57,20 @@ run() {
 	rc=$?
 	record "$dir/out"
 }
+# daemons_check starts|stops PATTERN WHAT: mailbeacon-milter -n and
+# mailbeacond -n as the daemons' role exit 0 (starts) or not (stops), and
+# print PATTERN.
+daemons_check() {
+	for prog in "$milter" "$beacon"; do
+		run "$prog" -n -c "$dir/daemons.conf"
+		if { { [ "$1" = starts ] && [ $rc = 0 ]; } || { [ "$1" = stops ] && [ $rc != 0 ]; }; } &&
+			grep -q "$2" "$dir/out"; then
+			pass "$(basename "$prog") -n as the daemons' role $3"
+		else
+			fail "$(basename "$prog") -n as the daemons' role $3: exit $rc: $(cat "$dir/out")"
+		fi
+	done
+}
 secret() { head -c 18 /dev/urandom | base64 | tr '+/' '-_'; }
 owner_pw=$(secret)
 daemons_pw=$(secret)
@@ -105,15 +119,8 @@ if run_setup mbtest "$PG_PASSWORD" postgres -v owner_password="$owner_pw" \
 else
 	fail "setup.sql, first pass: $(cat "$dir/setup1.out")"
 fi
-for prog in "$milter" "$beacon"; do
-	name=$(basename "$prog")
-	run "$prog" -n -c "$dir/daemons.conf"
-	if [ $rc != 0 ] && grep -q "may not create or migrate it.*run 'mailbeacon db migrate'" "$dir/out"; then
-		pass "$name -n as the daemons' role without a schema: stops, says to run db migrate"
-	else
-		fail "$name -n without a schema: exit $rc: $(cat "$dir/out")"
-	fi
-done
+daemons_check stops "may not create or migrate it.*run 'mailbeacon db migrate'" \
+	"without a schema: stops, says to run db migrate"
 [ "$(owner_sql "SELECT to_regclass('mailbeacon_schema') IS NULL")" = t ] ||
 	fail "the daemons' role created the schema"
 
@@ -124,12 +131,7 @@ if [ $rc = 0 ] && grep -q "as mb_owner: schema created (version 1)" "$dir/out"; 
 else
 	fail "db migrate as the owner: exit $rc: $(cat "$dir/out")"
 fi
-run "$milter" -n -c "$dir/daemons.conf"
-if [ $rc != 0 ] && grep -q "contrib/postgresql/setup.sql" "$dir/out"; then
-	pass "mailbeacon-milter -n before the grants: stops, names setup.sql"
-else
-	fail "mailbeacon-milter -n before the grants: exit $rc: $(cat "$dir/out")"
-fi
+daemons_check stops "contrib/postgresql/setup.sql" "before the grants: stops, names setup.sql"
 
 # ---- pass 2 (as the owner): the daemons' rights; they start ----
 if run_setup mb_owner "$owner_pw" mbroles >"$dir/setup2.out" 2>&1 &&
@@ -138,15 +140,7 @@ if run_setup mb_owner "$owner_pw" mbroles >"$dir/setup2.out" 2>&1 &&
 else
 	fail "setup.sql, second pass: $(cat "$dir/setup2.out")"
 fi
-for prog in "$milter" "$beacon"; do
-	name=$(basename "$prog")
-	run "$prog" -n -c "$dir/daemons.conf"
-	if [ $rc = 0 ] && grep -q "is OK" "$dir/out"; then
-		pass "$name -n as the daemons' role"
-	else
-		fail "$name -n as the daemons' role: exit $rc: $(cat "$dir/out")"
-	fi
-done
+daemons_check starts "is OK" "with its rights: starts"
 
 # ---- the milter records a message as the daemons' role ----
 : >"$dir/milter.log"
