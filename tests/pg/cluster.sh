@@ -9,6 +9,7 @@
 #   pg_cluster_stop_immediate / pg_cluster_restart   (fault tests)
 #   pg_cluster_psql SQL      # runs SQL as the superuser, prints tuples only
 #   pg_cluster_remove        # stops the server and removes DIR
+#   pg_cluster_for_suite WHAT THIS_FILE   # a runner's start: the cluster or exit
 #
 # Returns 77 (automake's SKIP) from pg_cluster_start when PostgreSQL 15 is
 # not installed: dev.sh installs it, so CI never skips (the caller says so
@@ -92,4 +93,27 @@ pg_cluster_remove() {
 		pg_cluster_as "$PG_BIN/pg_ctl" -D "$PG_DATA" -m fast -w stop >/dev/null 2>&1
 	[ -n "$PG_DIR" ] && rm -rf "$PG_DIR"
 	PG_DATA=
+}
+
+# A suite runner's start: the cluster, removed at exit, or exit 77 (SKIP,
+# saying that WHAT did not run) without PostgreSQL, 1 when it cannot start.
+# Exports PG_STOP and PG_START, shell commands (sourcing THIS_FILE, the path
+# of this file) the suite's programs run to stop the server (pg_ctl stop -m
+# immediate) and start it again.
+pg_cluster_for_suite() {
+	pg_cluster_start
+	case $? in
+	0) ;;
+	77)
+		echo "SKIP: PostgreSQL 15 (initdb) is not installed: $1 did NOT run" >&2
+		exit 77 ;;
+	*)
+		echo "FAIL: cannot start a PostgreSQL cluster"
+		exit 1 ;;
+	esac
+	trap 'pg_cluster_remove' EXIT
+	trap 'exit 1' INT TERM
+	PG_STOP=". '$2'; PG_BIN='$PG_BIN' PG_USER='$PG_USER' PG_DATA='$PG_DATA' pg_cluster_stop_immediate"
+	PG_START=". '$2'; PG_BIN='$PG_BIN' PG_USER='$PG_USER' PG_DATA='$PG_DATA' PG_DIR='$PG_DIR' pg_cluster_restart"
+	export PG_STOP PG_START PG_BIN
 }

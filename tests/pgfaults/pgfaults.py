@@ -14,6 +14,10 @@ answered while the server was up is there exactly once and none from the
 outage; every hit is counted as committed or lost; the acknowledged opt-out
 holds; each program logged the outage once when it began and once when it
 ended, with no line per message or request, and never the password.
+Then a restart while nothing was asked (no call fails, nothing is logged)
+and a server that stops answering without closing anything (SIGSTOP of the
+cluster, as a hung host or a lost network would): every call still gives up
+within database_timeout, and all is recorded again once it answers.
 
     pgfaults.py BUILD_DIR      (run-pgfaults.sh starts the cluster and sets
                                 PG_URI, PG_BIN, PG_STOP, PG_START)
@@ -551,6 +555,16 @@ def main():
         report.fail("run", "%s: %s" % (type(e).__name__, e))
     finally:
         bl.stop_all()
+    # Built with sanitizers, the daemons report into their logs, leaks at exit.
+    found = []
+    for dirpath, _, files in os.walk(root):
+        for name in files:
+            if name.endswith(".log"):
+                with open(os.path.join(dirpath, name), "rb") as f:
+                    found += ["%s: %s" % (name, x.strip()) for x in
+                              f.read().decode("utf-8", "replace").splitlines()
+                              if bl.SANITIZER_RE.search(x)]
+    check("sanitizers", not found, "; ".join(found[:5]), "no sanitizer report in the logs")
     keep = os.environ.get("PGFAULTS_KEEP") == "1"
     if keep or report.failed:
         print("# kept %s" % root)
