@@ -253,6 +253,13 @@ def outage_lines(text):
             [x for x in lines if ": answers again after " in x])
 
 
+def outage_said(down_l, back_l):
+    """What the two lines said, without the database's name."""
+    return "unreachable: %s | answers again %s" % (
+        down_l[0].split(": unreachable: ", 1)[1][:70] if down_l else "-",
+        back_l[0].split(": answers again ", 1)[1] if back_l else "-")
+
+
 # --- the run ----------------------------------------------------------------
 
 def run(root):
@@ -454,7 +461,7 @@ def phases(site, a, b, beacon, hits):
         check("%s-log-once" % name, len(down_l) == 1 and len(back_l) == 1 and not during,
               "unreachable %d times, answers again %d times, %d other lines between: %s"
               % (len(down_l), len(back_l), len(during), (down_l + back_l + during)[:6]),
-              "%s | %s" % (down_l[0][:90] if down_l else "", back_l[0][:90] if back_l else ""))
+              outage_said(down_l, back_l))
         per_message = [x for x in lines if re.search(r"DOWN|delivered untouched|deferred|not recorded", x)]
         check("%s-log-no-per-message" % name, not per_message,
               "lines per message or event: %s" % per_message[:3])
@@ -463,12 +470,25 @@ def phases(site, a, b, beacon, hits):
     return frozen(site, a, beacon, hits[-6:-3], hits[-3:], logs, committed, lost)
 
 
-def postgres_pids():
-    """The postmaster and its children (backends, checkpointer, ...)."""
+def freeze_postgres(pids):
+    """SIGSTOP to the postmaster, then (it forks no more) to its children:
+    backends, checkpointer, ...; each is added to pids as it stops."""
     with open(os.path.join(os.environ["PG_DATA"], "postmaster.pid")) as f:
         master = int(f.readline())
+    pids.append(master)
+    os.kill(master, signal.SIGSTOP)
     with open("/proc/%d/task/%d/children" % (master, master)) as f:
-        return [master] + [int(x) for x in f.read().split()]
+        children = [int(x) for x in f.read().split()]
+    pids += children
+    signal_all(children, signal.SIGSTOP)
+
+
+def signal_all(pids, sig):
+    for p in pids:
+        try:
+            os.kill(p, sig)
+        except ProcessLookupError:
+            pass        # an autovacuum worker that just finished
 
 
 def frozen(site, a, beacon, during, after, logs_before, committed0, lost0):
@@ -478,10 +498,9 @@ def frozen(site, a, beacon, during, after, logs_before, committed0, lost0):
     port = beacon.port
     post1 = psql("SELECT id, sent FROM messages WHERE queue_id = 'POST1'")[0]
     optout = optout_path(site, post1[0], int(post1[1]), "post1@example.net")
-    pids = postgres_pids()
-    for p in pids:
-        os.kill(p, signal.SIGSTOP)
+    pids = []
     try:
+        freeze_postgres(pids)
         t0 = time.monotonic()
         fr = a.send(site.dir, ["FROZEN1", "FROZEN2", "FROZEN3"], "untouched")
         slowest = max(v[1] for v in fr.values())
@@ -504,8 +523,7 @@ def frozen(site, a, beacon, during, after, logs_before, committed0, lost0):
               "/healthz answered %s after %.1f s" % (r.status, time.monotonic() - t))
         frozen_for = time.monotonic() - t0
     finally:
-        for p in pids:
-            os.kill(p, signal.SIGCONT)
+        signal_all(pids, signal.SIGCONT)
     time.sleep(1.1)     # the once-a-second retry
     tracked = a.send(site.dir, ["THAWED1"], "tracked")
     r = optout_post(port, optout)
@@ -542,7 +560,7 @@ def frozen(site, a, beacon, during, after, logs_before, committed0, lost0):
         check("frozen-%s-log-once" % name, len(down_l) == 1 and len(back_l) == 1 and not others,
               "unreachable %d times, answers again %d times, other lines: %s"
               % (len(down_l), len(back_l), others[:4]),
-              "frozen %.1f s: %s" % (frozen_for, down_l[0][-120:] if down_l else ""))
+              "frozen %.1f s: %s" % (frozen_for, outage_said(down_l, back_l)))
     return 0
 
 
