@@ -277,18 +277,27 @@ outage_of(const struct pgstore *st)
 	return free_slot;
 }
 
+/* st's server's entry with outage_lock held (the caller unlocks), or NULL
+ * without it when no server is down: the common case costs one load. */
+static struct outage *
+outage_look(const struct pgstore *st)
+{
+	if (__atomic_load_n(&outages_down, __ATOMIC_RELAXED) == 0)
+		return NULL;
+	pthread_mutex_lock(&outage_lock);
+	return outage_of(st);
+}
+
 /* True when a call should not even try to connect now. */
 static bool
 outage_backing_off(const struct pgstore *st)
 {
-	bool wait;
+	struct outage *o = outage_look(st);
 
-	if (__atomic_load_n(&outages_down, __ATOMIC_RELAXED) == 0)
+	if (o == NULL)
 		return false;
-	pthread_mutex_lock(&outage_lock);
-	struct outage *o = outage_of(st);
 	long long now = monotonic_ms();
-	wait = o->down && now - o->last_try < OUTAGE_RETRY_MS;
+	bool wait = o->down && now - o->last_try < OUTAGE_RETRY_MS;
 	if (!wait)
 		o->last_try = now;
 	pthread_mutex_unlock(&outage_lock);
@@ -325,11 +334,10 @@ outage_begin(const struct pgstore *st, const char *why)
 static void
 outage_end(const struct pgstore *st)
 {
-	/* Unlocked first look: the common case, no outage, costs nothing. */
-	if (__atomic_load_n(&outages_down, __ATOMIC_RELAXED) == 0)
+	struct outage *o = outage_look(st);
+
+	if (o == NULL)
 		return;
-	pthread_mutex_lock(&outage_lock);
-	struct outage *o = outage_of(st);
 	if (o->down) {
 		o->down = false;
 		__atomic_sub_fetch(&outages_down, 1, __ATOMIC_RELAXED);
@@ -352,13 +360,11 @@ pgstore_unreachable(void)
 static bool
 connection_predates_outage(const struct pgstore *st)
 {
-	bool older;
+	struct outage *o = outage_look(st);
 
-	if (__atomic_load_n(&outages_down, __ATOMIC_RELAXED) == 0)
+	if (o == NULL)
 		return false;
-	pthread_mutex_lock(&outage_lock);
-	struct outage *o = outage_of(st);
-	older = o->down && st->connected_at <= o->since;
+	bool older = o->down && st->connected_at <= o->since;
 	pthread_mutex_unlock(&outage_lock);
 	return older;
 }
