@@ -407,8 +407,15 @@ compact(struct store *st, const char *cmd, bool vacuum, bool must)
 		    "'mailbeacon %s' again when the beacon and milter are idle", cmd);
 		return must ? EXIT_RUNTIME : 0;
 	}
-	printf("%s: the database file and its write-ahead log no longer hold the deleted "
-	    "rows\n", vacuum ? "vacuumed" : "checkpointed");
+	if (store_is_pg(st))
+		/* The server's own VACUUM makes the space reusable; its pages and
+		 * WAL are the server's to recycle (README, "Several relays"). */
+		printf("%s: the rows are deleted from every table and partition%s\n",
+		       vacuum ? "vacuumed" : "deleted",
+		       vacuum ? "; the server reuses their space" : "");
+	else
+		printf("%s: the database file and its write-ahead log no longer hold the deleted "
+		       "rows\n", vacuum ? "vacuumed" : "checkpointed");
 	return 0;
 }
 

@@ -72,9 +72,7 @@ admin_store_failed(const struct admin_env *env, const char *err)
 	/* PostgreSQL: a wrong URI, role or password, a schema from the future
 	 * or a server that cannot be reached are the configuration's to fix
 	 * (1); SQLite keeps its 2 for a file that is missing or broken. */
-	return env->cfg != NULL && env->cfg->database != NULL &&
-	    (strncmp(env->cfg->database, "postgresql://", 13) == 0 ||
-	     strncmp(env->cfg->database, "postgres://", 11) == 0) ? EXIT_USAGE : EXIT_RUNTIME;
+	return env->cfg != NULL && store_names_pg(env->cfg->database) ? EXIT_USAGE : EXIT_RUNTIME;
 }
 
 void

@@ -67,7 +67,8 @@ recipients_opted_out(struct admin_env *env, const char *list, char *why, size_t 
 	struct store *st;
 	int found = 0;
 
-	if (access(env->cfg->database, F_OK) != 0)
+	/* No SQLite file yet: no opt-out yet. (A PostgreSQL database is asked.) */
+	if (!store_names_pg(env->cfg->database) && access(env->cfg->database, F_OK) != 0)
 		return 0;
 	if (store_hash_key_load(env->cfg->hash_key_file, &key, why, whylen) < 0 ||
 	    store_open_config(env->cfg, STORE_FOR_REPORT, false, 2000, &st, why, whylen) < 0)

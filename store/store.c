@@ -619,6 +619,12 @@ store_pg(struct store *st)
 }
 
 bool
+store_names_pg(const char *database)
+{
+	return pgstore_is_uri(database);
+}
+
+bool
 store_unreachable(void)
 {
 	return pgstore_unreachable();

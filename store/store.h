@@ -93,6 +93,9 @@ struct store_status {
 int store_status(struct store *st, struct store_status *s);
 /* True when the handle is on PostgreSQL (database = postgresql://...). */
 bool store_is_pg(struct store *st);
+/* True when the database setting names PostgreSQL (a postgresql:// or
+ * postgres:// URI) rather than a file. */
+bool store_names_pg(const char *database);
 /* True while the database server is unreachable from this process (only
  * PostgreSQL's can be): the store logged the outage when it began and logs
  * its end, so callers keep their per-message lines at debug level. */

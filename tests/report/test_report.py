@@ -1084,6 +1084,28 @@ def purge():
 
 
 @case
+def preview_asks_the_store():
+    """preview consults the opt-outs of the configured database, on either
+    backend, and says so: an opted-out recipient means untouched."""
+    site = Site("preview")
+    site.write("policy", "alice@example.com opens clicks footer\n* off\n")
+    msg = (b"From: alice@example.com\r\nTo: bob@example.net\r\nSubject: hi\r\n"
+           b"MIME-Version: 1.0\r\nContent-Type: text/html; charset=utf-8\r\n\r\n"
+           b"<html><body><p>Hello <a href=\"https://example.org/x\">x</a></p></body></html>\r\n")
+
+    def preview():
+        return subprocess.run([os.path.join(BUILD, "admin/mailbeacon"), "-c", site.conf,
+                               "preview", "--from", "alice@example.com", "--to",
+                               "bob@example.net"], input=msg, capture_output=True, timeout=60)
+    p = preview()
+    assert p.returncode == 0 and b"X-Mailbeacon" in p.stdout, (p.returncode, p.stderr)
+    site.run("optout", "bob@example.net", check=0)
+    p = preview()
+    assert p.returncode == 0 and p.stdout == msg, (p.returncode, p.stdout[:200])
+    assert b"opted out" in p.stderr, p.stderr
+
+
+@case
 def same_on_sqlite():
     """PostgreSQL only: every format of report, and export, give the same
     bytes as the same rows in a SQLite store, but for the time they ran."""
