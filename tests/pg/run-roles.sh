@@ -24,13 +24,7 @@ for tool in miltertest curl python3; do
 	fi
 done
 . "$here/cluster.sh"
-pg_cluster_start
-rc=$?
-if [ $rc = 77 ]; then
-	echo "SKIP: PostgreSQL 15 (initdb) is not installed: the roles test did NOT run" >&2
-	exit 77
-fi
-[ $rc = 0 ] || { echo "FAIL: cannot start a PostgreSQL cluster"; exit 1; }
+pg_cluster_for_suite "the roles test" "$here/cluster.sh"
 dir=$(mktemp -d)
 chmod 0755 "$dir"
 beacon_pid=
