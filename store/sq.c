@@ -20,6 +20,10 @@
 #define OID_TEXT 25
 
 #define SQ_MAX_PARAMS 32
+/* Rows a cursor's FETCH brings at once: libpq's row-by-row mode makes a
+ * result per row, which costs more than the report's own work on a
+ * million rows; a batch is one result. */
+#define SQ_FETCH_ROWS 20000
 
 struct sq {
 	struct store *st;
@@ -32,6 +36,8 @@ struct sq {
 	int lens[SQ_MAX_PARAMS], fmts[SQ_MAX_PARAMS];
 	Oid types[SQ_MAX_PARAMS];
 	bool stream, started;
+	char cursor[32];		/* streaming through a cursor: its name */
+	bool cursor_done;
 	PGresult *res;			/* all rows, or the current one */
 	int row;
 	struct blob {
@@ -236,6 +242,26 @@ pg_start(struct sq *q)
 			q->types[i - 1] = OID_TEXT;
 	q->started = true;
 	q->row = -1;
+	if (q->stream && pgstore_in_txn(q->pg)) {
+		/* In a transaction (the report's snapshot): a cursor, read in
+		 * batches; it closes with the transaction at the latest. */
+		static unsigned long next_cursor;
+		char *decl;
+
+		snprintf(q->cursor, sizeof(q->cursor), "mb_sq_%lu",
+			 __atomic_add_fetch(&next_cursor, 1, __ATOMIC_RELAXED));
+		if (asprintf(&decl, "DECLARE %s NO SCROLL CURSOR FOR %s", q->cursor, q->sql) < 0) {
+			q->cursor[0] = '\0';
+			return -1;
+		}
+		PGresult *r = pgstore_query(q->pg, what_of(q), decl, &p);
+		free(decl);
+		bool ok = r != NULL && PQresultStatus(r) == PGRES_COMMAND_OK;
+		PQclear(r);
+		if (!ok)
+			q->cursor[0] = '\0';
+		return ok ? 0 : -1;
+	}
 	if (q->stream)
 		return pgstore_stream_begin(q->pg, what_of(q), q->sql, &p);
 	q->res = pgstore_query(q->pg, what_of(q), q->sql, &p);
@@ -263,6 +289,22 @@ sq_step(struct sq *q)
 	drop_blobs(q);
 	if (!q->started && pg_start(q) < 0)
 		return -1;
+	if (q->cursor[0] != '\0') {
+		if (q->res != NULL && ++q->row < PQntuples(q->res))
+			return 1;
+		if (q->cursor_done)
+			return 0;
+		char fetch[64];
+		snprintf(fetch, sizeof(fetch), "FETCH %d FROM %s", SQ_FETCH_ROWS, q->cursor);
+		PQclear(q->res);
+		q->res = pgstore_query(q->pg, what_of(q), fetch, NULL);
+		q->row = 0;
+		if (q->res == NULL || PQresultStatus(q->res) != PGRES_TUPLES_OK)
+			return -1;
+		if (PQntuples(q->res) < SQ_FETCH_ROWS)
+			q->cursor_done = true;
+		return PQntuples(q->res) > 0 ? 1 : 0;
+	}
 	if (q->stream) {
 		PQclear(q->res);
 		q->res = NULL;
@@ -361,7 +403,12 @@ sq_finish(struct sq *q)
 	if (q->pg == NULL) {
 		sqlite3_finalize(q->s);
 	} else {
-		if (q->stream && q->started) {
+		if (q->cursor[0] != '\0' && pgstore_connected(q->pg)) {
+			char close_sql[64];
+
+			snprintf(close_sql, sizeof(close_sql), "CLOSE %s", q->cursor);
+			PQclear(pgstore_query(q->pg, what_of(q), close_sql, NULL));
+		} else if (q->stream && q->started && q->cursor[0] == '\0') {
 			PGresult *r = NULL;
 			/* Rows not read: the connection goes (see pg.h). */
 			if (q->res != NULL || pgstore_stream_next(q->pg, what_of(q), &r) == 1)
