@@ -5,8 +5,10 @@
 # sending, 70 % opens, 29 % clicks, 1 % opt-outs) in a private cluster
 # (tests/pg/cluster.sh: initdb in a temporary directory, unix socket only).
 #
-#   bench_report_pg.sh [--messages N] [--events N] [--senders N] [--days D] [--runs R]
+#   bench_report_pg.sh [--messages N] [--events N] [--senders N] [--days D] [--runs R] [--keep]
 #
+# --keep leaves the cluster running and its configuration in place (the
+# script says where; stop it with pg_ctl -D DATA stop, as user postgres).
 # Times (median of R runs, output to a file, caches warm) report --since 30d
 # (table and json), --sender ADDR and --sender @DOMAIN. Baseline in the same
 # run: one full pass over the events by psql (SELECT count(*), sum(time)
@@ -17,6 +19,7 @@ EVENTS=5000000
 SENDERS=2000
 DAYS=90
 RUNS=3
+KEEP=0
 while [ $# -gt 0 ]; do
 	case $1 in
 	--messages) MESSAGES=$2; shift 2 ;;
@@ -24,7 +27,8 @@ while [ $# -gt 0 ]; do
 	--senders) SENDERS=$2; shift 2 ;;
 	--days) DAYS=$2; shift 2 ;;
 	--runs) RUNS=$2; shift 2 ;;
-	*) echo "usage: $0 [--messages N] [--events N] [--senders N] [--days D] [--runs R]" >&2; exit 1 ;;
+	--keep) KEEP=1; shift ;;
+	*) echo "usage: $0 [--messages N] [--events N] [--senders N] [--days D] [--runs R] [--keep]" >&2; exit 1 ;;
 	esac
 done
 bench_need python3
@@ -38,7 +42,7 @@ rc=$?
 [ $rc = 77 ] && { echo "SKIP: PostgreSQL 15 is not installed" >&2; exit 77; }
 [ $rc = 0 ] || { echo "cannot start a PostgreSQL cluster" >&2; exit 1; }
 D=$(mktemp -d /tmp/mb-bench-report-pg.XXXXXX) || exit 1
-trap 'pg_cluster_remove; rm -rf "$D"' EXIT
+trap '[ $KEEP = 1 ] && echo "# kept: $D/mailbeacon.conf, cluster $PG_DATA" || { pg_cluster_remove; rm -rf "$D"; }' EXIT
 trap 'exit 1' INT TERM HUP
 # A benchmark, not a durability test: the figures are of reading.
 cat >>"$PG_DATA/postgresql.conf" <<EOF
