@@ -4,12 +4,14 @@ nginx serving the same 43-byte GIF (and a 302 for the click) on the same
 machine, measured in the same run.
 
     bench_beacon.py [--build DIR] [--duration S] [--rounds R]
-                    [--threads T] [--connections C]
+                    [--threads T] [--connections C] [--backend sqlite|pg]
 
 mailbeacond runs with its real store (SQLite, WAL, group-commit writer) in a
-temporary directory on disk; every pixel/click request it answers records
-an event committed before the response. The run checks that the events
-table grew by exactly the number of responses wrk counted.
+temporary directory on disk, or with --backend pg on a private PostgreSQL
+cluster (tests/pg/cluster.sh, unix socket, fsync and synchronous_commit on);
+every pixel/click request it answers records an event committed before the
+response. The run checks that the events table grew by exactly the number
+of responses wrk counted.
 
 nginx (its own configuration, loopback port, access_log off) serves the GIF
 from a file in /dev/shm (tmpfs: memory) with open_file_cache, and the click
@@ -95,6 +97,72 @@ def parse_wrk(out):
     return r
 
 
+class PgSite(bl.Site):
+    """The beacon tests' Site on a PostgreSQL database: rows written and
+    counted through psql."""
+
+    def __init__(self, build, root, name, uri, psql, settings=()):
+        super().__init__(build, root, name, settings=list(settings))
+        self.uri, self.psql = uri, psql
+        self.settings = [(k, uri if k == "database" else v) for k, v in self.settings]
+        self.write_conf()
+
+    def create_store(self):
+        p = subprocess.run([self.tool("milter"), "-n", "-c", self.conf],
+                           capture_output=True, text=True, timeout=60)
+        if p.returncode != 0:
+            raise RuntimeError("mailbeacon-milter -n: %s" % (p.stderr or p.stdout).strip())
+
+    def sql(self, text):
+        p = subprocess.run([self.psql, "-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1",
+                            "-d", self.uri], input=text.encode(), capture_output=True,
+                           timeout=60)
+        if p.returncode != 0:
+            raise RuntimeError("psql: %s" % p.stderr.decode()[-300:])
+        return p.stdout.decode()
+
+    def record(self, msgs):
+        if isinstance(msgs, bl.Message):
+            msgs = [msgs]
+        q = ["BEGIN;"]
+        for m in msgs:
+            q.append("INSERT INTO messages (id, queue_id, message_id_header, sender, "
+                     "recipient_count, sent, words, link_count) VALUES ('%s', 'Q%s', "
+                     "'<%s@test.example>', '%s', %d, %d, 'opens clicks footer', %d);" % (
+                         m.msgid, m.msgid[:12], m.msgid, bl.SENDER, len(m.to), m.sent,
+                         len(m.clicks)))
+            for a in m.to:
+                q.append("INSERT INTO message_recipients VALUES ('%s', '\\x%s');" % (
+                    m.msgid, self.recipient_hash(a).hex()))
+            for c in m.clicks:
+                q.append("INSERT INTO links VALUES ('%s', %d, '%s');" % (
+                    m.msgid, c.num, c.dest.split("?")[0].replace("'", "''")))
+        q.append("COMMIT;")
+        self.sql("\n".join(q))
+
+    def counts(self):
+        e, o = self.sql("SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM optouts)"
+                        ).strip().split("|")
+        return int(e), int(o)
+
+
+def start_cluster():
+    """A private cluster for --backend pg: (uri, psql, stop)."""
+    lib = os.path.join(SRC, "tests", "pg", "cluster.sh")
+    p = subprocess.run(["bash", "-c", '. "$1"; pg_cluster_start >&2 || exit $?; '
+                        'printf "%s\\n" "$PG_URI" "$PG_BIN" "$PG_DATA" "$PG_DIR" "$PG_USER"',
+                        "sh", lib], capture_output=True, text=True, timeout=120)
+    if p.returncode != 0:
+        raise RuntimeError("cannot start a PostgreSQL cluster: %s" % p.stderr[-300:])
+    uri, pgbin, data, pgdir, user = p.stdout.split("\n")[:5]
+
+    def stop():
+        subprocess.run(["runuser", "-u", user, "--", os.path.join(pgbin, "pg_ctl"), "-D", data,
+                        "-m", "fast", "-w", "stop"], capture_output=True, timeout=60)
+        shutil.rmtree(pgdir, ignore_errors=True)
+    return uri, os.path.join(pgbin, "psql"), stop
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", default=os.environ.get("MB_BUILD", os.path.join(SRC, "build-bench")))
@@ -102,6 +170,7 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--connections", type=int, default=50)
+    ap.add_argument("--backend", choices=("sqlite", "pg"), default="sqlite")
     a = ap.parse_args()
     build = os.path.abspath(a.build)
     for t in ("wrk", "nginx"):
@@ -120,7 +189,12 @@ def main():
 
     # The beacon: a site as the beacon tests make it; no rate limit (wrk is
     # one client network), default everything else.
-    site = bl.Site(build, root, "site", settings=[("beacon_rate_limit", "100000")])
+    if a.backend == "pg":
+        uri, psql, stop_cluster = start_cluster()
+        CLEANUP.append(stop_cluster)
+        site = PgSite(build, root, "site", uri, psql, settings=[("beacon_rate_limit", "100000")])
+    else:
+        site = bl.Site(build, root, "site", settings=[("beacon_rate_limit", "100000")])
     site.create_store()
     msg = site.make_message(links=("https://example.org/landing?x=1&amp;y=2",))
     beacon = bl.Beacon(site)
@@ -199,8 +273,10 @@ http {
     assert r.status == 302 and r.header("Location") == dest
 
     print("# beacon: wrk -t%d -c%d -d%ds --latency, rounds=%d; mailbeacond (THREADS=4 MHD pool + "
-          "writer), nginx worker_processes auto (%d)" % (a.threads, a.connections, a.duration,
-                                                       a.rounds, os.cpu_count()))
+          "writer, store: %s), nginx worker_processes auto (%d)" % (
+              a.threads, a.connections, a.duration, a.rounds,
+              "PostgreSQL (private cluster, unix socket)" if a.backend == "pg" else "SQLite",
+              os.cpu_count()))
     results = {}
     events_ok = True
     for rnd in range(a.rounds):
