@@ -909,6 +909,33 @@ pg_partitions_ahead(struct pgstore *st)
 /* ---- open and close ---- */
 
 /* Connects; with schema, creates or migrates it and the partitions ahead. */
+/* A URI libpq cannot read is the configuration's to fix, found before any
+ * connection (so it is no outage). libpq's message quotes the URI, which
+ * may hold a password: the quote is left out. */
+static bool
+uri_unreadable(const char *uri, char *err, size_t errlen)
+{
+	char *perr = NULL, *q;
+	PQconninfoOption *opts = PQconninfoParse(uri, &perr);
+
+	if (opts != NULL) {
+		PQconninfoFree(opts);
+		return false;
+	}
+	if (perr != NULL && (q = strstr(perr, uri)) != NULL) {
+		/* 'in URI: "postgresql://..."': cut before the quote */
+		while (q > perr && (q[-1] == '"' || q[-1] == ' ' || q[-1] == ':'))
+			q--;
+		*q = '\0';
+	}
+	if (perr != NULL)
+		perr[strcspn(perr, "\n")] = '\0';
+	snprintf(err, errlen, "postgresql database: the connection URI cannot be read: %s",
+		 perr != NULL ? perr : "out of memory");
+	PQfreemem(perr);
+	return true;
+}
+
 static int
 pg_open(const char *uri, const char *password, bool schema, bool create, int timeout_ms,
 	struct pgstore **out, char *err, size_t errlen)
@@ -926,6 +953,8 @@ pg_open(const char *uri, const char *password, bool schema, bool create, int tim
 		return -1;
 	}
 	*out = NULL;
+	if (uri_unreadable(uri, err, errlen))
+		return -1;
 	if ((st = calloc(1, sizeof(*st))) == NULL || (st->uri = strdup(uri)) == NULL ||
 	    (password != NULL && (st->password = strdup(password)) == NULL)) {
 		if (st != NULL)

@@ -1106,6 +1106,69 @@ def preview_asks_the_store():
 
 
 @case
+def pg_settings():
+    """PostgreSQL only: database_password_file (and its permission check),
+    report_database read by report and export but not by forget, and a
+    malformed URI or an unknown role stopping the command with the line of
+    the setting and exit 1, the password never shown."""
+    if not PG_URI:
+        return
+    site = main_site()
+    with open(site.conf) as f:
+        conf = f.read()
+    d = os.path.join(ROOT, "pg-settings")
+    os.makedirs(d)
+    for name in ("keys", "hash.key", "policy"):
+        shutil.copy(os.path.join(site.dir, name), d)
+    conf_path = os.path.join(d, "mailbeacon.conf")
+
+    def run(text, *args):
+        with open(conf_path, "w") as f:
+            f.write(text)
+        p = site.run(*args, conf=conf_path)
+        out = p.stdout + p.stderr
+        assert not PG_PASSWORD or PG_PASSWORD.encode() not in out, out
+        return p
+    # the password from a file, not the URI
+    bare = re.sub(r"//([^:/@]+):[^@]*@", r"//\1@", site.db)
+    assert bare != site.db and PG_PASSWORD not in bare, bare
+    pw = os.path.join(d, "db.password")
+    fd = os.open(pw, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.write(fd, (PG_PASSWORD + "\n").encode())
+    os.close(fd)
+    with_file = conf.replace(site.db, bare) + "database_password_file = %s\n" % pw
+    p = run(with_file, "report", "--format", "json")
+    assert p.returncode == 0 and json.loads(p.stdout)["totals"]["messages"] == len(Ctx.M), \
+        p.stderr
+    os.chmod(pw, 0o644)
+    p = run(with_file, "report")
+    assert p.returncode != 0 and b"readable by other users" in p.stderr, p.stderr
+    os.chmod(pw, 0o600)
+    p = run(conf.replace(site.db, bare), "report")   # no password at all
+    assert p.returncode == 1 and b"mailbeacon.conf:" in p.stderr, p.stderr
+    # report_database: report and export read it, forget writes database
+    other = pg_database("pg_settings_replica")
+    with_replica = conf + "report_database = %s\n" % other
+    with open(conf_path, "w") as f:
+        f.write(conf.replace(site.db, other))
+    assert site.run("db", "migrate", conf=conf_path).returncode == 0
+    p = run(with_replica, "report", "--format", "json")
+    assert p.returncode == 0 and json.loads(p.stdout)["totals"]["messages"] == 0, p.stdout[:300]
+    p = run(with_replica, "export", "--sender", "alice@example.com")
+    assert p.returncode == 0 and json.loads(p.stdout)["messages"] == [], p.stdout[:300]
+    p = run(with_replica, "forget", "--sender", "nobody@example.org")
+    assert p.returncode == 0, p.stderr
+    # a URI libpq cannot read, a role that does not exist: exit 1, the line
+    lines = conf.splitlines()
+    line_no = 1 + next(i for i, l in enumerate(lines) if l.startswith("database ="))
+    for bad in ("postgresql://[bad", re.sub(r"//[^:/@]+:", "//nosuchrole:", site.db)):
+        p = run(conf.replace(site.db, bad), "report")
+        want = ("mailbeacon.conf:%d: database:" % line_no).encode()
+        assert p.returncode == 1 and want in p.stderr, (bad, p.returncode, p.stderr)
+        assert bad.encode() not in p.stderr, p.stderr
+
+
+@case
 def same_on_sqlite():
     """PostgreSQL only: every format of report, and export, give the same
     bytes as the same rows in a SQLite store, but for the time they ran."""
