@@ -133,15 +133,6 @@ echo "# generated in $(python3 -c "print('%.1f' % ($t1 - $t0))") s: $(sqlite3 "$
 
 SENDER=u7@d7.example
 DOMAIN=@d7.example
-time_cmd() {	# OUT CMD...: prints seconds of one run of CMD (stdout to OUT)
-	local a b out=$1
-	shift
-	a=$(now_s)
-	"$@" >"$out" 2>"$D/err" || { echo "FAILED: $* ($(head -c 300 "$D/err"))" >&2; echo nan; return 1; }
-	b=$(now_s)
-	python3 -c "print('%.3f' % ($b - $a))"
-}
-declare -A T
 names=(baseline since30d since30d-json sender sender-domain)
 run_named() {
 	case $1 in
@@ -152,29 +143,8 @@ run_named() {
 	sender-domain) "$ADMIN" -c "$D/mailbeacon.conf" report --sender "$DOMAIN" ;;
 	esac
 }
-# warm the page cache once
-run_named baseline >/dev/null
-for ((r = 1; r <= RUNS; r++)); do
-	for n in "${names[@]}"; do
-		s=$(time_cmd "$D/out.$n" run_named "$n")
-		T[$n]="${T[$n]} $s"
-		echo "#   run $r $n: $s s"
-	done
-done
-lines() { wc -l <"$D/out.$1"; }
-echo
-echo "== report: medians of $RUNS runs (store ${SIZE} MiB on disk, page cache warm)"
-base=$(echo ${T[baseline]} | tr ' ' '\n' | bench_median)
-printf '%-15s %9s %10s %12s %s\n' command seconds "x scan" "output lines" "target < 2 s"
-for n in "${names[@]}"; do
-	m=$(echo ${T[$n]} | tr ' ' '\n' | bench_median)
-	v=$(python3 -c "print('%.2f' % ($m / $base))" 2>/dev/null)
-	verdict=MET
-	python3 -c "import sys; sys.exit(0 if $m < 2 else 1)" || verdict=MISSED
-	[ "$n" = baseline ] && verdict=-
-	printf '%-15s %9s %10s %12s %s\n' "$n" "$m" "$v" "$(lines "$n")" "$verdict"
-done
-echo "(baseline = sqlite3 'SELECT count(*), sum(time) FROM events': one pass over the events)"
+bench_report_runs "$RUNS" "report (store ${SIZE} MiB on disk, page cache warm)" \
+	"(baseline = sqlite3 'SELECT count(*), sum(time) FROM events': one pass over the events)"
 echo "(sender = $SENDER, sender-domain = $DOMAIN)"
 echo
 # The report's two queries (store/report.c) as --since and --sender @DOMAIN

@@ -126,15 +126,6 @@ echo "# generated in $(python3 -c "print('%.1f' % ($t1 - $t0))") s:" \
 
 SENDER=u7@d7.example
 DOMAIN=@d7.example
-time_cmd() {	# OUT CMD...: prints seconds of one run of CMD (stdout to OUT)
-	local a b out=$1
-	shift
-	a=$(python3 -c 'import time; print(time.time())')
-	"$@" >"$out" 2>"$D/err" || { echo "FAILED: $* ($(head -c 300 "$D/err"))" >&2; echo nan; return 1; }
-	b=$(python3 -c 'import time; print(time.time())')
-	python3 -c "print('%.3f' % ($b - $a))"
-}
-declare -A T
 names=(baseline since30d since30d-json sender sender-domain)
 run_named() {
 	case $1 in
@@ -145,28 +136,8 @@ run_named() {
 	sender-domain) "$ADMIN" -c "$D/mailbeacon.conf" report --sender "$DOMAIN" ;;
 	esac
 }
-run_named baseline >/dev/null	# warm the caches once
-for ((r = 1; r <= RUNS; r++)); do
-	for n in "${names[@]}"; do
-		s=$(time_cmd "$D/out.$n" run_named "$n")
-		T[$n]="${T[$n]} $s"
-		echo "#   run $r $n: $s s"
-	done
-done
-lines() { wc -l <"$D/out.$1"; }
-echo
-echo "== report on PostgreSQL: medians of $RUNS runs (database ${SIZE} MiB, caches warm)"
-base=$(echo ${T[baseline]} | tr ' ' '\n' | bench_median)
-printf '%-15s %9s %10s %12s %s\n' command seconds "x scan" "output lines" "target < 2 s"
-for n in "${names[@]}"; do
-	m=$(echo ${T[$n]} | tr ' ' '\n' | bench_median)
-	v=$(python3 -c "print('%.2f' % ($m / $base))" 2>/dev/null)
-	verdict=MET
-	python3 -c "import sys; sys.exit(0 if $m < 2 else 1)" || verdict=MISSED
-	[ "$n" = baseline ] && verdict=-
-	printf '%-15s %9s %10s %12s %s\n' "$n" "$m" "$v" "$(lines "$n")" "$verdict"
-done
-echo "(baseline = psql 'SELECT count(*), sum(time) FROM events': one pass over the events)"
+bench_report_runs "$RUNS" "report on PostgreSQL (database ${SIZE} MiB, caches warm)" \
+	"(baseline = psql 'SELECT count(*), sum(time) FROM events': one pass over the events)"
 echo "(sender = $SENDER, sender-domain = $DOMAIN)"
 echo "# EXPLAIN of pass 1 for --since 30d:"
 sql "EXPLAIN SELECT m.rowid, m.sender, m.sent, m.recipient_count, e.kind, e.verdict, e.time, e.link

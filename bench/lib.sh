@@ -60,3 +60,42 @@ print("%.2f" % statistics.median(v) if v else "nan")'
 }
 
 now_s() { date +%s.%N; }
+
+# bench_report_runs RUNS TITLE BASELINE_NOTE: the report benchmarks' timing
+# (bench_report.sh, bench_report_pg.sh). The caller defines run_named NAME
+# (runs one named command, output to stdout), the array names (the first
+# is the baseline) and D (a temp dir). Runs each RUNS times after one
+# warm-up of the baseline, then prints the medians, their ratio to the
+# baseline, the output lines and the 2 s target.
+bench_report_runs() {
+	local runs=$1 title=$2 note=$3 r n s m v verdict a b base
+	declare -A T
+	run_named "${names[0]}" >/dev/null
+	for ((r = 1; r <= runs; r++)); do
+		for n in "${names[@]}"; do
+			a=$(now_s)
+			if run_named "$n" >"$D/out.$n" 2>"$D/err"; then
+				b=$(now_s)
+				s=$(python3 -c "print('%.3f' % ($b - $a))")
+			else
+				echo "FAILED: $n ($(head -c 300 "$D/err"))" >&2
+				s=nan
+			fi
+			T[$n]="${T[$n]} $s"
+			echo "#   run $r $n: $s s"
+		done
+	done
+	echo
+	echo "== $title: medians of $runs runs"
+	base=$(echo ${T[${names[0]}]} | tr ' ' '\n' | bench_median)
+	printf '%-15s %9s %10s %12s %s\n' command seconds "x scan" "output lines" "target < 2 s"
+	for n in "${names[@]}"; do
+		m=$(echo ${T[$n]} | tr ' ' '\n' | bench_median)
+		v=$(python3 -c "print('%.2f' % ($m / $base))" 2>/dev/null)
+		verdict=MET
+		python3 -c "import sys; sys.exit(0 if $m < 2 else 1)" || verdict=MISSED
+		[ "$n" = "${names[0]}" ] && verdict=-
+		printf '%-15s %9s %10s %12s %s\n' "$n" "$m" "$v" "$(wc -l <"$D/out.$n")" "$verdict"
+	done
+	echo "$note"
+}
