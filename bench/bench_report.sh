@@ -49,21 +49,7 @@ trap 'exit 1' INT TERM HUP
 bench_machine
 echo "# report: messages=$MESSAGES events=$EVENTS senders=$SENDERS days=$DAYS runs=$RUNS"
 
-umask 077
-b64() { head -c 32 /dev/urandom | basenc --base64url | tr -d '=\n'; }
-echo "k1 $(b64)" >"$D/keys"
-b64 >"$D/hash.key"; echo >>"$D/hash.key"
-echo '* off' >"$D/policy"
-cat >"$D/mailbeacon.conf" <<EOF
-beacon_url = https://t.example.com
-key_file = keys
-hash_key_file = hash.key
-database = mb.db
-policy_file = policy
-milter_socket = unix:$D/milter.sock
-user = $(id -un)
-EOF
-"$MILTER" -n -c "$D/mailbeacon.conf" >"$D/milter-n.log" 2>&1 || { cat "$D/milter-n.log"; exit 1; }
+bench_admin_site "$D" "mb.db"
 DB=$D/mb.db
 [ -f "$DB" ] || { echo "no store created"; exit 1; }
 

@@ -57,22 +57,7 @@ bench_machine
 echo "# report on PostgreSQL: messages=$MESSAGES events=$EVENTS senders=$SENDERS days=$DAYS runs=$RUNS"
 echo "# $("$PG_BIN/postgres" --version)"
 
-umask 077
-b64() { head -c 32 /dev/urandom | basenc --base64url | tr -d '=\n'; }
-echo "k1 $(b64)" >"$D/keys"
-b64 >"$D/hash.key"; echo >>"$D/hash.key"
-echo '* off' >"$D/policy"
-cat >"$D/mailbeacon.conf" <<EOF
-beacon_url = https://t.example.com
-key_file = keys
-hash_key_file = hash.key
-database = $PG_URI
-database_timeout = 300
-policy_file = policy
-milter_socket = unix:$D/milter.sock
-user = $(id -un)
-EOF
-"$MILTER" -n -c "$D/mailbeacon.conf" >"$D/milter-n.log" 2>&1 || { cat "$D/milter-n.log"; exit 1; }
+bench_admin_site "$D" "$PG_URI" "database_timeout = 300"
 
 NOW=$(date +%s)
 DOMAINS=$(( SENDERS < 100 ? SENDERS : 100 ))

@@ -99,3 +99,22 @@ bench_report_runs() {
 	done
 	echo "$note"
 }
+
+# bench_admin_site DIR DATABASE [SETTING...]: a configuration for the admin
+# command and the milter's -n in DIR (keys, hash key, "* off" policy,
+# mailbeacon.conf naming DATABASE, then each extra "key = value" line), and
+# the store's schema made by mailbeacon-milter -n. Exits on failure.
+bench_admin_site() {
+	local dir=$1 db=$2 line
+	shift 2
+	( umask 077
+	  printf 'k1 %s\n' "$(head -c 32 /dev/urandom | basenc --base64url | tr -d '=\n')" >"$dir/keys"
+	  printf '%s\n' "$(head -c 32 /dev/urandom | basenc --base64url | tr -d '=\n')" >"$dir/hash.key"
+	  echo '* off' >"$dir/policy"
+	  { printf '%s\n' "beacon_url = https://t.example.com" "key_file = keys" \
+		"hash_key_file = hash.key" "database = $db" "policy_file = policy" \
+		"milter_socket = unix:$dir/milter.sock" "user = $(id -un)"
+	    for line in "$@"; do printf '%s\n' "$line"; done; } >"$dir/mailbeacon.conf" )
+	"$MB_BUILD/milter/mailbeacon-milter" -n -c "$dir/mailbeacon.conf" >"$dir/milter-n.log" 2>&1 ||
+		{ cat "$dir/milter-n.log"; exit 1; }
+}
