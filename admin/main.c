@@ -65,16 +65,6 @@ admin_load(struct admin_env *env)
 	return 0;
 }
 
-int
-admin_store_failed(const struct admin_env *env, const char *err)
-{
-	log_warnx("%s", err);
-	/* PostgreSQL: a wrong URI, role or password, a schema from the future
-	 * or a server that cannot be reached are the configuration's to fix
-	 * (1); SQLite keeps its 2 for a file that is missing or broken. */
-	return env->cfg != NULL && store_names_pg(env->cfg->database) ? EXIT_USAGE : EXIT_RUNTIME;
-}
-
 void
 admin_free(struct admin_env *env)
 {

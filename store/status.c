@@ -42,12 +42,6 @@ partitions(struct store *st, struct store_status *s)
 	return rc == 1 ? 0 : -1;
 }
 
-void
-store_describe(struct store *st, char *out, size_t outlen)
-{
-	snprintf(out, outlen, "%s%s", store_is_pg(st) ? "" : "sqlite ", store_name(st));
-}
-
 int
 store_status(struct store *st, struct store_status *s)
 {

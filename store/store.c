@@ -618,6 +618,12 @@ store_pg(struct store *st)
 	return st == NULL ? NULL : st->pg;
 }
 
+void
+store_describe(struct store *st, char *out, size_t outlen)
+{
+	snprintf(out, outlen, "%s%s", store_is_pg(st) ? "" : "sqlite ", store_name(st));
+}
+
 bool
 store_names_pg(const char *database)
 {
@@ -922,22 +928,6 @@ store_message_find(struct store *st, const char *queue_id,
 	return 0;
 }
 
-char *
-store_reduce_url(const char *url, enum store_link_urls mode)
-{
-	if (url == NULL)
-		return NULL;
-	switch (mode) {
-	case STORE_URLS_FULL:
-		return strdup(url);
-	case STORE_URLS_PATH:
-		return strndup(url, strcspn(url, "?#"));
-	case STORE_URLS_NONE:
-	default:
-		return NULL;
-	}
-}
-
 static int
 is_unique_conflict(int xrc)
 {
@@ -1167,18 +1157,6 @@ store_events_partitions(struct store *st, const struct store_event *ev, size_t n
 		if (pgstore_events_partition(st->pg, ev[i].time) < 0)
 			return -1;
 	return 0;
-}
-
-bool
-store_event_is_human(const char *kind, const char *verdict)
-{
-	if (kind == NULL || verdict == NULL)
-		return false;
-	if (strcmp(kind, "open") == 0)
-		return strcmp(verdict, "human") == 0 || strcmp(verdict, "gmail-proxy") == 0;
-	if (strcmp(kind, "click") == 0)
-		return strcmp(verdict, "human") == 0;
-	return false;
 }
 
 int
