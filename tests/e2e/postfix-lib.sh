@@ -606,6 +606,19 @@ mb_milter_wait_worker() {
 	return 1
 }
 
+# mb_admin_as_pf ARGS...: mailbeacon ARGS as the postfix user, as the milter
+# runs, so that the SQLite files it writes stay the milter's. Runs a copy in
+# E2E_DIR: the build tree may be one the postfix user cannot traverse (a
+# clone in a mode 0700 temporary directory).
+mb_admin_as_pf() {
+	if [ ! -x "$E2E_DIR/bin/mailbeacon" ]; then
+		mkdir -p "$E2E_DIR/bin" && chmod 755 "$E2E_DIR/bin" &&
+			cp "${MB_BUILD:?MB_BUILD not set}/admin/mailbeacon" "$E2E_DIR/bin/mailbeacon" &&
+			chmod 755 "$E2E_DIR/bin/mailbeacon" || return 1
+	fi
+	runuser -u "$PF_USER" -- "$E2E_DIR/bin/mailbeacon" "$@"
+}
+
 # mb_sql SQL: runs a query on the store, as the postfix user (so that no
 # -wal or -shm file ends up owned by root, which the milter could not open).
 mb_sql() {

@@ -319,8 +319,8 @@ main() {
 		# but hands the milter the RCPT argument as the client wrote it.
 		# erin+news@ is another mailbox and stays tracked.
 		case_begin j-optout-spellings
-		out=$(runuser -u "$PF_USER" -- "$MB_BUILD/admin/mailbeacon" -c "$MB_CONF" \
-			optout erin@example.net 2>&1) || note "mailbeacon optout: $out"
+		out=$(mb_admin_as_pf -c "$MB_CONF" optout erin@example.net 2>&1) ||
+			note "mailbeacon optout: $out"
 		RCPT='"erin"@example.net' send --verbatim --from "$ALICE" --template "$HTML" \
 			--first 961 || note "send.py failed"
 		RCPT='"e\rin"@example.net' send --verbatim --from "$ALICE" --template "$HTML" \

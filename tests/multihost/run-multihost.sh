@@ -196,8 +196,7 @@ EOF
 	[ -z "$why" ] || fail "$name-logs" "$why"
 	case $database in
 	postgres*) "$MB_BUILD/admin/mailbeacon" -c "$dir/report/mailbeacon.conf" report --format json ;;
-	*) runuser -u "$PF_USER" -- "$MB_BUILD/admin/mailbeacon" -c "$dir/report/mailbeacon.conf" \
-		report --format json ;;
+	*) mb_admin_as_pf -c "$dir/report/mailbeacon.conf" report --format json ;;
 	esac >"$dir/report.json" 2>"$dir/report.err" || {
 		fail "$name-report" "mailbeacon report: $(head -3 "$dir/report.err")"
 		return 1
