@@ -35,7 +35,7 @@
 #include <sodium.h>
 #include "address.h"
 #include "admin.h"
-#include "config.h"
+#include "mbconfig.h"
 #include "log.h"
 #include "report_fmt.h"
 #include "store.h"

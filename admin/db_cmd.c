@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "admin.h"
-#include "config.h"
+#include "mbconfig.h"
 #include "log.h"
 #include "store.h"
 

@@ -5,7 +5,7 @@
 #include <string.h>
 #include <time.h>
 #include "admin.h"
-#include "config.h"
+#include "mbconfig.h"
 #include "log.h"
 #include "store.h"
 

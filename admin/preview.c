@@ -8,7 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "admin.h"
-#include "config.h"
+#include "mbconfig.h"
 #include "keyring.h"
 #include "log.h"
 #include "policy.h"

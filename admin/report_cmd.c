@@ -16,7 +16,7 @@
 #include <string.h>
 #include <time.h>
 #include "admin.h"
-#include "config.h"
+#include "mbconfig.h"
 #include "log.h"
 #include "report_fmt.h"
 #include "store.h"

@@ -24,7 +24,7 @@
 #include <sodium.h>
 
 #include "admin.h"
-#include "config.h"
+#include "mbconfig.h"
 #include "eventline.h"
 #include "log.h"
 #include "mbuf.h"

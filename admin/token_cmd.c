@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "admin.h"
-#include "config.h"
+#include "mbconfig.h"
 #include "keyring.h"
 #include "token.h"
 

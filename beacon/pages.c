@@ -2,7 +2,7 @@
  * answers, the expired-message page and the privacy page. Each writes a
  * whole page into an mbuf; beacon/http.c decides which one and sends it. */
 #include <string.h>
-#include "config.h"
+#include "mbconfig.h"
 #include "mbuf.h"
 #include "pages.h"
 #include "textenc.h"

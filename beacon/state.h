@@ -4,7 +4,7 @@
 #ifndef MB_STATE_H
 #define MB_STATE_H
 #include <pthread.h>
-#include "config.h"
+#include "mbconfig.h"
 #include "keyring.h"
 #include "store.h"
 

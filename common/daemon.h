@@ -6,7 +6,7 @@
 #ifndef MB_DAEMON_H
 #define MB_DAEMON_H
 #include <stdbool.h>
-#include "config.h"
+#include "mbconfig.h"
 #include "load.h"
 
 struct daemon_options {

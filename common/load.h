@@ -5,7 +5,7 @@
 #ifndef MB_LOAD_H
 #define MB_LOAD_H
 #include <stddef.h>
-#include "config.h"
+#include "mbconfig.h"
 #include "keyring.h"
 #include "policy.h"
 #include "store.h"

@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "address.h"
-#include "config.h"
+#include "mbconfig.h"
 #include "fileline.h"
 #include "mbuf.h"
 #include "policy.h"

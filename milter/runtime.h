@@ -6,7 +6,7 @@
 #ifndef MB_RUNTIME_H
 #define MB_RUNTIME_H
 #include <stdbool.h>
-#include "config.h"
+#include "mbconfig.h"
 #include "daemon.h"
 #include "keyring.h"
 #include "policy.h"

@@ -17,7 +17,7 @@
 #define MB_STORE_H
 #include <stdbool.h>
 #include <stddef.h>
-#include "config.h"
+#include "mbconfig.h"
 
 #define STORE_HASH_LEN 32
 #define STORE_HASH_KEY_MIN 32

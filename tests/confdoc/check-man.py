@@ -94,7 +94,7 @@ def main():
         return 1
     for name in settings:
         if name not in entries:
-            print(f"{page}: setting {name} (common/config.c cfg_keys[]) is not documented")
+            print(f"{page}: setting {name} (common/mbconfig.c cfg_keys[]) is not documented")
             bad = True
     for name, body in entries.items():
         if name not in settings:

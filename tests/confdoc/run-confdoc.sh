@@ -1,6 +1,6 @@
 #!/bin/sh
 # mailbeacon.conf(5) against the settings table (an automake TESTS entry):
-# conf-settings prints common/config.c's cfg_keys[], check-man.py checks the
+# conf-settings prints common/mbconfig.c's cfg_keys[], check-man.py checks the
 # page documents each with its default, and no other setting.
 if ! command -v python3 >/dev/null 2>&1; then
 	echo "SKIP: python3 not found -- mailbeacon.conf(5) was NOT checked"

@@ -3,7 +3,7 @@
  * defaults, for check-man.py, which holds mailbeacon.conf(5) to it. */
 #include <stdio.h>
 
-#include "config.h"
+#include "mbconfig.h"
 
 int
 main(void)

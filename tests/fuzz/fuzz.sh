@@ -25,7 +25,7 @@ fi
 mkdir -p "$build"
 build=$(cd "$build" && pwd)
 
-# config.c takes its default paths from autoconf.h.
+# mbconfig.c takes its default paths from autoconf.h.
 autoconf_h=${FUZZ_AUTOCONF_H:-$build/autoconf.h}
 if [ ! -f "$autoconf_h" ]; then
 	if [ ! -x "$top/configure" ]; then

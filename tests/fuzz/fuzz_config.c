@@ -6,7 +6,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
-#include "config.h"
+#include "mbconfig.h"
 #include "undo.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

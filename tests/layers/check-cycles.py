@@ -103,8 +103,8 @@ def main():
     for name in sorted(os.listdir(rdir)):
         if name.endswith((".c", ".h")):
             with open(os.path.join(rdir, name)) as f:
-                if re.search(r'^\s*#\s*include\s+"config\.h"', f.read(), re.M):
-                    print("FAIL rewrite/%s includes config.h" % name)
+                if re.search(r'^\s*#\s*include\s+"mbconfig\.h"', f.read(), re.M):
+                    print("FAIL rewrite/%s includes mbconfig.h" % name)
                     failed += 1
     return 1 if failed else 0
 

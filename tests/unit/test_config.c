@@ -18,7 +18,7 @@
 
 /* SYSCONFDIR, LOCALSTATEDIR and RUNSTATEDIR: the configured defaults. */
 #include "autoconf.h"
-#include "config.h"
+#include "mbconfig.h"
 
 static char tmpdir[PATH_MAX];
 static char conf[PATH_MAX + 32];

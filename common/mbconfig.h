@@ -1,4 +1,4 @@
-/* config: mailbeacon.conf(5), Postfix-style "name = value" lines. One table of
+/* mbconfig: mailbeacon.conf(5), Postfix-style "name = value" lines. One table of
  * keys with types and defaults; any unknown key, bad value, duplicate or
  * missing required key is an error naming the file and line. */
 #ifndef MB_CONFIG_H

@@ -1,4 +1,4 @@
-/* config: reads mailbeacon.conf(5). Every setting is one row of cfg_keys[]
+/* mbconfig: reads mailbeacon.conf(5). Every setting is one row of cfg_keys[]
  * so a new setting is one new row; a typo, bad value, duplicate or missing
  * required setting stops the program with the file and line, never a guess. */
 #include <sys/types.h>
@@ -17,7 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "config.h"
+#include "mbconfig.h"
 #include "fileline.h"
 #include "mbuf.h"
 
