@@ -587,8 +587,8 @@ out:
 
 /* The partitions of the events' months, outside the transaction (their
  * creation commits on its own). */
-static int
-events_partitions(struct pgstore *st, const struct store_event *ev, size_t n)
+int
+pgstore_events_partitions(struct pgstore *st, const struct store_event *ev, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
 		if (pgstore_events_partition(st, ev[i].time) < 0)
@@ -603,7 +603,7 @@ pgstore_events_insert(struct pgstore *st, const struct store_event *ev, size_t n
 		return -1;
 	if (n == 0)
 		return 0;
-	if (events_partitions(st, ev, n) < 0)
+	if (pgstore_events_partitions(st, ev, n) < 0)
 		return -1;
 	/* One statement is its own transaction: the usual group commit is
 	 * one round trip, not three. */
@@ -628,7 +628,7 @@ pgstore_optout_record(struct pgstore *st, const unsigned char hash[STORE_HASH_LE
 		.verdict = "human", .recipient_hash = hash,
 	};
 
-	if (st == NULL || events_partitions(st, &e, 1) < 0 || pg_begin(st, "opt-out: begin") < 0)
+	if (st == NULL || pgstore_events_partitions(st, &e, 1) < 0 || pg_begin(st, "opt-out: begin") < 0)
 		return -1;
 	if (pgstore_optout_add(st, hash, when, message_id) < 0 || insert_events(st, &e, 1) < 0) {
 		pg_rollback(st);

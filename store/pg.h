@@ -82,6 +82,9 @@ int pgstore_drop_partitions_before(struct pgstore *st, long long cutoff, long lo
 /* Makes sure the partition holding time exists (created by the owner's
  * SECURITY DEFINER function, so the daemons' role needs no DDL right). */
 int pgstore_events_partition(struct pgstore *st, long long time);
+/* The same for the months of n events (called before their transaction:
+ * each partition is created and committed on its own). */
+int pgstore_events_partitions(struct pgstore *st, const struct store_event *ev, size_t n);
 
 
 /* ---- for the store's statement layer (sq.c) ---- */

@@ -1153,10 +1153,7 @@ store_events_partitions(struct store *st, const struct store_event *ev, size_t n
 {
 	if (st == NULL || st->pg == NULL)
 		return 0;
-	for (size_t i = 0; i < n; i++)
-		if (pgstore_events_partition(st->pg, ev[i].time) < 0)
-			return -1;
-	return 0;
+	return pgstore_events_partitions(st->pg, ev, n);
 }
 
 int
