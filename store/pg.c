@@ -623,10 +623,7 @@ int
 pgstore_optout_record(struct pgstore *st, const unsigned char hash[STORE_HASH_LEN],
 		      long long when, const char *message_id)
 {
-	struct store_event e = {
-		.message_id = message_id, .kind = "optout", .time = when,
-		.verdict = "human", .recipient_hash = hash,
-	};
+	struct store_event e = store_optout_event(hash, when, message_id);
 
 	if (st == NULL || pgstore_events_partitions(st, &e, 1) < 0 || pg_begin(st, "opt-out: begin") < 0)
 		return -1;

@@ -35,3 +35,15 @@ store_event_is_human(const char *kind, const char *verdict)
 		return strcmp(verdict, "human") == 0;
 	return false;
 }
+
+struct store_event
+store_optout_event(const unsigned char *hash, long long when, const char *message_id)
+{
+	/* A person's own request: "human", with whose opt-out it was (sync
+	 * carries it to other stores). */
+	struct store_event e = {
+		.message_id = message_id, .kind = "optout", .time = when,
+		.verdict = "human", .recipient_hash = hash,
+	};
+	return e;
+}

@@ -1250,10 +1250,7 @@ int
 store_optout_record(struct store *st, const unsigned char hash[STORE_HASH_LEN],
 		    long long when, const char *message_id)
 {
-	struct store_event e = {
-		.message_id = message_id, .kind = "optout", .time = when,
-		.verdict = "human", .recipient_hash = hash,
-	};
+	struct store_event e = store_optout_event(hash, when, message_id);
 
 	if (st != NULL && st->pg != NULL)
 		return pgstore_optout_record(st->pg, hash, when, message_id);

@@ -162,6 +162,10 @@ struct store_event {
  * verdict is "human". Any other verdict is a machine's open or a scanner's
  * click; an opt-out, or a NULL kind or verdict, is neither. */
 bool store_event_is_human(const char *kind, const char *verdict);
+/* The event an opt-out is recorded with, on either backend: a person's own
+ * request ("human"), naming whose opt-out it was. */
+struct store_event store_optout_event(const unsigned char *hash, long long when,
+				      const char *message_id);
 /* The same rule for SQL, as lists for "verdict IN ...": test_store checks
  * that SQLite and store_event_is_human agree on every verdict. */
 #define STORE_HUMAN_OPEN_VERDICTS_SQL	"('human', 'gmail-proxy')"
