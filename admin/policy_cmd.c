@@ -27,6 +27,8 @@ cmd_policy(struct admin_env *env, int argc, char **argv)
 		printf(" max_recipients=%u", r->max_recipients);
 	if (r->notify)
 		printf(" notify=%s", r->notify);
+	if (r->digest != POLICY_DIGEST_NONE)
+		printf(" digest=%s", policy_digest_name(r->digest));
 	for (size_t i = 0; i < r->n_logins; i++)
 		printf("%s%s", i == 0 ? " logins=" : ",", r->logins[i]);
 	printf(" (%s:%d: %s)\n", env->policy->path, r->line, r->pattern);

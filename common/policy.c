@@ -191,6 +191,18 @@ policy_setting(const struct policy_ctx *cx, struct policy_rule *r,
 			return policy_error(cx, "out of memory");
 		return 0;
 	}
+	if (strncmp(w, "digest=", 7) == 0) {
+		if (r->digest != POLICY_DIGEST_NONE)
+			return policy_error(cx, "duplicate word 'digest'");
+		if (strcmp(w + 7, "daily") == 0)
+			r->digest = POLICY_DIGEST_DAILY;
+		else if (strcmp(w + 7, "weekly") == 0)
+			r->digest = POLICY_DIGEST_WEEKLY;
+		else
+			return policy_error(cx, "bad value '%s' for digest: "
+			    "expected daily or weekly", w + 7);
+		return 0;
+	}
 	if (strncmp(w, "logins=", 7) == 0)
 		return policy_logins(cx, r, w + 7);
 	return policy_error(cx, "unknown word '%s'", w);
@@ -232,7 +244,8 @@ policy_words_parse(const struct policy_ctx *cx, struct policy_rule *r,
 		if (policy_word(cx, r, &off, w) == -1)
 			return -1;
 	if (off && (r->words != 0 || r->max_recipients != 0 ||
-	    r->notify != NULL || r->logins != NULL))
+	    r->notify != NULL || r->logins != NULL ||
+	    r->digest != POLICY_DIGEST_NONE))
 		return policy_error(cx, "'off' cannot be combined with other "
 		    "words");
 	if (!off && r->words == 0)
@@ -480,6 +493,12 @@ policy_login_allowed(const struct policy_rule *r, const char *sender, const char
 	free(s);
 	free(l);
 	return ok;
+}
+
+const char *
+policy_digest_name(enum policy_digest d)
+{
+	return d == POLICY_DIGEST_DAILY ? "daily" : d == POLICY_DIGEST_WEEKLY ? "weekly" : NULL;
 }
 
 void

@@ -11,11 +11,15 @@
 #define POLICY_FOOTER		0x08u
 #define POLICY_RECEIPT		0x10u
 
+/* digest=: how often `mailbeacon digest` mails the sender their report. */
+enum policy_digest { POLICY_DIGEST_NONE, POLICY_DIGEST_DAILY, POLICY_DIGEST_WEEKLY };
+
 struct policy_rule {
 	char *pattern;		/* canonical (address.h): addr, @dom, @.dom, * */
 	unsigned words;		/* 0 means off */
 	unsigned max_recipients;	/* 0 = no limit */
 	char *notify;		/* webhook URL or NULL */
+	enum policy_digest digest;
 	char **logins;		/* logins=: canonical SASL logins that may also
 				 * send as a matching sender; "*" is any */
 	size_t n_logins;
@@ -45,5 +49,7 @@ const struct policy_rule *policy_lookup(const struct policy *p, const char *addr
 int policy_login_allowed(const struct policy_rule *r, const char *sender, const char *login);
 /* "opens clicks footer" style text of the words; "off" for 0. */
 void policy_words_str(unsigned words, char *out, size_t outlen);
+/* "daily", "weekly", or NULL for POLICY_DIGEST_NONE. */
+const char *policy_digest_name(enum policy_digest d);
 
 #endif

@@ -19,11 +19,11 @@ static const char *rules =
     "# sender policy\n"
     "\n"
     "alice@example.com      opens clicks footer\n"
-    "@sales.example.com     opens footer max_recipients=5\n"
+    "@sales.example.com     opens footer max_recipients=5 digest=weekly\n"
     "bob@example.com        off\n"
     "@.example.com          footer\n"
     "@.corp.example.com     clicks notify=https://hooks.example.com/mb?x=1\n"
-    "@EXAMPLE.org           receipt\n"
+    "@EXAMPLE.org           digest=daily receipt\n"
     "  *                    text-clicks\n";
 
 static struct policy pol;
@@ -68,6 +68,12 @@ test_parse(void **state)
 	assert_int_equal(pol.rules[0].words,
 	    POLICY_OPENS | POLICY_CLICKS | POLICY_FOOTER);
 	assert_int_equal(pol.rules[1].max_recipients, 5);
+	assert_int_equal(pol.rules[0].digest, POLICY_DIGEST_NONE);
+	assert_int_equal(pol.rules[1].digest, POLICY_DIGEST_WEEKLY);
+	assert_int_equal(pol.rules[5].digest, POLICY_DIGEST_DAILY);
+	assert_string_equal(policy_digest_name(pol.rules[1].digest), "weekly");
+	assert_string_equal(policy_digest_name(pol.rules[5].digest), "daily");
+	assert_null(policy_digest_name(pol.rules[0].digest));
 	assert_int_equal(pol.rules[2].words, 0);
 	assert_int_equal(pol.rules[3].words, POLICY_FOOTER);
 	/* tracking implies footer */
@@ -184,6 +190,14 @@ test_errors(void **state)
 	    "https:// URL");
 	expect_err("* opens notify=https://a notify=https://b\n",
 	    "pol:1: duplicate word 'notify'");
+	expect_err("* opens digest=monthly\n",
+	    "pol:1: bad value 'monthly' for digest: expected daily or weekly");
+	expect_err("* opens digest=\n",
+	    "pol:1: bad value '' for digest: expected daily or weekly");
+	expect_err("* opens digest=daily digest=weekly\n",
+	    "pol:1: duplicate word 'digest'");
+	expect_err("* off digest=weekly\n",
+	    "pol:1: 'off' cannot be combined with other words");
 	static const char *bad_patterns[] = {
 		"example.com", "@", "@.", "a@", "@@x", "a@b@c", "@example..com",
 		"@.example.com.", "**", "a@.example.com",
