@@ -27,8 +27,12 @@ cmd_policy(struct admin_env *env, int argc, char **argv)
 		printf(" max_recipients=%u", r->max_recipients);
 	if (r->notify)
 		printf(" notify=%s", r->notify);
+	if (r->notify_mail)
+		printf(" notify=mail");
 	if (r->digest != POLICY_DIGEST_NONE)
 		printf(" digest=%s", policy_digest_name(r->digest));
+	if (r->words != 0)	/* who decides: shown even when left at the default */
+		printf(" consent=%s", policy_consent_name(r->consent));
 	for (size_t i = 0; i < r->n_logins; i++)
 		printf("%s%s", i == 0 ? " logins=" : ",", r->logins[i]);
 	printf(" (%s:%d: %s)\n", env->policy->path, r->line, r->pattern);

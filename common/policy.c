@@ -181,6 +181,13 @@ policy_setting(const struct policy_ctx *cx, struct policy_rule *r,
 			    MAX_RECIPIENTS_MAX);
 		return 0;
 	}
+	/* notify=mail and notify=URL may stand side by side. */
+	if (strcmp(w, "notify=mail") == 0) {
+		if (r->notify_mail)
+			return policy_error(cx, "duplicate word 'notify=mail'");
+		r->notify_mail = 1;
+		return 0;
+	}
 	if (strncmp(w, "notify=", 7) == 0) {
 		if (r->notify != NULL)
 			return policy_error(cx, "duplicate word 'notify'");
@@ -201,6 +208,18 @@ policy_setting(const struct policy_ctx *cx, struct policy_rule *r,
 		else
 			return policy_error(cx, "bad value '%s' for digest: "
 			    "expected daily or weekly", w + 7);
+		return 0;
+	}
+	if (strncmp(w, "consent=", 8) == 0) {
+		if (r->consent != POLICY_CONSENT_UNSET)
+			return policy_error(cx, "duplicate word 'consent'");
+		if (strcmp(w + 8, "optin") == 0)
+			r->consent = POLICY_CONSENT_OPTIN;
+		else if (strcmp(w + 8, "optout") == 0)
+			r->consent = POLICY_CONSENT_OPTOUT;
+		else
+			return policy_error(cx, "bad value '%s' for consent: "
+			    "expected optin or optout", w + 8);
 		return 0;
 	}
 	if (strncmp(w, "logins=", 7) == 0)
@@ -244,8 +263,9 @@ policy_words_parse(const struct policy_ctx *cx, struct policy_rule *r,
 		if (policy_word(cx, r, &off, w) == -1)
 			return -1;
 	if (off && (r->words != 0 || r->max_recipients != 0 ||
-	    r->notify != NULL || r->logins != NULL ||
-	    r->digest != POLICY_DIGEST_NONE))
+	    r->notify != NULL || r->notify_mail || r->logins != NULL ||
+	    r->digest != POLICY_DIGEST_NONE ||
+	    r->consent != POLICY_CONSENT_UNSET))
 		return policy_error(cx, "'off' cannot be combined with other "
 		    "words");
 	if (!off && r->words == 0)
@@ -499,6 +519,12 @@ const char *
 policy_digest_name(enum policy_digest d)
 {
 	return d == POLICY_DIGEST_DAILY ? "daily" : d == POLICY_DIGEST_WEEKLY ? "weekly" : NULL;
+}
+
+const char *
+policy_consent_name(enum policy_consent c)
+{
+	return c == POLICY_CONSENT_OPTIN ? "optin" : "optout";
 }
 
 void

@@ -13,13 +13,19 @@
 
 /* digest=: how often `mailbeacon digest` mails the sender their report. */
 enum policy_digest { POLICY_DIGEST_NONE, POLICY_DIGEST_DAILY, POLICY_DIGEST_WEEKLY };
+/* consent=: optout (the default, also when unset) tracks until the
+ * recipient says no; optin asks each recipient first and tracks only mail
+ * whose every recipient said yes. */
+enum policy_consent { POLICY_CONSENT_UNSET, POLICY_CONSENT_OPTOUT, POLICY_CONSENT_OPTIN };
 
 struct policy_rule {
 	char *pattern;		/* canonical (address.h): addr, @dom, @.dom, * */
 	unsigned words;		/* 0 means off */
 	unsigned max_recipients;	/* 0 = no limit */
 	char *notify;		/* webhook URL or NULL */
+	int notify_mail;	/* notify=mail: a "Read:" mail to the sender */
 	enum policy_digest digest;
+	enum policy_consent consent;
 	char **logins;		/* logins=: canonical SASL logins that may also
 				 * send as a matching sender; "*" is any */
 	size_t n_logins;
@@ -51,5 +57,7 @@ int policy_login_allowed(const struct policy_rule *r, const char *sender, const 
 void policy_words_str(unsigned words, char *out, size_t outlen);
 /* "daily", "weekly", or NULL for POLICY_DIGEST_NONE. */
 const char *policy_digest_name(enum policy_digest d);
+/* "optin", or "optout" (the default: POLICY_CONSENT_UNSET too). */
+const char *policy_consent_name(enum policy_consent c);
 
 #endif

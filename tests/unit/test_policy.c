@@ -21,8 +21,8 @@ static const char *rules =
     "alice@example.com      opens clicks footer\n"
     "@sales.example.com     opens footer max_recipients=5 digest=weekly\n"
     "bob@example.com        off\n"
-    "@.example.com          footer\n"
-    "@.corp.example.com     clicks notify=https://hooks.example.com/mb?x=1\n"
+    "@.example.com          footer consent=optin\n"
+    "@.corp.example.com     clicks notify=https://hooks.example.com/mb?x=1 consent=optout\n"
     "@EXAMPLE.org           digest=daily receipt\n"
     "  *                    text-clicks\n";
 
@@ -74,6 +74,11 @@ test_parse(void **state)
 	assert_string_equal(policy_digest_name(pol.rules[1].digest), "weekly");
 	assert_string_equal(policy_digest_name(pol.rules[5].digest), "daily");
 	assert_null(policy_digest_name(pol.rules[0].digest));
+	assert_int_equal(pol.rules[0].consent, POLICY_CONSENT_UNSET);
+	assert_string_equal(policy_consent_name(pol.rules[0].consent), "optout");
+	assert_int_equal(pol.rules[3].consent, POLICY_CONSENT_OPTIN);
+	assert_string_equal(policy_consent_name(pol.rules[3].consent), "optin");
+	assert_int_equal(pol.rules[4].consent, POLICY_CONSENT_OPTOUT);
 	assert_int_equal(pol.rules[2].words, 0);
 	assert_int_equal(pol.rules[3].words, POLICY_FOOTER);
 	/* tracking implies footer */
@@ -197,6 +202,12 @@ test_errors(void **state)
 	expect_err("* opens digest=daily digest=weekly\n",
 	    "pol:1: duplicate word 'digest'");
 	expect_err("* off digest=weekly\n",
+	    "pol:1: 'off' cannot be combined with other words");
+	expect_err("* opens consent=yes\n",
+	    "pol:1: bad value 'yes' for consent: expected optin or optout");
+	expect_err("* opens consent=optin consent=optout\n",
+	    "pol:1: duplicate word 'consent'");
+	expect_err("* off consent=optin\n",
 	    "pol:1: 'off' cannot be combined with other words");
 	static const char *bad_patterns[] = {
 		"example.com", "@", "@.", "a@", "@@x", "a@b@c", "@example..com",
@@ -357,10 +368,34 @@ test_load(void **state)
 	assert_string_equal(err, want);
 }
 
+/* notify=mail: a word of its own, beside notify=URL, never with off. */
+static void
+test_notify_mail(void **state)
+{
+	struct policy p;
+	char err[512];
+
+	(void)state;
+	assert_int_equal(policy_parse("pol", "a@example.com opens notify=mail\n"
+	    "b@example.com clicks notify=mail notify=https://h.example.com/x\n"
+	    "c@example.com opens notify=https://h.example.com/y\n", &p, err, sizeof(err)), 0);
+	assert_int_equal(p.rules[0].notify_mail, 1);
+	assert_null(p.rules[0].notify);
+	assert_int_equal(p.rules[1].notify_mail, 1);
+	assert_string_equal(p.rules[1].notify, "https://h.example.com/x");
+	assert_int_equal(p.rules[2].notify_mail, 0);
+	policy_free(&p);
+	expect_err("* opens notify=mail notify=mail\n", "pol:1: duplicate word 'notify=mail'");
+	expect_err("* off notify=mail\n", "pol:1: 'off' cannot be combined with other words");
+	expect_err("* opens notify=email\n",
+	    "pol:1: bad value 'email' for notify: expected an http:// or https:// URL");
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_notify_mail),
 		cmocka_unit_test(test_parse),
 		cmocka_unit_test(test_lookup),
 		cmocka_unit_test(test_null_sender),
