@@ -115,7 +115,8 @@ token_dest_ok(const unsigned char *d, size_t len)
 static int
 token_kind_ok(int kind)
 {
-	return kind == TOKEN_OPEN || kind == TOKEN_CLICK || kind == TOKEN_OPTOUT;
+	return kind == TOKEN_OPEN || kind == TOKEN_CLICK || kind == TOKEN_OPTOUT ||
+	    kind == TOKEN_CONSENT;
 }
 
 static int

@@ -2,6 +2,7 @@
  *   o/<msgid>.<sent>.<kid>.<tag>.gif
  *   c/<msgid>.<sent>.<link>.<kid>.<tag>/<base64url(destination)>
  *   u/<msgid>.<sent>.<kid>.<tag>
+ *   a/<msgid>.<sent>.<kid>.<tag>	(the ask footer's consent page)
  * <tag> is HMAC-SHA-256, truncated to 128 bits, over the kind and every other
  * field (destination included), compared in constant time. */
 #ifndef MB_TOKEN_H
@@ -17,7 +18,7 @@
 #define TOKEN_DEST_MAX 8192	/* longest destination URL we sign */
 #define TOKEN_PATH_MAX (64 + KEY_ID_MAX + TOKEN_DEST_MAX * 4 / 3 + 8)
 
-enum token_kind { TOKEN_OPEN = 'o', TOKEN_CLICK = 'c', TOKEN_OPTOUT = 'u' };
+enum token_kind { TOKEN_OPEN = 'o', TOKEN_CLICK = 'c', TOKEN_OPTOUT = 'u', TOKEN_CONSENT = 'a' };
 
 struct token {
 	enum token_kind kind;

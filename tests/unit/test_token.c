@@ -156,6 +156,29 @@ test_round_trip(void **state)
 	free(u);
 }
 
+static void tamper_all(const char *good);
+
+/* The consent token (issue 14): like the opt-out's, and an opt-out token
+ * passed off as a consent one (the kind letter swapped) is refused. */
+static void
+test_consent_kind(void **state)
+{
+	struct token t;
+	char *a = tok_make(&ring, TOKEN_CONSENT, NULL);
+	char *u = tok_make(&ring, TOKEN_OPTOUT, NULL);
+
+	(void)state;
+	assert_int_equal(strncmp(a, "a/" MSGID ".1700000000.k1.", 30), 0);
+	assert_int_equal(tok_check(&ring, a, strlen(a), &t), TOKEN_OK);
+	assert_int_equal(t.kind, TOKEN_CONSENT);
+	token_clear(&t);
+	u[0] = 'a';
+	assert_int_equal(tok_status(&ring, u), TOKEN_BAD_TAG);
+	tamper_all(a);
+	free(a);
+	free(u);
+}
+
 /* Any single changed byte anywhere must be refused. */
 static void
 tamper_all(const char *good)
@@ -606,6 +629,7 @@ main(void)
 		cmocka_unit_test(test_b64url),
 		cmocka_unit_test(test_msgid),
 		cmocka_unit_test(test_round_trip),
+		cmocka_unit_test(test_consent_kind),
 		cmocka_unit_test(test_tamper_every_byte),
 		cmocka_unit_test(test_tamper_fields),
 		cmocka_unit_test(test_truncated),
