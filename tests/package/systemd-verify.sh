@@ -5,6 +5,7 @@
 # pointed at the programs of this build, and MANPATH at doc/, so that the
 # programs and the Documentation= man pages are checked to exist too.
 # Prints the exposure score of "systemd-analyze security" for information.
+# Then the same for the timers of purge and digest and their services.
 # Skips (77) only when systemd-analyze is missing (Debian package systemd).
 build=${top_builddir:?top_builddir must name the build directory}
 src=${top_srcdir:?top_srcdir must name the source directory}
@@ -54,6 +55,63 @@ for unit in mailbeacon-milter.service mailbeacond.service; do
 done
 grep -q '^RuntimeDirectory=mailbeacon$' "$dir/units/mailbeacon-milter.service" || {
 	echo "FAIL mailbeacon-milter.service: no RuntimeDirectory=mailbeacon (its socket)"
+	failed=$((failed + 1))
+}
+
+# The timers and the oneshot services they start (mailbeacon purge, and
+# mailbeacon digest as the template mailbeacon-digest@.service, one
+# instance per period). Verifying a timer loads the service it names, and
+# verifying an instance loads the template; a timer's Unit= that names no
+# file is not an error to systemd-analyze, so it is checked here.
+for unit in mailbeacon-purge.service mailbeacon-purge.timer mailbeacon-digest@.service \
+	mailbeacon-digest-daily.timer mailbeacon-digest-weekly.timer; do
+	sed -e "s|/usr/bin/mailbeacon |$build/admin/mailbeacon |g" \
+	    "$src/contrib/systemd/$unit" >"$dir/units/$unit"
+done
+for unit in mailbeacon-purge.service mailbeacon-digest@daily.service \
+	mailbeacon-digest@weekly.service mailbeacon-purge.timer mailbeacon-digest-daily.timer \
+	mailbeacon-digest-weekly.timer; do
+	file=$dir/units/$(printf '%s' "$unit" | sed 's/@[a-z]*\./@./')
+	if grep -n '/usr/sbin\|/usr/bin' "$file"; then
+		echo "FAIL $unit: a program path was not rewritten to the build"
+		failed=$((failed + 1))
+		continue
+	fi
+	out=$(cd "$dir/units" && MANPATH="$dir/man" systemd-analyze verify "$unit" 2>&1)
+	rc=$?
+	if [ "$rc" -ne 0 ] || [ -n "$out" ]; then
+		echo "FAIL $unit: systemd-analyze verify (exit $rc):"
+		printf '%s\n' "$out" | sed 's/^/  /'
+		failed=$((failed + 1))
+	else
+		echo "ok $unit: systemd-analyze verify says nothing"
+		passed=$((passed + 1))
+	fi
+	case $unit in
+	*.timer)
+		target=$(sed -n 's/^Unit=//p' "$file")
+		tfile=$dir/units/$(printf '%s' "$target" | sed 's/@[a-z]*\./@./')
+		if [ -z "$target" ] || [ ! -f "$tfile" ]; then
+			echo "FAIL $unit: Unit=$target names no unit of contrib/systemd"
+			failed=$((failed + 1))
+		fi
+		grep -q '^WantedBy=timers.target$' "$file" || {
+			echo "FAIL $unit: not WantedBy=timers.target"
+			failed=$((failed + 1))
+		} ;;
+	*)
+		for want in 'Type=oneshot' 'User=mailbeacon' 'CapabilityBoundingSet=$' \
+			'StateDirectory=mailbeacon$'; do
+			grep -q "^$want" "$file" || {
+				echo "FAIL $unit: no line $want"
+				failed=$((failed + 1))
+			}
+		done ;;
+	esac
+done
+# The instance name is the period digest --period takes.
+grep -q '^ExecStart=.* digest --period %i$' "$dir/units/mailbeacon-digest@.service" || {
+	echo "FAIL mailbeacon-digest@.service: ExecStart= does not run digest --period %i"
 	failed=$((failed + 1))
 }
 echo "systemd-verify: $passed passed, $failed failed"
