@@ -15,10 +15,13 @@
  *   bench_rewrite [--rounds N] [--sample-ms MS] [--sizes 5,60,1024] [--qp]
  *                 [--dump DIR] [--gen-only]
  * --qp also runs a multipart/alternative message whose parts are
- * quoted-printable (decode + re-encode on top of the HTML work).
+ * quoted-printable (decode + re-encode on top of the HTML work);
+ * --qp-only runs that message alone.
  * --max-links N: only the first N links are <a href> (the rest <span>):
  * the milter leaves a message with more than 2000 links untouched.
- * --only METHOD times that method alone (for perf record; no ratios).
+ * --only METHOD times that method alone (for perf record; no ratios);
+ * with --iters N it runs exactly N times, untimed (for instruction counts
+ * under callgrind: bench_rewrite_instr.sh).
  * --dump DIR writes the generated messages there (msg-<KB>k.eml, and
  * msg-<KB>k-qp.eml with --qp); with --gen-only nothing is timed (the mail
  * path and memory benchmarks take their messages from here).
@@ -304,6 +307,7 @@ m_dom(const struct input *in)
 
 static unsigned last_links;
 static const char *only;	/* --only METHOD */
+static long only_iters;		/* --iters N: that many runs, untimed */
 
 static void
 m_rewrite(const struct input *in)
@@ -361,7 +365,12 @@ run_case(const char *label, const struct input *in, int rounds, double sample_s)
 
 	if (only != NULL) {
 		for (int i = 0; i < nm; i++)
-			if (strcmp(ms[i].name, only) == 0) {
+			if (strcmp(ms[i].name, only) == 0 && only_iters > 0) {
+				for (long k = 0; k < only_iters; k++)
+					ms[i].fn(in);
+				printf("%s %s: %ld runs, %u links\n", label, only, only_iters,
+				       last_links);
+			} else if (strcmp(ms[i].name, only) == 0) {
 				double t0 = monotonic_seconds();
 				long k = 0;
 				while (monotonic_seconds() - t0 < sample_s * rounds && ++k)
@@ -416,7 +425,7 @@ run_case(const char *label, const struct input *in, int rounds, double sample_s)
 int
 main(int argc, char **argv)
 {
-	int rounds = 7, qp = 0, gen_only = 0;
+	int rounds = 7, qp = 0, qp_only = 0, gen_only = 0;
 	double sample_ms = 200;
 	const char *sizes = "5,60,1024", *dump = NULL;
 
@@ -431,15 +440,19 @@ main(int argc, char **argv)
 			dump = argv[++i];
 		else if (strcmp(argv[i], "--qp") == 0)
 			qp = 1;
+		else if (strcmp(argv[i], "--qp-only") == 0)
+			qp = qp_only = 1;
 		else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc)
 			only = argv[++i];
+		else if (strcmp(argv[i], "--iters") == 0 && i + 1 < argc)
+			only_iters = atol(argv[++i]);
 		else if (strcmp(argv[i], "--max-links") == 0 && i + 1 < argc)
 			max_links = (unsigned)atoi(argv[++i]);
 		else if (strcmp(argv[i], "--gen-only") == 0)
 			gen_only = 1;
 		else {
 			fprintf(stderr, "usage: bench_rewrite [--rounds N] [--sample-ms MS] "
-				"[--sizes KB,KB,...] [--qp] [--only METHOD] [--max-links N] [--dump DIR [--gen-only]]\n");
+				"[--sizes KB,KB,...] [--qp | --qp-only] [--only METHOD [--iters N]] [--max-links N] [--dump DIR [--gen-only]]\n");
 			return 1;
 		}
 	}
@@ -479,7 +492,7 @@ main(int argc, char **argv)
 		rng_state = 0x9e3779b97f4a7c15ull + kb;
 		n_links = 0;
 		gen_html(&html, kb * 1024);
-		for (int v = 0; v <= qp; v++) {
+		for (int v = qp_only; v <= qp; v++) {
 			struct mbuf msg;
 			mbuf_init(&msg);
 			gen_message(&msg, &html, v);

@@ -1,9 +1,10 @@
 #!/bin/bash
 # bench/run.sh: runs the benchmarks by hand (not part of "make check").
 #
-#   bench/run.sh [--quick] [rewrite] [mailpath] [beacon] [report] [memory]
+#   bench/run.sh [--quick] [rewrite] [rewrite-instr] [mailpath] [beacon] [report] [memory]
 #
-# No name: all of them, one after the other. --quick: small sizes and short
+# No name: all of them, one after the other. rewrite-instr is benchmark 1
+# counted in instructions (callgrind), which a busy machine does not skew. --quick: small sizes and short
 # runs (checks that every benchmark works; the figures mean little).
 # Needs an optimised build in ../build-bench (or MB_BUILD=DIR):
 #   mkdir build-bench && cd build-bench && ../configure CFLAGS='-O2 -g' && make -j2
@@ -20,11 +21,11 @@ names=()
 for a in "$@"; do
 	case $a in
 	--quick) quick=1 ;;
-	rewrite | mailpath | beacon | report | memory) names+=("$a") ;;
-	*) echo "usage: $0 [--quick] [rewrite|mailpath|beacon|report|memory]..." >&2; exit 1 ;;
+	rewrite | rewrite-instr | mailpath | beacon | report | memory) names+=("$a") ;;
+	*) echo "usage: $0 [--quick] [rewrite|rewrite-instr|mailpath|beacon|report|memory]..." >&2; exit 1 ;;
 	esac
 done
-[ ${#names[@]} -gt 0 ] || names=(rewrite mailpath beacon report memory)
+[ ${#names[@]} -gt 0 ] || names=(rewrite rewrite-instr mailpath beacon report memory)
 mkdir -p "$BENCH_DIR/results"
 rc=0
 for n in "${names[@]}"; do
@@ -35,6 +36,12 @@ for n in "${names[@]}"; do
 			cmd=("$BENCH_DIR/bench_rewrite" --rounds 3 --sample-ms 30 --qp)
 		else
 			cmd=("$BENCH_DIR/bench_rewrite" --rounds 9 --sample-ms 300 --qp)
+		fi ;;
+	rewrite-instr)
+		if [ $quick = 1 ]; then
+			cmd=("$BENCH_DIR/bench_rewrite_instr.sh" --sizes 5 --qp)
+		else
+			cmd=("$BENCH_DIR/bench_rewrite_instr.sh" --qp)
 		fi ;;
 	mailpath)
 		if [ $quick = 1 ]; then
