@@ -52,6 +52,12 @@ keyring_add(struct keyring *kr, const char *id, size_t idlen,
 	memcpy(nk->id, id, idlen);
 	memcpy(nk->secret, secret, secretlen);
 	nk->secret_len = secretlen;
+	if (sodium_init() < 0 ||
+	    crypto_auth_hmacsha256_init(&nk->mac, secret, secretlen) != 0) {
+		sodium_memzero(nk, sizeof(*nk));
+		kr->n--;
+		return -1;
+	}
 	return 0;
 }
 

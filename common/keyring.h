@@ -3,6 +3,7 @@
 #ifndef MB_KEYRING_H
 #define MB_KEYRING_H
 #include <stddef.h>
+#include <sodium.h>
 
 #define KEY_ID_MAX 16		/* [A-Za-z0-9_-]{1,16} */
 #define KEY_SECRET_MIN 32	/* bytes after base64url decoding */
@@ -12,6 +13,9 @@ struct key {
 	char id[KEY_ID_MAX + 1];
 	unsigned char secret[KEY_SECRET_MAX];
 	size_t secret_len;
+	/* HMAC-SHA-256 keyed with secret, its key pads hashed once here:
+	 * a token's MAC starts from a copy (token.c). */
+	crypto_auth_hmacsha256_state mac;
 };
 
 struct keyring {

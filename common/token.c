@@ -44,7 +44,7 @@ token_mac(const struct key *k, const struct token_fields *f,
 	const unsigned char nul = 0;
 	unsigned char kind = (unsigned char)f->kind;
 
-	crypto_auth_hmacsha256_init(&st, k->secret, k->secret_len);
+	st = k->mac;	/* keyed once, by keyring_add */
 	crypto_auth_hmacsha256_update(&st, (const unsigned char *)TOKEN_DOMAIN,
 	    sizeof(TOKEN_DOMAIN) - 1);
 	crypto_auth_hmacsha256_update(&st, &nul, 1);
