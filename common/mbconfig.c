@@ -41,6 +41,8 @@ enum cfg_type {
 	CFG_CIDRS,	/* list of networks */
 	CFG_DATABASE,	/* a file name (or sqlite:FILE), or a postgresql:// URI kept
 			 * as written; empty for none when there is no default */
+	CFG_DURATION,	/* digits and a unit (d, h, m, s; none: days), kept in
+			 * seconds within min..max */
 };
 
 struct cfg_word {
@@ -67,6 +69,8 @@ static int check_privacy_url(char *);
 static int check_listen(char *);
 static int check_user(char *);
 static int check_daemon_names(char *);
+static int check_sendmail_path(char *);
+static int check_notify_from(char *);
 
 static const struct cfg_word on_error_words[] = {
 	{ "accept", ON_ERROR_ACCEPT }, { "tempfail", ON_ERROR_TEMPFAIL },
@@ -80,6 +84,9 @@ static const struct cfg_word store_urls_words[] = {
 	{ "none", STORE_URLS_NONE }, { NULL, 0 }
 };
 
+static const struct cfg_word geoip_precision_words[] = {
+	{ "country", GEOIP_COUNTRY }, { "city", GEOIP_CITY }, { NULL, 0 }
+};
 static const struct cfg_word log_level_words[] = {
 	{ "error", LOG_LEVEL_ERROR }, { "warning", LOG_LEVEL_WARNING },
 	{ "info", LOG_LEVEL_INFO }, { "debug", LOG_LEVEL_DEBUG }, { NULL, 0 }
@@ -172,6 +179,26 @@ static const struct cfg_key cfg_keys[] = {
 	{ "beacon_timeout", CFG_INT, "10", 0,
 	  FIELD(beacon_timeout), NULL, 1, 300, NULL,
 	  "a number of seconds from 1 to 300" },
+	{ "sendmail_path", CFG_STRING, "/usr/sbin/sendmail", 0,
+	  FIELD(sendmail_path), check_sendmail_path, 0, 0, NULL,
+	  "an absolute file name, optionally followed by arguments separated by spaces" },
+	{ "notify_from", CFG_STRING, "<>", 0,
+	  FIELD(notify_from), check_notify_from, 0, 0, NULL,
+	  "<> (the null sender) or an address local@domain" },
+	{ "notify_max_per_hour", CFG_INT, "20", 0,
+	  FIELD(notify_max_per_hour), NULL, 1, 100000, NULL,
+	  "a number from 1 to 100000" },
+	{ "geoip_database", CFG_OPTPATH, NULL, 0,
+	  FIELD(geoip_database), NULL, 0, 0, NULL, "a file name" },
+	{ "geoip_precision", CFG_ENUM, "country", 0,
+	  FIELD(geoip_precision), NULL, 0, 0, geoip_precision_words, "country or city" },
+	{ "footer_ask_html", CFG_OPTPATH, NULL, 0,
+	  FIELD(footer_ask_html), NULL, 0, 0, NULL, "a file name" },
+	{ "footer_ask_text", CFG_OPTPATH, NULL, 0,
+	  FIELD(footer_ask_text), NULL, 0, 0, NULL, "a file name" },
+	{ "consent_ask_interval", CFG_DURATION, "180d", 0,
+	  FIELD(consent_ask_interval), NULL, 1, 3650LL * 86400, NULL,
+	  "a number followed by d (days), h, m or s, from 1s to 3650d" },
 };
 #define N_CFG_KEYS (sizeof(cfg_keys) / sizeof(cfg_keys[0]))
 
@@ -389,6 +416,36 @@ check_daemon_names(char *v)
 			words++;
 	}
 	return words > 0 ? 0 : -1;
+}
+
+/* The command the beacon's "Read:" mails go through: an absolute file
+ * name and any arguments, split at spaces (no quoting), printable ASCII. */
+static int
+check_sendmail_path(char *v)
+{
+	if (v[0] != '/')
+		return -1;
+	for (const char *p = v; *p; p++)
+		if (*p < 0x20 || *p > 0x7e)
+			return -1;
+	return 0;
+}
+
+/* The envelope sender of "Read:" mails: "<>" or local@domain with nothing
+ * a command line or a header could trip on. */
+static int
+check_notify_from(char *v)
+{
+	const char *at = strchr(v, '@');
+
+	if (strcmp(v, "<>") == 0)
+		return 0;
+	if (at == NULL || at == v || at[1] == '\0' || strchr(at + 1, '@') != NULL || v[0] == '-')
+		return -1;
+	for (const char *p = v; *p; p++)
+		if (*p <= 0x20 || *p > 0x7e || strchr("<>()[]\\,;:\"", *p) != NULL)
+			return -1;
+	return 0;
 }
 
 static int
@@ -681,6 +738,29 @@ cfg_apply(struct cfg_ctx *cx, const struct cfg_key *k, const char *v,
 			return -1;
 		cfg_store_number(cx->cfg, k, n);
 		return 0;
+	case CFG_DURATION: {
+		static const struct { char unit; long long seconds; } units[] = {
+			{ 'd', 86400 }, { 'h', 3600 }, { 'm', 60 }, { 's', 1 },
+		};
+		size_t len = strlen(v);
+		long long per = 86400;
+		char digits[24];
+
+		for (size_t u = 0; len > 0 && u < sizeof(units) / sizeof(units[0]); u++)
+			if (v[len - 1] == units[u].unit) {
+				per = units[u].seconds;
+				len--;
+				break;
+			}
+		if (len == 0 || len >= sizeof(digits))
+			return -1;
+		memcpy(digits, v, len);
+		digits[len] = '\0';
+		if (cfg_parse_int(digits, 0, k->max / per, &n) == -1 || n * per < k->min)
+			return -1;
+		cfg_store_number(cx->cfg, k, n * per);
+		return 0;
+	}
 	case CFG_ENUM:
 		for (w = k->words; w->name != NULL; w++) {
 			if (strcmp(w->name, v) == 0) {

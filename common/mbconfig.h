@@ -11,6 +11,7 @@
 enum on_error { ON_ERROR_ACCEPT, ON_ERROR_TEMPFAIL };
 enum pixel_position { PIXEL_BOTTOM, PIXEL_TOP };
 enum store_link_urls { STORE_URLS_FULL, STORE_URLS_PATH, STORE_URLS_NONE };
+enum geoip_precision { GEOIP_COUNTRY, GEOIP_CITY };
 
 struct cidr {
 	int family;		/* AF_INET or AF_INET6 */
@@ -55,6 +56,15 @@ struct config {
 	int beacon_max_connections_per_network;	/* from one /24 or /48; 0: no cap */
 	int beacon_rate_limit;	/* requests per second per client network */
 	int beacon_timeout;	/* seconds */
+	/* notify=mail: the beacon's "Read:" mails */
+	char *sendmail_path;	/* the command and its arguments, split at spaces */
+	char *notify_from;	/* the envelope sender; "<>" for the null sender */
+	int notify_max_per_hour;	/* per sender; beyond it one summary an hour */
+	char *geoip_database;	/* an MMDB file, or NULL: no location recorded */
+	enum geoip_precision geoip_precision;	/* what of the location is stored */
+	char *footer_ask_html;	/* consent=optin's ask footer, or NULL: built in */
+	char *footer_ask_text;
+	int consent_ask_interval;	/* seconds: a recipient is asked once in it */
 };
 
 /* Loads path into cfg (zeroed first). Returns 0, or -1 with a message of
