@@ -34,39 +34,62 @@ struct token_fields {
 	size_t destlen;
 };
 
-/* The NULs keep fields apart: none of them can contain one. */
+/* The MAC's input gathered into one buffer, so that the short fields cost
+ * one HMAC update, not one each. */
+struct mac_input {
+	crypto_auth_hmacsha256_state *st;
+	unsigned char buf[128];
+	size_t n;
+};
+
+static void
+mac_put(struct mac_input *m, const void *data, size_t len)
+{
+	if (m->n + len > sizeof(m->buf)) {
+		crypto_auth_hmacsha256_update(m->st, m->buf, m->n);
+		m->n = 0;
+		if (len > sizeof(m->buf)) {
+			crypto_auth_hmacsha256_update(m->st, data, len);
+			return;
+		}
+	}
+	memcpy(m->buf + m->n, data, len);
+	m->n += len;
+}
+
+/* The field followed by a NUL, which keeps the fields apart: none of them
+ * can contain one. */
+static void
+mac_field(struct mac_input *m, const void *data, size_t len)
+{
+	static const unsigned char nul = 0;
+
+	mac_put(m, data, len);
+	mac_put(m, &nul, 1);
+}
+
 static void
 token_mac(const struct key *k, const struct token_fields *f,
 	  unsigned char tag[TOKEN_TAG_BYTES])
 {
 	crypto_auth_hmacsha256_state st;
 	unsigned char full[crypto_auth_hmacsha256_BYTES];
-	const unsigned char nul = 0;
-	unsigned char kind = (unsigned char)f->kind;
+	struct mac_input m = { .st = &st, .n = 0 };
 
 	st = k->mac;	/* keyed once, by keyring_add */
-	crypto_auth_hmacsha256_update(&st, (const unsigned char *)TOKEN_DOMAIN,
-	    sizeof(TOKEN_DOMAIN) - 1);
-	crypto_auth_hmacsha256_update(&st, &nul, 1);
-	crypto_auth_hmacsha256_update(&st, &kind, 1);
-	crypto_auth_hmacsha256_update(&st, &nul, 1);
-	crypto_auth_hmacsha256_update(&st, (const unsigned char *)f->msgid,
-	    MSGID_LEN);
-	crypto_auth_hmacsha256_update(&st, &nul, 1);
-	crypto_auth_hmacsha256_update(&st, (const unsigned char *)f->sent,
-	    f->sentlen);
-	crypto_auth_hmacsha256_update(&st, &nul, 1);
-	crypto_auth_hmacsha256_update(&st, (const unsigned char *)f->link,
-	    f->linklen);
-	crypto_auth_hmacsha256_update(&st, &nul, 1);
-	crypto_auth_hmacsha256_update(&st, (const unsigned char *)f->kid,
-	    f->kidlen);
-	crypto_auth_hmacsha256_update(&st, &nul, 1);
+	mac_field(&m, TOKEN_DOMAIN, sizeof(TOKEN_DOMAIN) - 1);
+	mac_field(&m, &f->kind, 1);
+	mac_field(&m, f->msgid, MSGID_LEN);
+	mac_field(&m, f->sent, f->sentlen);
+	mac_field(&m, f->link, f->linklen);
+	mac_field(&m, f->kid, f->kidlen);
 	if (f->destlen > 0)
-		crypto_auth_hmacsha256_update(&st, f->dest, f->destlen);
+		mac_put(&m, f->dest, f->destlen);
+	crypto_auth_hmacsha256_update(&st, m.buf, m.n);
 	crypto_auth_hmacsha256_final(&st, full);
 	memcpy(tag, full, TOKEN_TAG_BYTES);
 	sodium_memzero(full, sizeof(full));
+	sodium_memzero(&m, sizeof(m));
 	sodium_memzero(&st, sizeof(st));
 }
 
@@ -136,39 +159,69 @@ token_check_fields(const struct keyring *kr, const struct token *t,
 	return 0;
 }
 
+/* The decimal digits of v (as "%llu" writes them), without a NUL. */
+static size_t
+token_decimal(char *out, unsigned long long v)
+{
+	char rev[20];
+	size_t n = 0;
+
+	do {
+		rev[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v > 0);
+	for (size_t i = 0; i < n; i++)
+		out[i] = rev[n - 1 - i];
+	return n;
+}
+
 /* Writes everything up to and including the tag; the caller adds the
- * kind's suffix. */
+ * kind's suffix. The fields are copied, not printed: this runs for every
+ * link of every message. */
 static int
 token_write(const struct key *k, const struct token *t, size_t destlen,
 	    struct mbuf *out)
 {
 	unsigned char tag[TOKEN_TAG_BYTES];
 	struct token_fields f;
-	char sent[24], link[16];
-	int sentlen, linklen;
+	char sent[24], link[16], head[2 + MSGID_LEN + 1 + 24 + 1 + 16 + 1 + KEY_ID_MAX + 1];
+	size_t sentlen, linklen, kidlen = strlen(k->id), n = 0;
 
-	sentlen = snprintf(sent, sizeof(sent), "%lld", t->sent);
-	linklen = t->kind == TOKEN_CLICK ?
-	    snprintf(link, sizeof(link), "%u", t->link) : 0;
-	link[linklen] = '\0';
+	/* token_check_fields: 0 < sent <= SENT_MAX, link <= LINK_MAX */
+	sentlen = token_decimal(sent, (unsigned long long)t->sent);
+	linklen = t->kind == TOKEN_CLICK ? token_decimal(link, t->link) : 0;
 	memset(&f, 0, sizeof(f));
 	f.kind = (char)t->kind;
 	f.msgid = t->msgid;
 	f.sent = sent;
-	f.sentlen = (size_t)sentlen;
+	f.sentlen = sentlen;
 	f.link = link;
-	f.linklen = (size_t)linklen;
+	f.linklen = linklen;
 	f.kid = k->id;
-	f.kidlen = strlen(k->id);
+	f.kidlen = kidlen;
 	if (t->kind == TOKEN_CLICK) {
 		f.dest = (const unsigned char *)t->dest;
 		f.destlen = destlen;
 	}
 	token_mac(k, &f, tag);
-	mbuf_printf(out, "%c/%s.%s.", (char)t->kind, t->msgid, sent);
-	if (t->kind == TOKEN_CLICK)
-		mbuf_printf(out, "%s.", link);
-	mbuf_printf(out, "%s.", k->id);
+	/* kind/msgid.sent.[link.]kid. */
+	head[n++] = (char)t->kind;
+	head[n++] = '/';
+	memcpy(head + n, t->msgid, MSGID_LEN);
+	n += MSGID_LEN;
+	head[n++] = '.';
+	memcpy(head + n, sent, sentlen);
+	n += sentlen;
+	head[n++] = '.';
+	if (t->kind == TOKEN_CLICK) {
+		memcpy(head + n, link, linklen);
+		n += linklen;
+		head[n++] = '.';
+	}
+	memcpy(head + n, k->id, kidlen);
+	n += kidlen;
+	head[n++] = '.';
+	mbuf_append(out, head, n);
 	return b64url_encode(tag, sizeof(tag), out);
 }
 
