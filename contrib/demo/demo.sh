@@ -5,7 +5,9 @@
 # sender. It shows the message as delivered, its store record and the
 # signed click destinations. Then mailbeacond answers the pixel and one link
 # as a mail client and a browser would, and the events appear joined to the
-# sender. Everything is stopped at the end.
+# sender. It ends with the sender's report, printed, and as an HTML page in
+# BUILD_DIR/demo-report.html (or $DEMO_REPORT_HTML). Everything is stopped
+# at the end.
 set -u
 build=${1:?usage: demo.sh BUILD_DIR}
 here=$(cd "$(dirname "$0")" && pwd)
@@ -108,5 +110,17 @@ mb_sql "SELECT '  ' || m.sender || '  ' || e.kind || coalesce(' link ' || e.link
 
 step "The milter's and the beacon's logs"
 sed 's/^/  /' "$MB_MILTER_LOG" "$E2E_DIR/beacon.log"
+
+# The report, as the milter's user (the database's owner). The HTML page is
+# written outside the temporary directory, which is removed at the end.
+report_html=${DEMO_REPORT_HTML:-$build/demo-report.html}
+step "The report for alice@example.com (mailbeacon report --sender alice@example.com)"
+mb_admin_as_pf -c "$MB_CONF" report --sender alice@example.com | sed 's/^/  /'
+if mb_admin_as_pf -c "$MB_CONF" report --sender alice@example.com --format html >"$report_html"; then
+	echo
+	echo "The same report as a web page (open it in a browser): $report_html"
+else
+	echo "demo: the HTML report could not be written to $report_html"
+fi
 echo
 echo "Stopping Postfix, the milter, the beacon and smtp-sink."
