@@ -37,6 +37,40 @@ b64url_encode(const void *bin, size_t len, struct mbuf *out)
 	return rc;
 }
 
+int
+b64url_encode_public(const void *bin, size_t len, struct mbuf *out)
+{
+	static const char alphabet[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+	const unsigned char *s = bin;
+	char chunk[512];
+	size_t n = 0, i = 0;
+
+	/* Three octets make four characters; the chunk is appended when full. */
+	for (; i + 3 <= len; i += 3) {
+		uint32_t v = (uint32_t)s[i] << 16 | (uint32_t)s[i + 1] << 8 | s[i + 2];
+		chunk[n++] = alphabet[v >> 18];
+		chunk[n++] = alphabet[(v >> 12) & 63];
+		chunk[n++] = alphabet[(v >> 6) & 63];
+		chunk[n++] = alphabet[v & 63];
+		if (n + 4 > sizeof(chunk)) {
+			if (mbuf_append(out, chunk, n) < 0)
+				return -1;
+			n = 0;
+		}
+	}
+	if (len - i == 1) {
+		chunk[n++] = alphabet[s[i] >> 2];
+		chunk[n++] = alphabet[(s[i] & 3) << 4];
+	} else if (len - i == 2) {
+		uint32_t v = (uint32_t)s[i] << 8 | s[i + 1];
+		chunk[n++] = alphabet[v >> 10];
+		chunk[n++] = alphabet[(v >> 4) & 63];
+		chunk[n++] = alphabet[(v & 15) << 2];
+	}
+	return mbuf_append(out, chunk, n);
+}
+
 /* Length of the decoded data of n base64 characters, or -1 for a length no
  * canonical encoding has (one character left over). */
 static long

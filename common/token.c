@@ -222,7 +222,7 @@ token_write(const struct key *k, const struct token *t, size_t destlen,
 	n += kidlen;
 	head[n++] = '.';
 	mbuf_append(out, head, n);
-	return b64url_encode(tag, sizeof(tag), out);
+	return b64url_encode_public(tag, sizeof(tag), out);
 }
 
 int
@@ -244,7 +244,7 @@ token_format(const struct keyring *kr, struct token *t, struct mbuf *out)
 		rc = mbuf_puts(out, ".gif");
 	if (rc == 0 && t->kind == TOKEN_CLICK)
 		rc = mbuf_putc(out, '/') == 0 ?
-		    b64url_encode(t->dest, destlen, out) : -1;
+		    b64url_encode_public(t->dest, destlen, out) : -1;
 	if (rc != 0 || out->failed) {
 		/* Leave no half-written path behind. */
 		if (out->data != NULL && out->len >= oldlen) {
