@@ -20,6 +20,7 @@ cd "$top"
 DEPS="gcc make autoconf automake pkgconf libc6-dev
 libmilter-dev libxml2-dev libsqlite3-dev sqlite3 libcurl4-openssl-dev
 libsodium-dev libmicrohttpd-dev libidn2-dev libjansson-dev libpq-dev postgresql-15
+libmaxminddb-dev libmaxmind-db-writer-perl
 libcmocka-dev miltertest python3 postfix
 chromium valgrind debhelper systemd groff-base curl psmisc m4 libwrap0
 clang libclang-rt-dev"

@@ -7,7 +7,9 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include "address.h"
 #include "admin.h"
+#include "consent.h"
 #include "mbconfig.h"
 #include "keyring.h"
 #include "log.h"
@@ -58,33 +60,60 @@ write_all(const char *data, size_t len)
 	return fwrite(data, 1, len, stdout) == len && fflush(stdout) == 0 ? 0 : -1;
 }
 
-/* Like the milter, a recipient who opted out means untouched. Without a
- * database there is nothing to check. Returns 1, 0, or -1 with why. */
+/* What the milter would find in the store for these recipients, read only:
+ * opted_out (1 when one did); under consent=optin (sender non-NULL) how
+ * many have a live consent and how many of the others were not asked
+ * within consent_ask_interval. Without a database there is nothing to
+ * check: no opt-out, no consent, nobody asked (*assumed is set). Returns
+ * 0, or -1 with why. */
+struct rcpt_state {
+	int opted_out;
+	size_t n, consented, unasked;
+	bool assumed;
+};
+
 static int
-recipients_opted_out(struct admin_env *env, const char *list, char *why, size_t whylen)
+recipients_state(struct admin_env *env, const char *list, const char *sender,
+		 struct rcpt_state *rs, char *why, size_t whylen)
 {
 	struct store_hash_key key;
 	struct store *st;
-	int found = 0;
+	unsigned char (*hashes)[STORE_HASH_LEN] = NULL;
 
-	/* No SQLite file yet: no opt-out yet. (A PostgreSQL database is asked.) */
-	if (!store_names_pg(env->cfg->database) && access(env->cfg->database, F_OK) != 0)
+	memset(rs, 0, sizeof(*rs));
+	rs->n = count_recipients(list);
+	rs->unasked = rs->n;
+	/* No SQLite file yet: no opt-out, consent or ask yet. (A PostgreSQL
+	 * database is asked.) */
+	if (!store_names_pg(env->cfg->database) && access(env->cfg->database, F_OK) != 0) {
+		rs->assumed = true;
 		return 0;
+	}
 	if (store_hash_key_load(env->cfg->hash_key_file, &key, why, whylen) < 0 ||
 	    store_open_config(env->cfg, STORE_FOR_REPORT, false, 2000, &st, why, whylen) < 0)
 		return -1;
 	char *copy = strdup(list), *save = NULL;
-	for (char *a = copy ? strtok_r(copy, ", ", &save) : NULL; a && found == 0;
+	size_t n = 0;
+	if (copy == NULL || (hashes = calloc(rs->n + 1, sizeof(*hashes))) == NULL) {
+		snprintf(why, whylen, "out of memory");
+		rs->opted_out = -1;
+	}
+	for (char *a = hashes ? strtok_r(copy, ", ", &save) : NULL; a && rs->opted_out == 0;
 	     a = strtok_r(NULL, ", ", &save)) {
-		unsigned char hash[STORE_HASH_LEN];
-		store_recipient_hash(&key, a, hash);
-		found = store_optout_exists(st, hash);
-		if (found < 0)
+		store_recipient_hash(&key, a, hashes[n]);
+		rs->opted_out = store_optout_exists(st, hashes[n++]);
+		if (rs->opted_out < 0)
 			snprintf(why, whylen, "%s", store_errmsg(st));
 	}
+	if (rs->opted_out == 0 && sender != NULL &&
+	    store_consent_check(st, sender, (const unsigned char (*)[STORE_HASH_LEN])hashes, n,
+				(long long)time(NULL) - env->cfg->consent_ask_interval,
+				&rs->consented, &rs->unasked, why, whylen) < 0)
+		rs->opted_out = -1;
 	free(copy);
+	free(hashes);
 	store_close(st);
-	return found;
+	return rs->opted_out < 0 ? -1 : 0;
 }
 
 int
@@ -137,13 +166,25 @@ cmd_preview(struct admin_env *env, int argc, char **argv)
 
 	memset(&res, 0, sizeof(res));
 	char optout_note[300] = "";
-	int opted_out = recipients_opted_out(env, to, optout_note, sizeof(optout_note));
+	bool optin = rule != NULL && rule->consent == POLICY_CONSENT_OPTIN;
+	char *canon = optin ? address_canonical(from) : NULL;
+	struct rcpt_state rs;
+	int state = optin && canon == NULL ? -1
+	    : recipients_state(env, to, canon, &rs, optout_note, sizeof(optout_note));
+	int opted_out = state < 0 ? -1 : rs.opted_out;
 
+	free(canon);
 	if (opted_out < 0) {
-		log_warnx("%s", optout_note);
+		log_warnx("%s", optout_note[0] ? optout_note : "out of memory");
 		mbuf_free(&in);
 		return EXIT_RUNTIME;
 	}
+	/* consent=optin, as the milter decides it (a retry of a recorded
+	 * message, --message-id, had every consent then). */
+	bool ask = optin && msgid == NULL && rs.consented < rs.n && rs.unasked > 0;
+	if (optin && rs.assumed)
+		log_info("consent=optin and no database yet: assumed that no recipient consented "
+			 "and none was asked");
 	if (words == 0) {
 		snprintf(res.reason, sizeof(res.reason), "sender not opted in (%s)",
 			 rule ? "policy says off" : "no policy rule");
@@ -152,6 +193,10 @@ cmd_preview(struct admin_env *env, int argc, char **argv)
 	} else if (rule->max_recipients > 0 && nrcpt > rule->max_recipients) {
 		snprintf(res.reason, sizeof(res.reason), "recipient limit: %zu recipients, max_recipients=%u",
 			 nrcpt, rule->max_recipients);
+	} else if (optin && msgid == NULL && rs.consented < rs.n && !ask) {
+		snprintf(res.reason, sizeof(res.reason), "consent=optin: %zu of %zu recipients have "
+			 "not consented, and each was asked within consent_ask_interval",
+			 rs.n - rs.consented, rs.n);
 	} else {
 		struct rewrite_params p = {
 			.beacon_url = env->cfg->beacon_url,
@@ -165,6 +210,11 @@ cmd_preview(struct admin_env *env, int argc, char **argv)
 			.footer_text = env->footer_text,
 			.now = sent > 0 ? (time_t)sent : time(NULL),
 			.msgid = msgid,
+			.location = env->cfg->geoip_database == NULL ? FOOTER_NO_LOCATION
+			    : env->cfg->geoip_precision == GEOIP_CITY ? FOOTER_CITY : FOOTER_COUNTRY,
+			.ask = ask,
+			.footer_ask_html = env->footer_ask_html,
+			.footer_ask_text = env->footer_ask_text,
 		};
 		if (rewrite_message(&p, msg, in.len, &res) < 0)
 			rc = EXIT_RUNTIME;

@@ -287,8 +287,8 @@ in_cidr4(const uint8_t a[4], const struct cidr4 *c)
  * 2002:AABB:CCDD::/48 (RFC 3056: the IPv4 address is bits 16-47) and Teredo
  * 2001:0::/32 (RFC 4380: the client's public IPv4 address is the last 32
  * bits, each inverted). */
-static bool
-ipv4_of(const struct sockaddr *sa, uint8_t a[4])
+bool
+classify_ipv4_of(const struct sockaddr *sa, uint8_t a[4])
 {
 	if (sa == NULL)
 		return false;
@@ -325,7 +325,7 @@ from_apple_mpp_range(const struct sockaddr *sa)
 	uint8_t a[4];
 	size_t i;
 
-	if (!ipv4_of(sa, a))
+	if (!classify_ipv4_of(sa, a))
 		return false;
 	for (i = 0; i < sizeof apple_mpp_v4 / sizeof apple_mpp_v4[0]; i++)
 		if (in_cidr4(a, &apple_mpp_v4[i]))
@@ -496,7 +496,7 @@ classify_mask_ip(const struct sockaddr *sa, char *out, size_t outlen)
 
 	if (sa == NULL || out == NULL)
 		return -1;
-	if (ipv4_of(sa, v4)) {
+	if (classify_ipv4_of(sa, v4)) {
 		struct in_addr a;
 
 		v4[3] = 0;

@@ -7,6 +7,7 @@
 #define MB_CLASSIFY_H
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/socket.h>
 
 enum verdict {
@@ -41,6 +42,9 @@ const char *classify_client(const char *user_agent);
 /* "192.0.2.0/24" or "2001:db8:1::/48"; an IPv6 address that embeds the
  * client's IPv4 address (IPv4-mapped, 6to4, Teredo) counts as that IPv4. */
 int classify_mask_ip(const struct sockaddr *sa, char *out, size_t outlen);
+/* The client's IPv4 address into a[4]: of an IPv4 sa, and of an IPv6 one
+ * that embeds it (IPv4-mapped, 6to4, Teredo); false for any other. */
+bool classify_ipv4_of(const struct sockaddr *sa, uint8_t a[4]);
 /* Sec-GPC: 1 or DNT: 1: counted, not attributed. */
 bool classify_dnt(const char *sec_gpc, const char *dnt);
 

@@ -14,7 +14,9 @@
 #include <time.h>
 #include <sodium.h>
 #include "classify.h"
+#include "consent.h"
 #include "eventline.h"
+#include "geoip.h"
 #include "http.h"
 #include "netlimits.h"
 #include "log.h"
@@ -209,6 +211,10 @@ queue_event(struct MHD_Connection *c, struct req *r, const struct token *t, bool
 		snprintf(p->client, sizeof(p->client), "%s", classify_client(f.user_agent));
 		p->ev.ip_masked = p->ip;
 		p->ev.client_class = p->client;
+		if (geoip_lookup(f.client, &p->place)) {
+			p->ev.country = p->place.country;
+			p->ev.city = p->place.city[0] ? p->place.city : NULL;
+		}
 	}
 	p->conn = c;
 	metrics_event(v);
@@ -266,17 +272,19 @@ route_tracking(struct MHD_Connection *c, struct req *r, struct route *rt)
 
 
 
-/* The value of the field "address" in a urlencoded form, decoded. */
+/* The value of the field name ("address", "notice") in a urlencoded form,
+ * decoded, blanks trimmed; NULL when it is not there or empty. */
 static char *
-form_address(const struct mbuf *body)
+form_value(const struct mbuf *body, const char *name)
 {
 	const char *s = body->data ? body->data : "";
+	size_t nl = strlen(name);
 
 	while (s != NULL && *s) {
 		const char *end = strchr(s, '&');
 		size_t n = end ? (size_t)(end - s) : strlen(s);
-		if (n > 8 && strncmp(s, "address=", 8) == 0) {
-			char *v = strndup(s + 8, n - 8);
+		if (n > nl + 1 && strncmp(s, name, nl) == 0 && s[nl] == '=') {
+			char *v = strndup(s + nl + 1, n - nl - 1);
 			if (v == NULL)
 				return NULL;
 			for (char *p = v; *p; p++)
@@ -349,7 +357,7 @@ route_optout(struct MHD_Connection *c, struct req *r, const char *url, const str
 		page_optout_done(&b);
 		return respond_html(c, "optout", MHD_HTTP_OK, &b);
 	}
-	char *address = form_address(&r->body);
+	char *address = form_value(&r->body, "address");
 	if (address == NULL || *address == '\0' || strchr(address, '@') == NULL) {
 		free(address);
 		page_optout_address_needed(&b, url);
@@ -379,6 +387,131 @@ route_optout(struct MHD_Connection *c, struct req *r, const char *url, const str
 	log_info("opt-out form of message %s answered", t->msgid);
 	page_optout_received(&b);
 	return respond_html(c, "optout", MHD_HTTP_OK, &b);
+}
+
+static enum MHD_Result
+consent_unavailable(struct MHD_Connection *c, struct store *st, const char *msgid,
+		    const char *why)
+{
+	(store_unreachable() ? log_debug : log_warnx)("consent for message %s not recorded: %s",
+						      msgid, why);
+	health_note_write(false, why);
+	reader_store_failed();
+	(void)st;
+	return respond_text(c, "consent", MHD_HTTP_SERVICE_UNAVAILABLE,
+			    "Your request could not be recorded; please try again later.\n");
+}
+
+/* The notice version: the first 128 bits of BLAKE2b over the notice as
+ * the page shows it, in hex. */
+static void
+notice_version(const struct mbuf *notice, char out[2 * 16 + 1])
+{
+	unsigned char h[16];
+
+	crypto_generichash(h, sizeof(h), (const unsigned char *)(notice->data ? notice->data : ""),
+			   notice->len, NULL, 0);
+	sodium_bin2hex(out, 2 * 16 + 1, h, sizeof(h));
+}
+
+/* t is the consent token http_route verified (consent=optin's ask footer).
+ * A GET shows the notice and records nothing; a POST records the consent
+ * with its proof (time, message, notice version) when the form carries the
+ * version of the notice as it stands now. Typed addresses are answered as
+ * on the opt-out form: one answer and one committed write either way, and
+ * only a recipient the message asked is recorded. A recipient who stopped
+ * tracking is never recorded here. */
+static enum MHD_Result
+route_consent(struct MHD_Connection *c, struct req *r, const char *url, const struct token *t,
+	      bool post)
+{
+	struct store_consent_ask ask;
+	unsigned char hash[STORE_HASH_LEN];
+	char err[512], version[2 * 16 + 1];
+	struct store *st = reader_store();
+	int found = st != NULL ? store_consent_ask_find(st, t->msgid, &ask, err, sizeof(err)) : -1;
+
+	if (found < 0) {
+		if (st != NULL)
+			reader_store_failed();
+		return respond_text(c, "consent", MHD_HTTP_SERVICE_UNAVAILABLE,
+				    "The service is briefly unavailable; please try again later.\n");
+	}
+	struct mbuf b, notice;
+	mbuf_init(&b);
+	if (found == 0) {
+		page_consent_unknown(&b);
+		return respond_html(c, "consent", MHD_HTTP_OK, &b);
+	}
+	mbuf_init(&notice);
+	page_consent_notice(&notice, &bc.cfg, ask.sender, ask.tracked);
+	notice_version(&notice, version);
+	char *seen = post ? form_value(&r->body, "notice") : NULL;
+	if (!post || seen == NULL || strcmp(seen, version) != 0) {
+		/* A GET changes nothing; a form of another notice neither. */
+		page_consent(&b, notice.data ? notice.data : "", version, url, ask.total, post);
+		free(seen);
+		mbuf_free(&notice);
+		store_consent_ask_free(&ask);
+		return respond_html(c, "consent", MHD_HTTP_OK, &b);
+	}
+	free(seen);
+	mbuf_free(&notice);
+	long long now = (long long)time(NULL);
+	int rc;
+	if (ask.total == 1) {
+		/* The only recipient: nothing typed is needed, or used. */
+		rc = store_consent_add(st, ask.first, ask.sender, now, t->msgid, NULL, version, err,
+				       sizeof(err));
+		int out = rc == 1 ? store_optout_exists(st, ask.first) : 0;
+		if (rc < 0 || out < 0) {
+			store_consent_ask_free(&ask);
+			return consent_unavailable(c, st, t->msgid, rc < 0 ? err : store_errmsg(st));
+		}
+		health_note_write(true, NULL);
+		log_info("consent %s for message %s", rc == 0 ? "recorded" : "not recorded again",
+			 t->msgid);
+		if (out > 0)
+			page_consent_stopped(&b);
+		else
+			page_consent_done(&b, ask.sender);
+		store_consent_ask_free(&ask);
+		return respond_html(c, "consent", MHD_HTTP_OK, &b);
+	}
+	char *address = form_value(&r->body, "address");
+	if (address == NULL || strchr(address, '@') == NULL) {
+		free(address);
+		store_consent_ask_free(&ask);
+		page_consent_address_needed(&b, url);
+		return respond_html(c, "consent", MHD_HTTP_BAD_REQUEST, &b);
+	}
+	struct sockaddr_storage client;
+	char network[64];
+	client_network(c, &client, network, sizeof(network));
+	if (!limit_optout_attempt(t->msgid, network, now_ms())) {
+		free(address);
+		store_consent_ask_free(&ask);
+		page_optout_too_many(&b);
+		return respond_html(c, "consent", MHD_HTTP_TOO_MANY_REQUESTS, &b);
+	}
+	store_recipient_hash(&bc.hash_key, address, hash);
+	sodium_memzero(address, strlen(address));
+	free(address);
+	int known = store_consent_ask_has(st, t->msgid, hash, err, sizeof(err));
+	/* A stranger's address costs the same committed write and writes
+	 * nothing. */
+	rc = known < 0 ? -1 : known ? store_consent_add(st, hash, ask.sender, now, t->msgid, NULL,
+							 version, err, sizeof(err))
+	    : store_write_probe(st);
+	if (rc < 0 && !known)
+		snprintf(err, sizeof(err), "%s", store_errmsg(st));
+	store_consent_ask_free(&ask);
+	if (rc < 0)
+		return consent_unavailable(c, st, t->msgid, err);
+	health_note_write(true, NULL);
+	log_info("consent form of message %s answered", t->msgid);
+	page_consent_received(&b);
+	return respond_html(c, "consent", MHD_HTTP_OK, &b);
 }
 
 static enum MHD_Result
@@ -476,6 +609,10 @@ http_handle(void *cls, struct MHD_Connection *c, const char *url, const char *me
 		return route_tracking(c, r, &rt);
 	case ROUTE_OPTOUT:
 		ret = route_optout(c, r, url, &rt.token, rt.post);
+		route_free(&rt);
+		return ret;
+	case ROUTE_CONSENT:
+		ret = route_consent(c, r, url, &rt.token, rt.post);
 		route_free(&rt);
 		return ret;
 	case ROUTE_PRIVACY:

@@ -20,6 +20,7 @@
 #include "writer.h"
 #include "http.h"
 #include "daemon.h"
+#include "geoip.h"
 #include "log.h"
 #include "webhook.h"
 
@@ -130,6 +131,10 @@ main(int argc, char **argv)
 		fprintf(stderr, "mailbeacond: %s: %s\n", o.config, err);
 		return 1;
 	}
+	if (geoip_open(&bc.cfg, err, sizeof(err)) < 0) {
+		fprintf(stderr, "mailbeacond: %s: geoip_database %s\n", o.config, err);
+		return 1;
+	}
 	if (o.check_only)
 		return daemon_check_only(&o, &bc.cfg);
 	daemon_detach(&o);
@@ -175,6 +180,7 @@ main(int argc, char **argv)
 			continue;
 		if (sig == SIGHUP) {
 			reload_keys();
+			geoip_reload(&bc.cfg);
 			webhook_reload();
 			continue;
 		}
@@ -186,6 +192,7 @@ main(int argc, char **argv)
 	webhook_stop();		/* drops what is left to deliver */
 	MHD_stop_daemon(bc.httpd);
 	readers_close();
+	geoip_close();
 	conn_limit_free();
 	daemon_pidfile_remove(&o);
 	pthread_rwlock_wrlock(&bc.keys_lock);

@@ -30,6 +30,11 @@ what_is_recorded(struct mbuf *b, const struct config *cfg)
 		    "(such as a security scanner). It never records your full IP address, your "
 		    "browser's details, or anything you read. Records are deleted after %d days.</p>\n",
 		    cfg->retention_days);
+	if (cfg->geoip_database != NULL)
+		mbuf_printf(b, "<p>It also records the %s your network is in, looked up from your "
+			    "address before the address is shortened; nothing more precise (no "
+			    "coordinates, postal code or network provider).</p>\n",
+			    cfg->geoip_precision == GEOIP_CITY ? "city and country" : "country");
 }
 
 void
@@ -99,6 +104,91 @@ page_optout_received(struct mbuf *b)
 		  "address from this organisation is no longer tracked, and nothing more is "
 		  "recorded about the message you came from. Other addresses are not "
 		  "recorded.</p>\n</body></html>\n");
+}
+
+void
+page_consent_notice(struct mbuf *b, const struct config *cfg, const char *sender,
+		    const char *tracked)
+{
+	mbuf_puts(b, "<p><strong>");
+	text_html_escape(TEXT_TO_MBUF(b), sender, strlen(sender));
+	mbuf_puts(b, "</strong> would like to know when you read their mail: with your consent, ");
+	text_html_escape(TEXT_TO_MBUF(b), tracked, strlen(tracked));
+	mbuf_puts(b, " of the messages ");
+	text_html_escape(TEXT_TO_MBUF(b), sender, strlen(sender));
+	mbuf_puts(b, " sends you are recorded and shown to them. Without it, nothing is "
+		  "recorded.</p>\n");
+	what_is_recorded(b, cfg);
+	mbuf_puts(b, "<p>Your consent covers mail from this sender only. You can withdraw it at "
+		  "any time with the &ldquo;Stop tracking me&rdquo; link at the foot of every "
+		  "tracked message: from then on nothing more is recorded, for earlier messages "
+		  "too.</p>\n");
+}
+
+void
+page_consent(struct mbuf *b, const char *notice, const char *version, const char *url,
+	     size_t recipients, bool changed)
+{
+	page_start(b, "Allow read tracking?");
+	if (changed)
+		mbuf_puts(b, "<p><em>What is recorded changed since this page was opened, and "
+			  "nothing was recorded. Please read it again.</em></p>\n");
+	mbuf_puts(b, notice);
+	mbuf_puts(b, "<form method=\"post\" action=\"");
+	text_html_escape(TEXT_TO_MBUF(b), url, strlen(url));
+	mbuf_puts(b, "\">\n<input type=\"hidden\" name=\"notice\" value=\"");
+	text_html_escape(TEXT_TO_MBUF(b), version, strlen(version));
+	mbuf_puts(b, "\">\n");
+	if (recipients != 1)
+		mbuf_puts(b, "<p><label>Your email address (the message went to several people): "
+			  "<input type=\"email\" name=\"address\" required></label></p>\n");
+	mbuf_puts(b, "<p><button type=\"submit\">Allow</button></p>\n</form>\n"
+		  "<p>If you do not want this, close this page: nothing is recorded.</p>\n"
+		  "<p><a href=\"/privacy\">What is recorded, in full</a></p>\n</body></html>\n");
+}
+
+void
+page_consent_done(struct mbuf *b, const char *sender)
+{
+	page_start(b, "Thank you");
+	mbuf_puts(b, "<p>Your consent is recorded: ");
+	text_html_escape(TEXT_TO_MBUF(b), sender, strlen(sender));
+	mbuf_puts(b, " may now see when you read their mail. Every tracked message has a "
+		  "&ldquo;Stop tracking me&rdquo; link to withdraw it.</p>\n</body></html>\n");
+}
+
+void
+page_consent_stopped(struct mbuf *b)
+{
+	page_start(b, "Tracking stays off");
+	mbuf_puts(b, "<p>You stopped tracking earlier, and this page does not undo that: "
+		  "nothing was recorded.</p>\n</body></html>\n");
+}
+
+void
+page_consent_received(struct mbuf *b)
+{
+	page_start(b, "Request received");
+	mbuf_puts(b, "<p>If this message was sent to the address you typed, and tracking was "
+		  "not stopped for it before, its consent is recorded. Other addresses are not "
+		  "recorded.</p>\n</body></html>\n");
+}
+
+void
+page_consent_address_needed(struct mbuf *b, const char *url)
+{
+	page_start(b, "Allow read tracking?");
+	mbuf_puts(b, "<p>Please type the email address the message was sent to.</p>\n<p><a href=\"");
+	text_html_escape(TEXT_TO_MBUF(b), url, strlen(url));
+	mbuf_puts(b, "\">Back</a></p>\n</body></html>\n");
+}
+
+void
+page_consent_unknown(struct mbuf *b)
+{
+	page_start(b, "This link has expired");
+	mbuf_puts(b, "<p>This service no longer knows the message you came from, so it cannot "
+		  "record a consent from this page. Nothing was recorded.</p>\n</body></html>\n");
 }
 
 void

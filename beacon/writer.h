@@ -4,6 +4,7 @@
 #ifndef MB_WRITER_H
 #define MB_WRITER_H
 #include <stdbool.h>
+#include "geoip.h"
 #include "store.h"
 
 struct MHD_Connection;
@@ -13,6 +14,7 @@ struct pending {
 	char message_id[32];
 	char ip[64];
 	char client[32];
+	struct geoip_place place;
 	char verdict[16];
 	struct MHD_Connection *conn;	/* resumed once committed */
 	bool committed;

@@ -40,6 +40,21 @@ bad:
 	return 0;
 }
 
+bool
+text_utf8_printable(const char *s, size_t n)
+{
+	const unsigned char *p = (const unsigned char *)s;
+
+	for (size_t i = 0; i < n;) {
+		uint32_t cp;
+		size_t len = text_utf8_decode(p + i, n - i, &cp);
+		if (len == 0 || cp < 0x20 || (cp >= 0x7f && cp <= 0x9f))
+			return false;
+		i += len;
+	}
+	return true;
+}
+
 size_t
 text_utf8_encode(uint32_t cp, char out[4])
 {

@@ -3,6 +3,7 @@
  * Every writer goes either into a struct mbuf or onto a stdio stream. */
 #ifndef MB_TEXTENC_H
 #define MB_TEXTENC_H
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -15,6 +16,10 @@
  * forms, surrogates, past U+10FFFF, cut short), then *cp = U+FFFD and the
  * caller skips one octet. */
 size_t text_utf8_decode(const unsigned char *s, size_t n, uint32_t *cp);
+
+/* True when the n octets at s are valid UTF-8 with no control character
+ * (C0, DEL, C1): a name fit to store and show, such as a city's. */
+bool text_utf8_printable(const char *s, size_t n);
 
 /* Writes code point cp (at most U+10FFFF) as UTF-8 into out: its length. */
 size_t text_utf8_encode(uint32_t cp, char out[4]);

@@ -17,6 +17,7 @@
 #include <libmilter/mfapi.h>
 #include "address.h"
 #include "callbacks.h"
+#include "consent.h"
 #include "fileline.h"
 #include "log.h"
 #include "mbuf.h"
@@ -27,6 +28,7 @@ struct msgctx {
 	struct generation *gen;	/* keys and policy this message started with */
 	unsigned words;
 	unsigned max_recipients;
+	bool optin;		/* consent=optin: every recipient must have said yes */
 	char *sender;		/* canonical (address.h): policy, store, log */
 	char *sender_written;	/* as in MAIL FROM: the footer and receipt show it */
 	char *auth;
@@ -279,6 +281,7 @@ cb_envfrom(SMFICTX *ctx, char **argv)
 	}
 	m->words = rule->words;
 	m->max_recipients = rule->max_recipients;
+	m->optin = rule->consent == POLICY_CONSENT_OPTIN;
 	if (auth != NULL)
 		m->auth = strdup(auth);
 	mbuf_init(&m->headers);
@@ -378,6 +381,13 @@ cb_header(SMFICTX *ctx, char *name, char *value)
 			 queue_id(ctx), m->sender);
 		return SMFIS_ACCEPT;
 	}
+	/* The beacon's own "Read:" mail (notify=mail) is never tracked. */
+	if (strcasecmp(name, "X-Mailbeacon") == 0 &&
+	    strcasecmp(value + strspn(value, " \t"), "notification") == 0) {
+		log_info("%s: untouched from=<%s>: a mailbeacon notification (X-Mailbeacon: notification)",
+			 queue_id(ctx), m->sender);
+		return SMFIS_ACCEPT;
+	}
 	if (take(ctx, cc, strlen(name) + strlen(value) + 4) != SMFIS_CONTINUE)
 		return SMFIS_ACCEPT;
 	if (strcasecmp(name, "Message-ID") == 0 && m->message_id == NULL)
@@ -471,6 +481,69 @@ find_previous(SMFICTX *ctx, struct msgctx *m, char id[STORE_ID_LEN + 1], long lo
 	return found;
 }
 
+enum consent_decision { CONSENT_TRACK, CONSENT_ASK, CONSENT_UNTRACKED };
+
+/* consent=optin: tracked when every recipient has a live consent for the
+ * sender; the ask footer when one without it was not asked within
+ * consent_ask_interval; else untouched. A store that cannot say counts as
+ * no consent and no ask: untracked and unasked, delivered (closed on
+ * privacy, open on mail). */
+static enum consent_decision
+consent_decide(SMFICTX *ctx, const struct msgctx *m, time_t now)
+{
+	char err[512];
+	size_t consented = 0, unasked = 0;
+	struct store *st = runtime_store_get(err, sizeof(err));
+	int rc = -1;
+
+	if (st != NULL) {
+		rc = store_consent_check(st, m->sender,
+					 (const unsigned char (*)[STORE_HASH_LEN])m->hashes, m->n_rcpt,
+					 (long long)now - rt.cfg.consent_ask_interval, &consented,
+					 &unasked, err, sizeof(err));
+		runtime_store_put(st, rc == 0);
+	}
+	if (rc < 0) {
+		(store_unreachable() ? log_debug : log_warnx)(
+		    "%s: untouched from=<%s>: consent=optin: the consents could not be read, so "
+		    "the message goes untracked and unasked: %s", queue_id(ctx), m->sender, err);
+		return CONSENT_UNTRACKED;
+	}
+	if (consented == m->n_rcpt)
+		return CONSENT_TRACK;
+	if (unasked > 0)
+		return CONSENT_ASK;
+	log_info("%s: untouched from=<%s>: consent=optin: %zu of %zu recipients have not "
+		 "consented, and each was asked within consent_ask_interval", queue_id(ctx),
+		 m->sender, m->n_rcpt - consented, m->n_rcpt);
+	return CONSENT_UNTRACKED;
+}
+
+/* Records that the ask footer went to the recipients, for the interval and
+ * for the consent page (who may say yes, to whom, for what). */
+static int
+record_ask(struct msgctx *m, const struct rewrite_params *p, const struct rewrite_result *res,
+	   char *err, size_t errlen)
+{
+	struct store *st = runtime_store_get(err, errlen);
+	int rc = -1;
+
+	if (st == NULL)
+		return -1;
+	if (runtime_store_write_begin()) {
+		rc = store_consent_asked(st, res->msgid, m->sender,
+					 footer_tracked_phrase(m->words, p->location),
+					 (const unsigned char (*)[STORE_HASH_LEN])m->hashes, m->n_rcpt,
+					 (long long)res->sent, err, errlen);
+		runtime_store_write_end();
+	} else {
+		snprintf(err, errlen, "busy: another message held the store for %d ms",
+			 RUNTIME_STORE_BUSY_MS);
+	}
+	runtime_store_put(st, rc == 0);
+	return rc;
+}
+
 static int
 apply_result(SMFICTX *ctx, const struct rewrite_result *res)
 {
@@ -506,6 +579,14 @@ cb_eom(SMFICTX *ctx)
 	int found = find_previous(ctx, m, prev_id, &prev_sent, err, sizeof(err));
 	if (found < 0)
 		return fail_open_store(ctx, err);
+	/* A retry of a tracked message had every consent then. */
+	enum consent_decision consent = m->optin && !found ? consent_decide(ctx, m, time(NULL))
+	    : CONSENT_TRACK;
+	if (consent == CONSENT_UNTRACKED) {
+		msg_free(m);
+		cc->msg = NULL;
+		return SMFIS_ACCEPT;
+	}
 	mbuf_init(&msg);
 	mbuf_append(&msg, m->headers.data ? m->headers.data : "", m->headers.len);
 	mbuf_puts(&msg, "\r\n");
@@ -527,15 +608,26 @@ cb_eom(SMFICTX *ctx)
 		.footer_text = rt.footer_text,
 		.now = found ? (time_t)prev_sent : time(NULL),
 		.msgid = found ? prev_id : NULL,
+		.location = rt.cfg.geoip_database == NULL ? FOOTER_NO_LOCATION
+		    : rt.cfg.geoip_precision == GEOIP_CITY ? FOOTER_CITY : FOOTER_COUNTRY,
+		.ask = consent == CONSENT_ASK,
+		.footer_ask_html = rt.footer_ask_html,
+		.footer_ask_text = rt.footer_ask_text,
 	};
 	if (rewrite_message(&p, msg.data, msg.len, &res) < 0) {
 		rc = fail_open(ctx, "rewrite: %s", res.reason);
 	} else if (!res.edited) {
 		log_info("%s: untouched from=<%s>: %s", qid, m->sender, res.reason);
-	} else if (!found && record_message(ctx, m, &res, err, sizeof(err)) < 0) {
+	} else if (p.ask ? record_ask(m, &p, &res, err, sizeof(err)) < 0
+		   : !found && record_message(ctx, m, &res, err, sizeof(err)) < 0) {
 		rc = fail_open_store(ctx, err);
 	} else if (apply_result(ctx, &res) < 0) {
 		rc = fail_open(ctx, "the MTA did not take the changes");
+	} else if (p.ask) {
+		log_info("%s: asked from=<%s>%s%s id=%s recipients=%zu: consent=optin, and a "
+			 "recipient without consent was not asked within consent_ask_interval",
+			 qid, m->sender, m->auth ? " sasl=" : "", m->auth ? m->auth : "",
+			 res.msgid, m->n_rcpt);
 	} else {
 		char words[128];
 		policy_words_str(res.words_applied, words, sizeof(words));

@@ -27,29 +27,56 @@ const char footer_default_text[] =
     "Stop tracking me: {optout_url}\n"
     "What is recorded: {privacy_url}\n";
 
+/* consent=optin's ask footer: no tracking, a request in plain words. */
+const char footer_default_ask_html[] =
+    "<div style=\"margin:24px 0 0;padding:8px 0 0;border-top:1px solid #ccc;"
+    "font:12px/1.4 sans-serif;color:#666\">"
+    "{sender} would like to know when you read this message and which of its links "
+    "you open. Nothing is recorded unless you allow it. "
+    "<a href=\"{consent_url}\" style=\"color:#666\">Allow</a> &middot; "
+    "<a href=\"{privacy_url}\" style=\"color:#666\">What is recorded</a></div>";
+
+const char footer_default_ask_text[] =
+    "\n-- \n"
+    "{sender} would like to know when you read this message and which\n"
+    "of its links you open. Nothing is recorded unless you allow it.\n"
+    "Allow: {consent_url}\n"
+    "What is recorded: {privacy_url}\n";
+
 static const char *const placeholders[] = {
-	"sender", "optout_url", "privacy_url", "tracked",
+	"sender", "optout_url", "privacy_url", "tracked", "consent_url",
 };
 
 const char *
-footer_tracked_phrase(unsigned words)
+footer_tracked_phrase(unsigned words, enum footer_location loc)
 {
+	static const char *const phrases[3][3] = {
+		{ "opens and link clicks",
+		  "opens and link clicks (and the country they come from)",
+		  "opens and link clicks (and the city and country they come from)" },
+		{ "opens", "opens (and the country they come from)",
+		  "opens (and the city and country they come from)" },
+		{ "link clicks", "link clicks (and the country they come from)",
+		  "link clicks (and the city and country they come from)" },
+	};
 	bool opens = words & POLICY_OPENS;
 	bool clicks = words & (POLICY_CLICKS | POLICY_TEXT_CLICKS);
+	unsigned l = loc <= FOOTER_CITY ? (unsigned)loc : FOOTER_NO_LOCATION;
 
 	if (opens && clicks)
-		return "opens and link clicks";
+		return phrases[0][l];
 	if (opens)
-		return "opens";
+		return phrases[1][l];
 	if (clicks)
-		return "link clicks";
+		return phrases[2][l];
 	return "no events";
 }
 
 static const char *
 var_value(const struct footer_vars *v, const char *name, size_t len)
 {
-	const char *vals[] = { v->sender, v->optout_url, v->privacy_url, v->tracked };
+	const char *vals[] = { v->sender, v->optout_url, v->privacy_url, v->tracked,
+			       v->consent_url };
 
 	for (size_t i = 0; i < sizeof(placeholders) / sizeof(*placeholders); i++)
 		if (strlen(placeholders[i]) == len && strncmp(placeholders[i], name, len) == 0)
@@ -109,8 +136,12 @@ footer_render(const char *tmpl, bool html, const struct footer_vars *v, struct m
 	return rc;
 }
 
-int
-footer_check(const char *tmpl, char *err, size_t errlen)
+/* A template of either footer: UTF-8, known placeholders, the one link
+ * its footer must have and not the other's (an ask footer tracks nothing,
+ * so it has no opt-out; a tracked one asks nothing). */
+static int
+footer_check_for(const char *tmpl, const char *must, const char *never, char *err,
+		 size_t errlen)
 {
 	struct footer_vars v = { 0 };
 
@@ -132,11 +163,29 @@ footer_check(const char *tmpl, char *err, size_t errlen)
 			return -1;
 		}
 	}
-	if (strstr(tmpl, "{optout_url}") == NULL) {
-		snprintf(err, errlen, "the template has no {optout_url}: recipients must be able to say no");
+	if (strstr(tmpl, never) != NULL) {
+		snprintf(err, errlen, "%s has no place in this footer", never);
+		return -1;
+	}
+	if (strstr(tmpl, must) == NULL) {
+		snprintf(err, errlen, "the template has no %s: %s", must,
+			 strcmp(must, "{optout_url}") == 0 ? "recipients must be able to say no"
+			 : "recipients must be able to say yes");
 		return -1;
 	}
 	return 0;
+}
+
+int
+footer_check(const char *tmpl, char *err, size_t errlen)
+{
+	return footer_check_for(tmpl, "{optout_url}", "{consent_url}", err, errlen);
+}
+
+int
+footer_check_ask(const char *tmpl, char *err, size_t errlen)
+{
+	return footer_check_for(tmpl, "{consent_url}", "{optout_url}", err, errlen);
 }
 
 /* Short and without a URL, so that no reader takes it for a live link. */

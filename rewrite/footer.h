@@ -12,17 +12,28 @@ struct footer_vars {
 	const char *optout_url;
 	const char *privacy_url;
 	const char *tracked;	/* "opens and link clicks", ... */
+	const char *consent_url;	/* the ask footer's (consent=optin) */
 };
 
 extern const char footer_default_html[];
 extern const char footer_default_text[];
+/* consent=optin's ask footer: {sender}, {consent_url}, {privacy_url}. */
+extern const char footer_default_ask_html[];
+extern const char footer_default_ask_text[];
 
 /* HTML output is ASCII: other characters become numeric references, so it
  * fits any ASCII-compatible charset. Text output stays UTF-8. */
 int footer_render(const char *tmpl, bool html, const struct footer_vars *v, struct mbuf *out);
 /* Returns -1 with "unknown placeholder {x}" or "template is not UTF-8". */
 int footer_check(const char *tmpl, char *err, size_t errlen);
-const char *footer_tracked_phrase(unsigned words);
+/* The same for an ask footer template, which must have {consent_url} and
+ * no {optout_url}. */
+int footer_check_ask(const char *tmpl, char *err, size_t errlen);
+/* What of an event's place the beacon records (geoip_database and
+ * geoip_precision), for the notice to say. */
+enum footer_location { FOOTER_NO_LOCATION, FOOTER_COUNTRY, FOOTER_CITY };
+/* "opens and link clicks", "opens (and the country they come from)", ... */
+const char *footer_tracked_phrase(unsigned words, enum footer_location loc);
 
 /* Our own earlier artefacts, carried by quoted or forwarded mail: URLs under
  * beacon_url for an open (/o/), an opt-out (/u/) or consent (/a/). Returns

@@ -46,6 +46,7 @@ struct rw {
 	size_t n_splices;
 	char **unsub;		/* http(s) URLs of List-Unsubscribe */
 	size_t n_unsub;
+	unsigned ask_links;	/* ask: links that tracking would rewrite */
 	bool oom;
 };
 
@@ -187,6 +188,10 @@ sign_link(void *arg, const char *url, size_t len, struct mbuf *out)
 	 * TOKEN_DEST_MAX; a shorter one is measured once formatted. */
 	if (len > TOKEN_DEST_MAX) {
 		rw->res->n_long_links++;
+		return 0;
+	}
+	if (rw->p->ask) {	/* counted: the link stays as written */
+		rw->ask_links++;
 		return 0;
 	}
 	if (rw->res->n_links >= REWRITE_MAX_LINKS)
@@ -566,18 +571,24 @@ render_plan(struct rw *rw, struct edit_plan *plan, struct mbuf *pixel,
 	int rc = -1;
 
 	mbuf_init(&optout);
-	if (make_url(rw, TOKEN_OPTOUT, &optout) < 0)
+	/* The ask footer links to the consent page; the tracked one to the
+	 * opt-out. */
+	if (make_url(rw, p->ask ? TOKEN_CONSENT : TOKEN_OPTOUT, &optout) < 0)
 		goto out;
 	struct footer_vars v = {
 		.sender = p->sender,
-		.optout_url = optout.data,
+		.optout_url = p->ask ? NULL : optout.data,
+		.consent_url = p->ask ? optout.data : NULL,
 		.privacy_url = p->privacy_url,
-		.tracked = footer_tracked_phrase(p->words),
+		.tracked = footer_tracked_phrase(p->words, p->location),
 	};
-	if (footer_render(p->footer_html ? p->footer_html : footer_default_html, true, &v, fhtml) < 0 ||
-	    footer_render(p->footer_text ? p->footer_text : footer_default_text, false, &v, ftext) < 0)
+	const char *html = p->ask ? (p->footer_ask_html ? p->footer_ask_html : footer_default_ask_html)
+	    : (p->footer_html ? p->footer_html : footer_default_html);
+	const char *text = p->ask ? (p->footer_ask_text ? p->footer_ask_text : footer_default_ask_text)
+	    : (p->footer_text ? p->footer_text : footer_default_text);
+	if (footer_render(html, true, &v, fhtml) < 0 || footer_render(text, false, &v, ftext) < 0)
 		goto out;
-	if (p->words & POLICY_OPENS) {
+	if ((p->words & POLICY_OPENS) && !p->ask) {
 		mbuf_puts(pixel, "<img src=\"");
 		if (make_url(rw, TOKEN_OPEN, pixel) < 0)
 			goto out;
@@ -602,6 +613,17 @@ finish_headers(struct rw *rw, bool pixel, unsigned links)
 	unsigned applied = POLICY_FOOTER;
 	char words[80], value[160];
 
+	if (rw->p->ask) {
+		/* Asked only where tracking would do something. */
+		bool html = false;
+		for (size_t i = 0; i < rw->n_targets; i++)
+			html |= rw->targets[i].kind == PART_HTML;
+		if (!(html && (rw->p->words & POLICY_OPENS)) && rw->ask_links == 0)
+			return skip(rw, "nothing to track: no HTML part for the pixel and no link to rewrite");
+		res->words_applied = POLICY_FOOTER;
+		snprintf(value, sizeof(value), "%s; ask", res->msgid);
+		return add_header_edit(res, HEADER_ADD, "X-Mailbeacon", value, 0);
+	}
 	if (pixel)
 		applied |= POLICY_OPENS;
 	if (links > 0)

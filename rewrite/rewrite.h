@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <time.h>
+#include "footer.h"
 #include "keyring.h"
 #include "mbuf.h"
 #include "token.h"
@@ -25,6 +26,14 @@ struct rewrite_params {
 	const char *footer_text;
 	time_t now;
 	const char *msgid;		/* NULL: a new random one */
+	enum footer_location location;	/* what the footer says of the place recorded */
+	/* consent=optin and a recipient without consent: the ask footer
+	 * (footer_ask_*, NULL: built in) alone, with a link to the consent
+	 * page; no pixel, no rewritten link, no receipt; "X-Mailbeacon: ID;
+	 * ask". Only when the message would be tracked otherwise. */
+	bool ask;
+	const char *footer_ask_html;
+	const char *footer_ask_text;
 };
 
 enum header_op { HEADER_ADD, HEADER_CHANGE };

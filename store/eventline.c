@@ -11,6 +11,7 @@
 #include <sodium.h>
 
 #include "eventline.h"
+#include "textenc.h"
 
 /* json_object_set_new that keeps going after a failure: ok turns false. */
 static void
@@ -42,6 +43,12 @@ eventline_encode(struct mbuf *b, long long cursor, const struct store_event *e)
 	put(o, "client", string_or_null(e->client_class), &ok);
 	put(o, "verdict", string_or_null(e->verdict), &ok);
 	put(o, "dnt", json_boolean(e->dnt), &ok);
+	/* Only when recorded (geoip_database): a line without them reads as
+	 * before, on hosts old and new. */
+	if (e->country != NULL)
+		put(o, "country", json_string(e->country), &ok);
+	if (e->city != NULL)
+		put(o, "city", json_string(e->city), &ok);
 	if (e->recipient_hash != NULL) {
 		char hex[STORE_HASH_LEN * 2 + 1];
 		sodium_bin2hex(hex, sizeof(hex), e->recipient_hash, STORE_HASH_LEN);
@@ -154,6 +161,28 @@ fields(json_t *o, struct eventline *l, const char **why)
 		return -1;
 	}
 	e->dnt = json_is_true(v);
+	v = json_object_get(o, "country");
+	if (v != NULL && !json_is_null(v)) {
+		const char *c = json_string_value(v);
+		if (c == NULL || json_string_length(v) != 2 || c[0] < 'A' || c[0] > 'Z' ||
+		    c[1] < 'A' || c[1] > 'Z') {
+			*why = "\"country\" is not an ISO country code or null";
+			return -1;
+		}
+		memcpy(l->country, c, 3);
+		e->country = l->country;
+	}
+	v = json_object_get(o, "city");
+	if (v != NULL && !json_is_null(v)) {
+		size_t n = json_string_length(v);
+		if (!json_is_string(v) || e->country == NULL || n == 0 || n > STORE_CITY_MAX ||
+		    !text_utf8_printable(json_string_value(v), n)) {
+			*why = "\"city\" is not a city name (with a country) or null";
+			return -1;
+		}
+		memcpy(l->city, json_string_value(v), n + 1);
+		e->city = l->city;
+	}
 	v = json_object_get(o, "recipient_hash");
 	if (v != NULL && !json_is_null(v)) {
 		size_t bin_len = 0;

@@ -23,6 +23,8 @@ struct eventline {
 	char ip[EVENTLINE_ID_MAX + 1];
 	char client[EVENTLINE_WORD_MAX + 1];
 	char verdict[EVENTLINE_WORD_MAX + 1];
+	char country[3];		/* ISO code: only with geoip_database */
+	char city[STORE_CITY_MAX + 1];
 	unsigned char hash[STORE_HASH_LEN];
 };
 

@@ -12,11 +12,12 @@
 #include <sodium.h>
 
 #include "mbuf.h"
+#include "counters.h"
 #include "pg_int.h"
 
 /* pg_advisory_xact_lock key of the schema migrations: "mailbcn" in ASCII. */
 #define SCHEMA_LOCK_KEY "31078843214374766"
-/* Events per INSERT statement: 9 parameters each, well under libpq's
+/* Events per INSERT statement: 11 parameters each, well under libpq's
  * 65535-parameter limit. */
 #define EVENTS_PER_INSERT 1000
 
@@ -107,6 +108,105 @@ static const char *const migrations[] = {
 	"                  current_schema(), name, current_schema(), month_start, next_start);"
 	"  END IF;"
 	" END $fn$;",
+	/* 2: SQLite's 5, where an open or click came from (geoip_database):
+	 * added to the partitioned table, so to every month's partition. */
+	"ALTER TABLE events ADD COLUMN country text COLLATE \"C\","
+	"  ADD COLUMN city text COLLATE \"C\";"
+	"CREATE INDEX events_place ON events(message_id, kind, verdict, country, city)"
+	"  WHERE country IS NOT NULL;",
+	/* 3: SQLite's 6, the "Read:" mails of notify=mail that went out. */
+	"CREATE TABLE mail_notifications ("
+	"  message_id text COLLATE \"C\" NOT NULL REFERENCES messages(id) ON DELETE CASCADE,"
+	"  link integer NOT NULL,"
+	"  time bigint NOT NULL,"
+	"  PRIMARY KEY (message_id, link));",
+	/* 4: SQLite's 7, consent=optin's consents and asks. */
+	"CREATE TABLE consents ("
+	"  recipient_hash bytea NOT NULL,"
+	"  sender text COLLATE \"C\" NOT NULL,"
+	"  time bigint NOT NULL,"
+	"  message_id text COLLATE \"C\","
+	"  source text COLLATE \"C\","
+	"  notice_version text COLLATE \"C\" NOT NULL);"
+	"CREATE UNIQUE INDEX consents_proof ON consents(recipient_hash, sender,"
+	"  notice_version, coalesce(message_id, ''), coalesce(source, ''));"
+	"CREATE INDEX consents_sender ON consents(sender);"
+	"CREATE TABLE consent_asks ("
+	"  message_id text COLLATE \"C\" NOT NULL,"
+	"  recipient_hash bytea NOT NULL,"
+	"  sender text COLLATE \"C\" NOT NULL,"
+	"  tracked text COLLATE \"C\" NOT NULL,"
+	"  time bigint NOT NULL,"
+	"  PRIMARY KEY (message_id, recipient_hash));"
+	"CREATE INDEX consent_asks_recipient ON consent_asks(recipient_hash, sender, time);"
+	"CREATE INDEX consent_asks_sender ON consent_asks(sender);",
+	/* 5: SQLite's 8, the per-message counters (store/counters.h). The
+	 * trigger counts a statement's events at once (its transition table)
+	 * as their owner (SECURITY DEFINER): the daemons' role inserts events
+	 * but may update nothing. It locks the messages in id order first, so
+	 * that two beacons' batches never wait on each other in a cycle. */
+	"ALTER TABLE messages ADD COLUMN opens_human bigint NOT NULL DEFAULT 0,"
+	"  ADD COLUMN opens_machine bigint NOT NULL DEFAULT 0,"
+	"  ADD COLUMN clicks_human bigint NOT NULL DEFAULT 0,"
+	"  ADD COLUMN clicks_scanner bigint NOT NULL DEFAULT 0,"
+	"  ADD COLUMN optouts bigint NOT NULL DEFAULT 0,"
+	"  ADD COLUMN first_human_open bigint,"
+	"  ADD COLUMN last_event bigint;"
+	"ALTER TABLE links ADD COLUMN clicks_human bigint NOT NULL DEFAULT 0,"
+	"  ADD COLUMN clicks_scanner bigint NOT NULL DEFAULT 0;"
+	"CREATE TABLE message_days ("
+	"  message_id text COLLATE \"C\" NOT NULL,"
+	"  day bigint NOT NULL,"
+	"  sent bigint NOT NULL,"
+	"  opens_human bigint NOT NULL,"
+	"  clicks_human bigint NOT NULL,"
+	"  PRIMARY KEY (message_id, day));"
+	"CREATE INDEX message_days_sent ON message_days(sent, day, opens_human, clicks_human);"
+	COUNTERS_RECOUNT_MESSAGES("(SELECT message_id FROM events)") ";"
+	COUNTERS_RECOUNT_LINKS("(SELECT message_id FROM events WHERE kind = 'click')") ";"
+	COUNTERS_DAYS_FROM_EVENTS("") ";"
+	"CREATE FUNCTION mailbeacon_events_counters() RETURNS trigger"
+	"  LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $fn$"
+	" BEGIN"
+	"  PERFORM 1 FROM messages WHERE id IN (SELECT message_id FROM new_events)"
+	"   ORDER BY id FOR UPDATE;"
+	"  UPDATE messages m SET opens_human = m.opens_human + c.oh,"
+	"   opens_machine = m.opens_machine + c.om, clicks_human = m.clicks_human + c.ch,"
+	"   clicks_scanner = m.clicks_scanner + c.cs, optouts = m.optouts + c.oo,"
+	"   first_human_open = least(m.first_human_open, c.fho),"
+	"   last_event = greatest(m.last_event, c.le)"
+	"  FROM (SELECT message_id,"
+	"    count(*) FILTER (WHERE " COUNTERS_HUMAN_OPEN("n") ") AS oh,"
+	"    count(*) FILTER (WHERE " COUNTERS_MACHINE_OPEN("n") ") AS om,"
+	"    count(*) FILTER (WHERE " COUNTERS_HUMAN_CLICK("n") ") AS ch,"
+	"    count(*) FILTER (WHERE " COUNTERS_SCANNER_CLICK("n") ") AS cs,"
+	"    count(*) FILTER (WHERE n.kind = 'optout') AS oo,"
+	"    min(n.time) FILTER (WHERE " COUNTERS_HUMAN_OPEN("n") ") AS fho,"
+	"    max(n.time) AS le"
+	"   FROM new_events n GROUP BY message_id) c"
+	"  WHERE m.id = c.message_id;"
+	"  UPDATE links l SET clicks_human = l.clicks_human + k.ch,"
+	"   clicks_scanner = l.clicks_scanner + k.cs"
+	"  FROM (SELECT message_id, link,"
+	"    count(*) FILTER (WHERE " COUNTERS_HUMAN_CLICK("n") ") AS ch,"
+	"    count(*) FILTER (WHERE " COUNTERS_SCANNER_CLICK("n") ") AS cs"
+	"   FROM new_events n WHERE n.kind = 'click' GROUP BY message_id, link) k"
+	"  WHERE l.message_id = k.message_id AND l.num = k.link;"
+	"  INSERT INTO message_days (message_id, day, sent, opens_human, clicks_human)"
+	"   SELECT n.message_id, " COUNTERS_DAY("n.time") ", m.sent,"
+	"    count(*) FILTER (WHERE " COUNTERS_HUMAN_OPEN("n") "),"
+	"    count(*) FILTER (WHERE " COUNTERS_HUMAN_CLICK("n") ")"
+	"   FROM new_events n JOIN messages m ON m.id = n.message_id"
+	"   WHERE " COUNTERS_HUMAN_OPEN("n") " OR " COUNTERS_HUMAN_CLICK("n")
+	"   GROUP BY n.message_id, 2, m.sent"
+	"  ON CONFLICT (message_id, day) DO UPDATE SET"
+	"   opens_human = message_days.opens_human + excluded.opens_human,"
+	"   clicks_human = message_days.clicks_human + excluded.clicks_human;"
+	"  RETURN NULL;"
+	" END $fn$;"
+	"CREATE TRIGGER events_counters AFTER INSERT ON events"
+	"  REFERENCING NEW TABLE AS new_events"
+	"  FOR EACH STATEMENT EXECUTE FUNCTION mailbeacon_events_counters();",
 };
 
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -526,14 +626,14 @@ pgstore_optout_add(struct pgstore *st, const unsigned char hash[STORE_HASH_LEN],
 
 /* ---- events ---- */
 
-/* One INSERT of events ev[0..n) (n <= EVENTS_PER_INSERT): 9 parameters an
+/* One INSERT of events ev[0..n) (n <= EVENTS_PER_INSERT): 11 parameters an
  * event, their texts in num (3 numbers an event, 24 bytes each). */
 static int
 insert_events(struct pgstore *st, const struct store_event *ev, size_t n)
 {
 	struct mbuf sql;
-	const char **vals = calloc(n * 9, sizeof(*vals));
-	int *lens = calloc(n * 9, sizeof(*lens)), *fmts = calloc(n * 9, sizeof(*fmts));
+	const char **vals = calloc(n * 11, sizeof(*vals));
+	int *lens = calloc(n * 11, sizeof(*lens)), *fmts = calloc(n * 11, sizeof(*fmts));
 	char (*num)[24] = calloc(n * 3, sizeof(*num));
 	int rc = -1;
 
@@ -543,14 +643,14 @@ insert_events(struct pgstore *st, const struct store_event *ev, size_t n)
 		goto out;
 	}
 	mbuf_puts(&sql, "INSERT INTO events (message_id, kind, link, time, ip_masked,"
-		  " client_class, verdict, dnt, recipient_hash) VALUES ");
+		  " client_class, verdict, dnt, recipient_hash, country, city) VALUES ");
 	for (size_t i = 0; i < n; i++) {
 		const struct store_event *e = &ev[i];
-		size_t p = i * 9;
+		size_t p = i * 11;
 
-		mbuf_printf(&sql, "%s($%zu, $%zu, $%zu, $%zu, $%zu, $%zu, $%zu, $%zu, $%zu)",
-			    i ? ", " : "", p + 1, p + 2, p + 3, p + 4, p + 5, p + 6, p + 7, p + 8,
-			    p + 9);
+		mbuf_printf(&sql, "%s($%zu, $%zu, $%zu, $%zu, $%zu, $%zu, $%zu, $%zu, $%zu, $%zu,"
+			    " $%zu)", i ? ", " : "", p + 1, p + 2, p + 3, p + 4, p + 5, p + 6,
+			    p + 7, p + 8, p + 9, p + 10, p + 11);
 		vals[p] = e->message_id;
 		vals[p + 1] = e->kind;
 		if (e->link > 0) {
@@ -568,12 +668,14 @@ insert_events(struct pgstore *st, const struct store_event *ev, size_t n)
 			lens[p + 8] = STORE_HASH_LEN;
 			fmts[p + 8] = 1;
 		}
+		vals[p + 9] = e->country;
+		vals[p + 10] = e->city;
 	}
 	if (sql.failed) {
 		pg_seterr(st, "insert events: out of memory");
 		goto out;
 	}
-	PGresult *r = pg_exec(st, "insert events", sql.data, (int)(n * 9), vals, lens, fmts);
+	PGresult *r = pg_exec(st, "insert events", sql.data, (int)(n * 11), vals, lens, fmts);
 	rc = pg_ok(r) ? 0 : -1;
 	PQclear(r);
 out:
@@ -727,7 +829,8 @@ pgstore_events_after(struct pgstore *st, long long after, int limit, store_event
 	snprintf(l, sizeof(l), "%d", limit);
 	PGresult *r = pg_exec(st, "events after a cursor",
 			      "SELECT id, message_id, kind, coalesce(link, 0), time, ip_masked,"
-			      " client_class, verdict, dnt, encode(recipient_hash, 'hex') FROM events"
+			      " client_class, verdict, dnt, encode(recipient_hash, 'hex'), country, city"
+			      " FROM events"
 			      " WHERE id > $1 ORDER BY id LIMIT $2", 2, vals, NULL, NULL);
 	if (!pg_ok(r)) {
 		PQclear(r);
@@ -748,6 +851,8 @@ pgstore_events_after(struct pgstore *st, long long after, int limit, store_event
 			.verdict = value_or_null(r, i, 7),
 			.dnt = strcmp(PQgetvalue(r, i, 8), "0") != 0,
 			.recipient_hash = has_hash ? hash : NULL,
+			.country = value_or_null(r, i, 10),
+			.city = value_or_null(r, i, 11),
 		};
 		if (fn(arg, strtoll(PQgetvalue(r, i, 0), NULL, 10), &e) != 0)
 			break;
@@ -794,6 +899,11 @@ pgstore_drop_partitions_before(struct pgstore *st, long long cutoff, long long *
 	*events = *dropped = 0;
 	if (st == NULL || pg_begin(st, "drop partitions: begin") < 0)
 		return -1;
+	/* The messages that outlive the cutoff but had events in a dropped
+	 * month: their counters are counted again before the commit. */
+	if (pg_run(st, "drop partitions: counters", COUNTERS_RECOUNT_TABLE_PG) < 0 ||
+	    pg_run(st, "drop partitions: counters", "DELETE FROM pg_temp.mb_recount") < 0)
+		goto fail_early;
 	/* The partitions are ours by name: events_yYYYYmMM, one month each. */
 	r = pg_exec(st, "drop partitions", PGSTORE_PARTITIONS_SQL " ORDER BY relname", 0, NULL,
 		    NULL, NULL);
@@ -803,7 +913,7 @@ pgstore_drop_partitions_before(struct pgstore *st, long long cutoff, long long *
 		const char *name = PQgetvalue(r, i, 0);
 		struct tm tm = { 0 };
 		int year, month;
-		char sql[160];
+		char sql[320];
 
 		if (sscanf(name, "events_y%4dm%2d", &year, &month) != 2 || month < 1 || month > 12)
 			continue;
@@ -820,15 +930,28 @@ pgstore_drop_partitions_before(struct pgstore *st, long long cutoff, long long *
 		}
 		*events += strtoll(PQgetvalue(c, 0, 0), NULL, 10);
 		PQclear(c);
+		snprintf(sql, sizeof(sql), "INSERT INTO pg_temp.mb_recount SELECT DISTINCT p.message_id"
+			 " FROM %s p JOIN messages m ON m.id = p.message_id WHERE m.sent >= %lld"
+			 " ON CONFLICT DO NOTHING", name, cutoff);
+		if (pg_run(st, "drop partitions: counters", sql) < 0)
+			goto fail;
 		snprintf(sql, sizeof(sql), "DROP TABLE %s", name);
 		if (pg_run(st, "drop partitions: drop", sql) < 0)
 			goto fail;
 		(*dropped)++;
 	}
 	PQclear(r);
+	if (*dropped > 0 &&
+	    pg_run(st, "drop partitions: counters",
+		   COUNTERS_RECOUNT("(SELECT id FROM pg_temp.mb_recount)")) < 0) {
+		pg_rollback(st);
+		*events = *dropped = 0;
+		return -1;
+	}
 	return pg_commit(st, "drop partitions: commit");
 fail:
 	PQclear(r);
+fail_early:
 	pg_rollback(st);
 	*events = *dropped = 0;
 	return -1;

@@ -21,7 +21,7 @@ struct pgstore;
 bool pgstore_unreachable(void);
 
 /* The PostgreSQL schema version this program creates and migrates to. */
-#define PGSTORE_SCHEMA_VERSION 1
+#define PGSTORE_SCHEMA_VERSION 5
 
 /* True when database names a PostgreSQL database (a libpq URI). */
 bool pgstore_is_uri(const char *database);

@@ -26,6 +26,7 @@
 #include "pg.h"
 #include "store.h"
 #include "store_int.h"
+#include "counters.h"
 
 #define HASH_KEY_FILE_MAX	(64 * 1024)
 
@@ -95,6 +96,101 @@ static const char *const migrations[] = {
 	"CREATE INDEX messages_domain ON messages("
 	"  lower(substr(sender, length(rtrim(sender, replace(sender, '@', ''))) + 1)), sent);"
 	"PRAGMA user_version = 4;",
+	/* 5: where an open or click came from, when geoip_database is set:
+	 * the ISO country code and, with geoip_precision = city, the English
+	 * city name (NULL otherwise, and for every older event). The partial
+	 * index serves the report's opens by country and is empty (costs
+	 * nothing) without geoip_database. */
+	"ALTER TABLE events ADD COLUMN country TEXT;"
+	"ALTER TABLE events ADD COLUMN city TEXT;"
+	"CREATE INDEX events_place ON events(message_id, kind, verdict, country, city)"
+	"  WHERE country IS NOT NULL;"
+	"PRAGMA user_version = 5;",
+	/* 6: notify=mail: which "Read:" mails went out (link 0: the first
+	 * open; N: the first click of link N), so that neither a restart nor
+	 * a second beacon sends one twice. Starts empty: messages opened
+	 * before are not firsts anyway (beacon/webhook.c counts). */
+	"CREATE TABLE mail_notifications ("
+	"  message_id TEXT NOT NULL REFERENCES messages(id) ON DELETE CASCADE,"
+	"  link INTEGER NOT NULL,"
+	"  time INTEGER NOT NULL,"
+	"  PRIMARY KEY (message_id, link)) WITHOUT ROWID;"
+	"PRAGMA user_version = 6;",
+	/* 7: consent=optin (store/consent.c): the recipients' consents per
+	 * sender with their proof (the message or the source, the notice
+	 * version), one row per distinct proof; and the asks of the ask
+	 * footer, per message and recipient. Both start empty. */
+	"CREATE TABLE consents ("
+	"  recipient_hash BLOB NOT NULL,"
+	"  sender TEXT NOT NULL,"
+	"  time INTEGER NOT NULL,"
+	"  message_id TEXT,"
+	"  source TEXT,"
+	"  notice_version TEXT NOT NULL);"
+	"CREATE UNIQUE INDEX consents_proof ON consents(recipient_hash, sender,"
+	"  notice_version, coalesce(message_id, ''), coalesce(source, ''));"
+	"CREATE INDEX consents_sender ON consents(sender);"
+	"CREATE TABLE consent_asks ("
+	"  message_id TEXT NOT NULL,"
+	"  recipient_hash BLOB NOT NULL,"
+	"  sender TEXT NOT NULL,"
+	"  tracked TEXT NOT NULL,"
+	"  time INTEGER NOT NULL,"
+	"  PRIMARY KEY (message_id, recipient_hash)) WITHOUT ROWID;"
+	"CREATE INDEX consent_asks_recipient ON consent_asks(recipient_hash, sender, time);"
+	"CREATE INDEX consent_asks_sender ON consent_asks(sender);"
+	"PRAGMA user_version = 7;",
+	/* 8: per-message counters (store/counters.h), so that reports read
+	 * counters instead of every event: kept by the trigger events_counters
+	 * in the transaction that inserts the event, recounted by forget and
+	 * purge, backfilled here. message_days_sent serves the days of a
+	 * report filtered by sent time alone. */
+	"ALTER TABLE messages ADD COLUMN opens_human INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE messages ADD COLUMN opens_machine INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE messages ADD COLUMN clicks_human INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE messages ADD COLUMN clicks_scanner INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE messages ADD COLUMN optouts INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE messages ADD COLUMN first_human_open INTEGER;"
+	"ALTER TABLE messages ADD COLUMN last_event INTEGER;"
+	"ALTER TABLE links ADD COLUMN clicks_human INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE links ADD COLUMN clicks_scanner INTEGER NOT NULL DEFAULT 0;"
+	"CREATE TABLE message_days ("
+	"  message_id TEXT NOT NULL,"
+	"  day INTEGER NOT NULL,"
+	"  sent INTEGER NOT NULL,"
+	"  opens_human INTEGER NOT NULL,"
+	"  clicks_human INTEGER NOT NULL,"
+	"  PRIMARY KEY (message_id, day)) WITHOUT ROWID;"
+	"CREATE INDEX message_days_sent ON message_days(sent, day, opens_human, clicks_human);"
+	COUNTERS_RECOUNT_MESSAGES("(SELECT message_id FROM events)") ";"
+	COUNTERS_RECOUNT_LINKS("(SELECT message_id FROM events WHERE kind = 'click')") ";"
+	COUNTERS_DAYS_FROM_EVENTS("") ";"
+	"CREATE TRIGGER events_counters AFTER INSERT ON events BEGIN"
+	" UPDATE messages SET"
+	"  opens_human = opens_human + " COUNTERS_HUMAN_OPEN("NEW") ","
+	"  opens_machine = opens_machine + " COUNTERS_MACHINE_OPEN("NEW") ","
+	"  clicks_human = clicks_human + " COUNTERS_HUMAN_CLICK("NEW") ","
+	"  clicks_scanner = clicks_scanner + " COUNTERS_SCANNER_CLICK("NEW") ","
+	"  optouts = optouts + (NEW.kind = 'optout'),"
+	"  first_human_open = CASE WHEN " COUNTERS_HUMAN_OPEN("NEW")
+	"   AND (first_human_open IS NULL OR NEW.time < first_human_open)"
+	"   THEN NEW.time ELSE first_human_open END,"
+	"  last_event = CASE WHEN last_event IS NULL OR NEW.time > last_event"
+	"   THEN NEW.time ELSE last_event END"
+	"  WHERE id = NEW.message_id;"
+	" UPDATE links SET"
+	"  clicks_human = clicks_human + " COUNTERS_HUMAN_CLICK("NEW") ","
+	"  clicks_scanner = clicks_scanner + " COUNTERS_SCANNER_CLICK("NEW")
+	"  WHERE NEW.kind = 'click' AND message_id = NEW.message_id AND num = NEW.link;"
+	" INSERT INTO message_days (message_id, day, sent, opens_human, clicks_human)"
+	"  SELECT id, " COUNTERS_DAY("NEW.time") ", sent, " COUNTERS_HUMAN_OPEN("NEW") ","
+	"   " COUNTERS_HUMAN_CLICK("NEW") " FROM messages WHERE id = NEW.message_id"
+	"   AND (" COUNTERS_HUMAN_OPEN("NEW") " OR " COUNTERS_HUMAN_CLICK("NEW") ")"
+	"  ON CONFLICT (message_id, day) DO UPDATE SET"
+	"   opens_human = opens_human + excluded.opens_human,"
+	"   clicks_human = clicks_human + excluded.clicks_human;"
+	"END;"
+	"PRAGMA user_version = 8;",
 };
 
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -130,8 +226,8 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_OPTOUT_ADD] = "INSERT OR IGNORE INTO optouts"
 	    " (recipient_hash, time, message_id) VALUES (?1, ?2, ?3)",
 	[S_INS_EVENT] = "INSERT INTO events (message_id, kind, link, time,"
-	    " ip_masked, client_class, verdict, dnt, recipient_hash)"
-	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+	    " ip_masked, client_class, verdict, dnt, recipient_hash, country, city)"
+	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
 	/* A recipient of the message opted out (the message is known), or
 	 * someone opted out from its page (a beacon that never saw it). */
 	[S_MSG_OPTED_OUT] = "SELECT 1 FROM message_recipients r"
@@ -143,7 +239,7 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_MSG_HAS_RCPT] = "SELECT 1 FROM message_recipients"
 	    " WHERE message_id = ?1 AND recipient_hash = ?2",
 	[S_EVENTS_AFTER] = "SELECT id, message_id, kind, link, time, ip_masked,"
-	    " client_class, verdict, dnt, recipient_hash FROM events"
+	    " client_class, verdict, dnt, recipient_hash, country, city FROM events"
 	    " WHERE id > ?1 ORDER BY id LIMIT ?2",
 };
 
@@ -1120,6 +1216,10 @@ bind_event(sqlite3_stmt *s, const struct store_event *e)
 		rc = e->recipient_hash != NULL
 		    ? sqlite3_bind_blob(s, 9, e->recipient_hash, STORE_HASH_LEN, SQLITE_STATIC)
 		    : sqlite3_bind_null(s, 9);
+	if (rc == SQLITE_OK)
+		rc = bind_text(s, 10, e->country);
+	if (rc == SQLITE_OK)
+		rc = bind_text(s, 11, e->city);
 	return rc;
 }
 
@@ -1298,6 +1398,8 @@ store_events_after(struct store *st, long long after, int limit, store_event_fn 
 			.dnt = sqlite3_column_int(s, 8) != 0,
 			.recipient_hash = sqlite3_column_bytes(s, 9) == STORE_HASH_LEN
 			    ? sqlite3_column_blob(s, 9) : NULL,
+			.country = column_text(s, 10),
+			.city = column_text(s, 11),
 		};
 		if (fn(arg, sqlite3_column_int64(s, 0), &e) != 0) {
 			stop = 1;

@@ -23,7 +23,8 @@
 #define STORE_HASH_KEY_MIN 32
 #define STORE_HASH_KEY_MAX 64
 #define STORE_ID_LEN 22		/* message ids: MSGID_LEN */
-#define STORE_SCHEMA_VERSION 4	/* the version this program migrates to */
+#define STORE_CITY_MAX 64	/* octets of UTF-8 of a city's name; a longer one is not kept */
+#define STORE_SCHEMA_VERSION 8	/* the version this program migrates to */
 
 struct store;
 
@@ -154,6 +155,8 @@ struct store_event {
 	const char *verdict;
 	bool dnt;
 	const unsigned char *recipient_hash;	/* opt-outs only */
+	const char *country;		/* ISO code, NULL unless geoip_database */
+	const char *city;		/* English name, NULL unless geoip_precision = city */
 };
 
 /* Which events count as a person's, the one rule reports and webhooks
@@ -209,5 +212,25 @@ long long store_human_events_count(struct store *st, const char *message_id, con
  * is not kept, see store_link_urls): 1 when there is such a link, 0 when
  * not, -1 on error. */
 int store_link_url(struct store *st, const char *message_id, unsigned link, char **url);
+
+/* ---- the beacon's "Read:" mails, notify=mail (store/webhook_queries.c) ---- */
+
+/* What a "Read:" mail says of the message (strings malloc'd, NULL when not
+ * stored; store_notice_free). */
+struct store_notice {
+	char *sender;
+	char *subject;		/* NULL unless store_subject = yes */
+	long long sent;
+	long long recipients;
+};
+/* 1 when the message is known here, 0 when not, -1 on error. */
+int store_message_notice(struct store *st, const char *message_id, struct store_notice *out);
+void store_notice_free(struct store_notice *n);
+/* Records that the mail for the message's first open (link 0) or first
+ * click of link N went out at when: 1 when this call recorded it, 0 when
+ * it was recorded before (by this beacon or another on the database), -1
+ * on error. Durable: the claim is what keeps it to one mail. */
+int store_notification_claim(struct store *st, const char *message_id, unsigned link,
+			     long long when);
 
 #endif

@@ -134,7 +134,7 @@ expect_init(struct expected *x, unsigned words)
 		.sender = SENDER,
 		.optout_url = optout.data,
 		.privacy_url = BEACON "/privacy",
-		.tracked = footer_tracked_phrase(words),
+		.tracked = footer_tracked_phrase(words, FOOTER_NO_LOCATION),
 	};
 	if (footer_render(footer_default_html, true, &v, &x->footer_html) < 0 ||
 	    footer_render(footer_default_text, false, &v, &x->footer_text) < 0)

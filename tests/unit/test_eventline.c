@@ -33,6 +33,8 @@ assert_same_event(const struct store_event *a, const struct store_event *b)
 	assert_true(same_string(a->client_class, b->client_class));
 	assert_true(same_string(a->verdict, b->verdict));
 	assert_int_equal(a->dnt, b->dnt);
+	assert_true(same_string(a->country, b->country));
+	assert_true(same_string(a->city, b->city));
 	assert_int_equal(a->recipient_hash == NULL, b->recipient_hash == NULL);
 	if (a->recipient_hash != NULL)
 		assert_memory_equal(a->recipient_hash, b->recipient_hash, STORE_HASH_LEN);
@@ -63,22 +65,30 @@ test_round_trip(void **state)
 	(void)state;
 	static const unsigned char zeros[STORE_HASH_LEN];
 	unsigned char hash[STORE_HASH_LEN];
-	char id64[65];
+	char id64[65], city64[STORE_CITY_MAX + 1];
 
+	memset(city64, 'y', STORE_CITY_MAX);
+	city64[STORE_CITY_MAX] = '\0';
 	for (size_t i = 0; i < sizeof(hash); i++)
 		hash[i] = (unsigned char)(0xff - i * 7);
 	memset(id64, 'Z', 64);
 	id64[64] = '\0';
 	const struct store_event cases[] = {
-		{ "m1", "open", 0, 0, "192.0.2.0/24", "mua", "human", false, NULL },
+		{ "m1", "open", 0, 0, "192.0.2.0/24", "mua", "human", false, NULL, NULL, NULL },
 		{ "Ab-_9", "click", 1, 1700000000, "2001:db8::/48", "scanner.x", "machine", false,
-		  NULL },
-		{ "m", "click", INT_MAX, LLONG_MAX, NULL, NULL, "dnt", true, NULL },
-		{ id64, "optout", 0, 1, NULL, NULL, "optout", false, hash },
-		{ id64, "optout", 0, 1, "a", "b", "c", true, zeros },
-		{ "x", "open", 0, 42, id64, "abcdefghijklmnopqrstuvwxyz012345", "v_.-", true, NULL },
+		  NULL, NULL, NULL },
+		{ "m", "click", INT_MAX, LLONG_MAX, NULL, NULL, "dnt", true, NULL, NULL, NULL },
+		{ id64, "optout", 0, 1, NULL, NULL, "optout", false, hash, NULL, NULL },
+		{ id64, "optout", 0, 1, "a", "b", "c", true, zeros, NULL, NULL },
+		{ "x", "open", 0, 42, id64, "abcdefghijklmnopqrstuvwxyz012345", "v_.-", true, NULL,
+		  NULL, NULL },
+		/* geoip_database: a country, with or without a city */
+		{ "p", "open", 0, 3, "192.0.2.0/24", "mua", "human", false, NULL, "FR", NULL },
+		{ "p", "click", 2, 4, "2001:db8::/48", "mua", "human", false, NULL, "BR",
+		  "S\xc3\xa3o Paulo" },
+		{ "p", "open", 0, 5, NULL, NULL, "human", false, NULL, "NZ", city64 },
 	};
-	const long long cursors[] = { 1, 2, LLONG_MAX, 1000, 7, 99 };
+	const long long cursors[] = { 1, 2, LLONG_MAX, 1000, 7, 99, 100, 101, 102 };
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
 		round_trip(cursors[i], &cases[i]);
@@ -95,18 +105,25 @@ test_encoding(void **state)
 
 	memset(hash, 0xab, sizeof(hash));
 	const struct store_event click = { "m1", "click", 3, 5, "192.0.2.0/24", "mua", "human",
-					   false, NULL };
-	const struct store_event opt = { "m2", "optout", 0, 6, NULL, NULL, "optout", true, hash };
+					   false, NULL, NULL, NULL };
+	const struct store_event opt = { "m2", "optout", 0, 6, NULL, NULL, "optout", true, hash,
+					 NULL, NULL };
+	const struct store_event placed = { "m3", "open", 0, 7, "198.51.100.0/24", "mua", "human",
+					    false, NULL, "DE", "Cologne" };
 	mbuf_init(&b);
 	assert_int_equal(eventline_encode(&b, 9, &click), 0);
 	assert_int_equal(eventline_encode(&b, 10, &opt), 0);
+	assert_int_equal(eventline_encode(&b, 11, &placed), 0);
 	assert_int_equal(mbuf_putc(&b, '\0'), 0);
 	assert_string_equal(b.data,
 		"{\"cursor\":9,\"message\":\"m1\",\"kind\":\"click\",\"link\":3,\"time\":5,"
 		"\"ip\":\"192.0.2.0/24\",\"client\":\"mua\",\"verdict\":\"human\",\"dnt\":false}\n"
 		"{\"cursor\":10,\"message\":\"m2\",\"kind\":\"optout\",\"link\":null,\"time\":6,"
 		"\"ip\":null,\"client\":null,\"verdict\":\"optout\",\"dnt\":true,"
-		"\"recipient_hash\":\"abababababababababababababababababababababababababababababababab\"}\n");
+		"\"recipient_hash\":\"abababababababababababababababababababababababababababababababab\"}\n"
+		"{\"cursor\":11,\"message\":\"m3\",\"kind\":\"open\",\"link\":null,\"time\":7,"
+		"\"ip\":\"198.51.100.0/24\",\"client\":\"mua\",\"verdict\":\"human\",\"dnt\":false,"
+		"\"country\":\"DE\",\"city\":\"Cologne\"}\n");
 	mbuf_free(&b);
 }
 
@@ -176,6 +193,17 @@ static const struct {
 	{ GOOD_HEAD "\"recipient_hash\":\"abababababababababababababababababababababababababababababababaZ\","
 	  GOOD_TAIL, "\"recipient_hash\"" },
 	{ GOOD_HEAD "\"recipient_hash\":1," GOOD_TAIL, "\"recipient_hash\"" },
+	{ GOOD_HEAD "\"country\":\"fr\"," GOOD_TAIL, "\"country\"" },
+	{ GOOD_HEAD "\"country\":\"FRA\"," GOOD_TAIL, "\"country\"" },
+	{ GOOD_HEAD "\"country\":33," GOOD_TAIL, "\"country\"" },
+	{ GOOD_HEAD "\"city\":\"Lyon\"," GOOD_TAIL, "\"city\"" },
+	{ GOOD_HEAD "\"country\":\"FR\",\"city\":\"\"," GOOD_TAIL, "\"city\"" },
+	{ GOOD_HEAD "\"country\":\"FR\",\"city\":\"Ly\\u0001on\"," GOOD_TAIL, "\"city\"" },
+	{ GOOD_HEAD "\"country\":\"FR\",\"city\":\"Ly\\u0085on\"," GOOD_TAIL, "\"city\"" },
+	{ GOOD_HEAD "\"country\":\"FR\",\"city\":7," GOOD_TAIL, "\"city\"" },
+	{ GOOD_HEAD "\"country\":\"FR\",\"city\":"
+	  "\"yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy\"," GOOD_TAIL,
+	  "\"city\"" },
 	{ "{\"a0\":0,\"a1\":0,\"a2\":0,\"a3\":0,\"a4\":0,\"a5\":0,\"a6\":0,\"a7\":0,\"a8\":0,\"a9\":0,"
 	  "\"b0\":0,\"b1\":0,\"b2\":0,\"b3\":0,\"b4\":0,\"b5\":0,\"b6\":0,\"b7\":0,\"b8\":0,\"b9\":0,"
 	  "\"c0\":0,\"c1\":0,\"c2\":0,\"c3\":0,\"c4\":0,\"c5\":0,\"c6\":0,\"c7\":0,\"c8\":0,\"c9\":0,"

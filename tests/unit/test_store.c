@@ -294,9 +294,9 @@ test_open_create(void **state)
 	    "WHERE type = 'table'", NULL), 6);
 	/* messages_sender_mid, messages_sent, message_recipients_hash, and
 	 * version 4's events_report, messages_report, messages_sender_nocase,
-	 * messages_domain */
+	 * messages_domain, version 5's events_place */
 	assert_int_equal(raw_int(path, "SELECT count(*) FROM sqlite_master "
-	    "WHERE type = 'index' AND sql IS NOT NULL", NULL), 7);
+	    "WHERE type = 'index' AND sql IS NOT NULL", NULL), 8);
 	store_close(st);
 	/* Opening again with create leaves an existing file alone. */
 	assert_int_equal(chmod(path, 0600), 0);
@@ -850,10 +850,9 @@ test_migrate_v3_to_v4(void **state)
 	    "INSERT INTO sync_state VALUES ('https://b.example', 7);"
 	    "PRAGMA user_version = 3;");
 	st = open_ok(path, false);
-	assert_int_equal(store_schema_version(st), 4);
 	assert_int_equal(store_schema_version(st), STORE_SCHEMA_VERSION);
 	store_close(st);
-	assert_int_equal(raw_int(path, "PRAGMA user_version", NULL), 4);
+	assert_int_equal(raw_int(path, "PRAGMA user_version", NULL), STORE_SCHEMA_VERSION);
 	assert_int_equal(raw_int(path, "SELECT count(*) FROM messages", NULL), 2);
 	assert_int_equal(raw_int(path, "SELECT count(*) FROM message_recipients", NULL), 1);
 	assert_int_equal(raw_int(path, "SELECT count(*) FROM links", NULL), 1);
@@ -862,8 +861,12 @@ test_migrate_v3_to_v4(void **state)
 	assert_int_equal(raw_int(path, "SELECT cursor FROM sync_state", NULL), 7);
 	raw_col(path, "SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"
 	    " ORDER BY name", NULL, got, sizeof(got));
-	assert_string_equal(got, "events_report|message_recipients_hash|messages_domain|"
-	    "messages_report|messages_sender_mid|messages_sender_nocase|messages_sent");
+	assert_string_equal(got, "events_place|events_report|message_recipients_hash|"
+	    "messages_domain|messages_report|messages_sender_mid|messages_sender_nocase|"
+	    "messages_sent");
+	/* Events recorded before geoip_database existed have no place. */
+	assert_int_equal(raw_int(path, "SELECT count(*) FROM events"
+	    " WHERE country IS NULL AND city IS NULL", NULL), 2);
 	raw_col(path, "PRAGMA integrity_check", NULL, got, sizeof(got));
 	assert_string_equal(got, "ok");
 	/* The indexes answer as the tables do: the domain is what follows
