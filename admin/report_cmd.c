@@ -130,7 +130,7 @@ digits(const char **p, int n, int *out)
  * "YYYY-MM-DD[T ]HH:MM[:SS][Z|+HH:MM|-HH:MM|+HHMM]" (no zone: UTC).
  * *date_only tells a bare date from a time.
  */
-static int
+int
 parse_when(const char *s, long long now, long long *out, bool *date_only)
 {
 	const char *p = s;

@@ -26,6 +26,11 @@ struct report_opts {
 	enum report_format format;
 };
 
+/* WHEN of --since and --until (report_cmd.c): "Nd", "Nh", "Nw" ago,
+ * "@UNIXTIME", "YYYY-MM-DD" (*date_only) or an ISO 8601 time (no zone:
+ * UTC); -1 when it is none of these. */
+int parse_when(const char *s, long long now, long long *out, bool *date_only);
+
 /* The days of the per-day series: every UTC day from first to last. */
 struct report_days {
 	long long first, n;		/* day numbers (time / 86400) */
