@@ -223,6 +223,20 @@ def case_city(ctx):
         lines = [json.loads(x) for x in api.splitlines()]
         places = [(x.get("country"), x.get("city")) for x in lines]
         expect(ctx.report, "city-api-lines", places == want, "API places %r" % places)
+        # mailbeacon sync copies them into another host's store (SQLite),
+        # through the same line format.
+        other = bl.Site(ctx.build, ctx.root, "sync%d" % ctx.n)
+        other.create_store()
+        token = os.path.join(other.dir, "remote.token")
+        bl.write_private(token, "u" * 32 + "\n")
+        p = subprocess.run([other.tool("admin"), "-c", other.conf, "sync", "--from",
+                            "http://127.0.0.1:%d" % site.port, "--token-file", token],
+                           capture_output=True, text=True, timeout=120)
+        synced = [(e["country"], e["city"]) for e in
+                  other.query("SELECT country, city FROM events WHERE message_id = ?"
+                              " ORDER BY id", (m.msgid,))]
+        expect(ctx.report, "city-sync", p.returncode == 0 and synced == want,
+               "sync exit %d (%s), rows %r" % (p.returncode, p.stderr.strip(), synced))
         # The footer of a message says so too (preview renders it as the
         # milter does).
         text = footer_of(site)
