@@ -872,49 +872,137 @@ css_number(const char *v, double *num, const char **unit)
 	return end != v;
 }
 
+/* Whether a CSS property name of len octets (lower-cased, without
+ * spaces) is name. */
+static bool
+prop_is(const char *prop, size_t len, const char *name)
+{
+	return strlen(name) == len && memcmp(prop, name, len) == 0;
+}
+
+/* Whether the CSS declaration at s (up to its ';') names a property that
+ * style_hides() passes over, read as it reads one: lower-cased, without
+ * spaces, up to the first ':'. Most declarations of a mail do; they are
+ * then skipped without being copied. A '!' or a NUL (which cut that copy
+ * short) makes it unsure: false. */
+static bool
+decl_is_inert(const char *s, size_t n)
+{
+	char prop[10];
+	size_t k = 0, i;
+
+	for (i = 0; i < n && s[i] != ':'; i++) {
+		char c = s[i];
+		if (c == ';')
+			return true;	/* no ':', no property */
+		if (c == '!' || c == '\0')
+			return false;
+		if (is_space(c))
+			continue;
+		if (k < sizeof(prop))
+			prop[k] = (char)(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+		k++;
+	}
+	if (i == n)
+		return true;
+	if (k >= 8 && memcmp(prop, "overflow", 8) == 0)
+		return false;
+	switch (k) {
+	case 5:
+		return memcmp(prop, "width", 5) != 0;
+	case 6:
+		return memcmp(prop, "height", 6) != 0;
+	case 7:
+		return memcmp(prop, "display", 7) != 0 && memcmp(prop, "opacity", 7) != 0;
+	case 8:
+		return memcmp(prop, "mso-hide", 8) != 0;
+	case 9:
+		return memcmp(prop, "font-size", 9) != 0 && memcmp(prop, "max-width", 9) != 0;
+	case 10:
+		return memcmp(prop, "visibility", 10) != 0 && memcmp(prop, "max-height", 10) != 0;
+	default:
+		return true;
+	}
+}
+
 /* Whether an inline style hides the element: display:none,
  * visibility:hidden, a zero (or sub-pixel) font size, zero opacity, a zero
  * height or width with overflow hidden, or Outlook's mso-hide:all. CSS it
- * cannot read plainly (escapes, comments) counts as hiding. */
+ * cannot read plainly (escapes, comments) counts as hiding. Every element
+ * of a mail is asked, most with a style: the declarations are lower-cased
+ * in one pass and the property compared by length first. */
 static bool
 style_hides(const char *css, size_t len)
 {
 	char decl[256];
 	bool zero_size = false, overflow_hidden = false;
 
-	if (memchr(css, '\\', len) != NULL || memmem(css, len, "/*", 2) != NULL)
+	if (memchr(css, '\\', len) != NULL)
 		return true;
+	for (const char *sl = css; (sl = memchr(sl, '/', (size_t)(css + len - sl))) != NULL; sl++)
+		if (sl + 1 < css + len && sl[1] == '*')
+			return true;
 	for (size_t p = 0; p < len;) {
+		if (decl_is_inert(css + p, len - p)) {
+			const char *semi = memchr(css + p, ';', len - p);
+			p = semi ? (size_t)(semi - css) + 1 : len;
+			continue;
+		}
 		size_t d = 0;
-		/* One declaration, lower-cased, without spaces. */
-		for (; p < len && css[p] != ';'; p++)
-			if (!is_space(css[p]) && d + 1 < sizeof(decl))
-				decl[d++] = (char)tolower((unsigned char)css[p]);
+		bool rare = false;	/* a '!' or a NUL, which ends the C string */
+		/* One declaration, lower-cased (ASCII: the C locale), without spaces. */
+		for (; p < len && css[p] != ';'; p++) {
+			char c = css[p];
+			if (is_space(c) || d + 1 >= sizeof(decl))
+				continue;
+			if (c >= 'A' && c <= 'Z')
+				c = (char)(c - 'A' + 'a');
+			rare |= c == '!' || c == '\0';
+			decl[d++] = c;
+		}
 		p++;
 		decl[d] = '\0';
-		char *bang = strstr(decl, "!important");
-		if (bang != NULL)
-			*bang = '\0';
-		char *colon = strchr(decl, ':');
+		if (rare) {
+			char *imp = strstr(decl, "!important");
+			if (imp != NULL)
+				*imp = '\0';
+			d = strlen(decl);
+		}
+		char *colon = memchr(decl, ':', d);
 		if (colon == NULL)
 			continue;
 		*colon = '\0';
 		const char *prop = decl, *val = colon + 1, *unit;
+		size_t pl = (size_t)(colon - decl);
 		double num;
-		if ((strcmp(prop, "display") == 0 && strcmp(val, "none") == 0) ||
-		    (strcmp(prop, "visibility") == 0 &&
-		     (strcmp(val, "hidden") == 0 || strcmp(val, "collapse") == 0)) ||
-		    (strcmp(prop, "mso-hide") == 0 && strcmp(val, "all") == 0) ||
-		    (strcmp(prop, "opacity") == 0 && css_number(val, &num, &unit) && num < 0.1) ||
-		    (strcmp(prop, "font-size") == 0 && css_number(val, &num, &unit) &&
-		     (num <= 0 || (num < 1 && (*unit == '\0' || strcmp(unit, "px") == 0 ||
-					      strcmp(unit, "pt") == 0)))))
-			return true;
-		if ((strcmp(prop, "max-height") == 0 || strcmp(prop, "height") == 0 ||
-		     strcmp(prop, "max-width") == 0 || strcmp(prop, "width") == 0) &&
-		    css_number(val, &num, &unit) && num <= 0)
-			zero_size = true;
-		if (strncmp(prop, "overflow", 8) == 0 &&
+		switch (pl) {
+		case 5:		/* width */
+		case 6:		/* height */
+		case 9:		/* max-width, font-size */
+		case 10:	/* max-height, visibility */
+			if (prop_is(prop, pl, "visibility") &&
+			    (strcmp(val, "hidden") == 0 || strcmp(val, "collapse") == 0))
+				return true;
+			if (prop_is(prop, pl, "font-size") && css_number(val, &num, &unit) &&
+			    (num <= 0 || (num < 1 && (*unit == '\0' || strcmp(unit, "px") == 0 ||
+						     strcmp(unit, "pt") == 0))))
+				return true;
+			if ((prop_is(prop, pl, "max-height") || prop_is(prop, pl, "height") ||
+			     prop_is(prop, pl, "max-width") || prop_is(prop, pl, "width")) &&
+			    css_number(val, &num, &unit) && num <= 0)
+				zero_size = true;
+			break;
+		case 7:		/* display, opacity */
+			if ((prop_is(prop, pl, "display") && strcmp(val, "none") == 0) ||
+			    (prop_is(prop, pl, "opacity") && css_number(val, &num, &unit) && num < 0.1))
+				return true;
+			break;
+		case 8:		/* mso-hide */
+			if (prop_is(prop, pl, "mso-hide") && strcmp(val, "all") == 0)
+				return true;
+			break;
+		}
+		if (pl >= 8 && memcmp(prop, "overflow", 8) == 0 &&
 		    (strcmp(val, "hidden") == 0 || strcmp(val, "clip") == 0))
 			overflow_hidden = true;
 	}
