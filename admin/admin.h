@@ -10,6 +10,7 @@
 struct config;
 struct keyring;
 struct policy;
+struct store;
 
 /* The configuration and what it names, loaded once for any subcommand. */
 struct admin_env {
@@ -19,6 +20,8 @@ struct admin_env {
 	struct policy *policy;
 	char *footer_html;	/* template text or NULL (built-in) */
 	char *footer_text;
+	char *footer_ask_html;	/* consent=optin's ask footer, or NULL (built-in) */
+	char *footer_ask_text;
 };
 
 /* Loads config, keys, policy and footers; prints "mailbeacon: reason" and
@@ -42,10 +45,20 @@ int cmd_export(struct admin_env *env, int argc, char **argv);
 int cmd_forget(struct admin_env *env, int argc, char **argv);
 int cmd_purge(struct admin_env *env, int argc, char **argv);
 void report_usage(FILE *f);
+/* report_cmd.c: the store opened for reading a report (report_database)
+ * and its snapshot begun (store_report_begin): 0, or the exit status after
+ * saying why. End with store_report_end and store_close. */
+int report_store_open(struct admin_env *env, struct store **st);
 void data_usage(FILE *f);
 /* sync_cmd.c: sync --from URL, events and opt-outs from a remote beacon. */
 int cmd_sync(struct admin_env *env, int argc, char **argv);
 void sync_usage(FILE *f);
+/* digest_cmd.c: digest, each digest= sender's own report by mail. */
+int cmd_digest(struct admin_env *env, int argc, char **argv);
+void digest_usage(FILE *f);
+/* consent_cmd.c: consent --sender A ADDRESS... [--source TEXT], consent --list. */
+int cmd_consent(struct admin_env *env, int argc, char **argv);
+void consent_usage(FILE *f);
 /* db_cmd.c: db status, db migrate. */
 int cmd_db(struct admin_env *env, int argc, char **argv);
 void db_usage(FILE *f);

@@ -26,6 +26,8 @@ usage(FILE *f)
 		"  token verify [URL...]   check tracking URLs (or one per line on stdin)\n"
 		"  policy check ADDRESS    show the sender policy decision and its rule\n"
 		"  optout ADDRESS...       record that these recipients must not be tracked\n"
+		"  consent --sender A ADDRESS... [--source TEXT] | --list [--sender A]\n"
+		"      record consents given outside mail (consent=optin), or list them\n"
 		"  report [--sender ADDR|@DOMAIN] [--since WHEN] [--until WHEN] [--message ID]\n"
 		"         [--format table|csv|json|html]\n"
 		"      opens, clicks and rates per message and per sender ('report --help':\n"
@@ -33,6 +35,8 @@ usage(FILE *f)
 		"  export --recipient ADDR | --sender ADDR   everything stored about them (JSON)\n"
 		"  forget --recipient ADDR | --sender ADDR   erase it (opt-outs are kept)\n"
 		"  purge [--vacuum]        delete what is older than retention_days\n"
+		"  digest [--period daily|weekly] [--since WHEN]\n"
+		"      mail each sender with digest= in the policy their own report\n"
 		"  sync --from URL [--token-file FILE]\n"
 		"      pull events and opt-outs from a beacon on another host (resumable)\n"
 		"  keygen [--id KEYID] [--hash] [--group GROUP] [-o FILE]\n"
@@ -57,7 +61,10 @@ admin_load(struct admin_env *env)
 	}
 	struct load_targets t = { .cfg = env->cfg, .keys = env->keys, .policy = env->policy,
 				  .footer_html = &env->footer_html, .footer_text = &env->footer_text,
-				  .footer_check = footer_check };
+				  .footer_check = footer_check,
+				  .footer_ask_html = &env->footer_ask_html,
+				  .footer_ask_text = &env->footer_ask_text,
+				  .footer_check_ask = footer_check_ask };
 	if (load_all(env->config_path, &t, err, sizeof(err)) < 0) {
 		log_warnx("%s", err);
 		return EXIT_USAGE;
@@ -79,6 +86,8 @@ admin_free(struct admin_env *env)
 	free(env->policy);
 	free(env->footer_html);
 	free(env->footer_text);
+	free(env->footer_ask_html);
+	free(env->footer_ask_text);
 }
 
 /* Usage of the subcommands that have no function of their own. */
@@ -126,11 +135,13 @@ static const struct command {
 	{ "token", cmd_token, token_usage, true },
 	{ "policy", cmd_policy, policy_usage, true },
 	{ "optout", cmd_optout, optout_usage, true },
+	{ "consent", cmd_consent, consent_usage, true },
 	{ "report", cmd_report, report_usage, true },
 	{ "export", cmd_export, data_usage, true },
 	{ "forget", cmd_forget, data_usage, true },
 	{ "purge", cmd_purge, data_usage, true },
 	{ "sync", cmd_sync, sync_usage, true },
+	{ "digest", cmd_digest, digest_usage, true },
 	{ "keygen", cmd_keygen, keygen_usage, false },
 	{ "db", cmd_db, db_usage, true },
 };

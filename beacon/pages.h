@@ -2,6 +2,7 @@
  * answers, the privacy page), each written whole into an mbuf. */
 #ifndef MB_PAGES_H
 #define MB_PAGES_H
+#include <stdbool.h>
 #include <stddef.h>
 
 struct config;
@@ -19,6 +20,26 @@ void page_optout_done(struct mbuf *b);
 void page_optout_address_needed(struct mbuf *b, const char *url);
 void page_optout_too_many(struct mbuf *b);
 void page_optout_received(struct mbuf *b);
+/* consent=optin's consent page. The notice is what a person agrees to:
+ * who asks (the sender), what would be recorded (tracked: "opens and link
+ * clicks", as the tracked footer says it), how and for how long; its hash
+ * is the consent's notice version. page_consent shows the notice, the
+ * version in the form and the address question when the message had
+ * several recipients; changed says the notice changed since the page was
+ * loaded (nothing was recorded). */
+void page_consent_notice(struct mbuf *b, const struct config *cfg, const char *sender,
+			 const char *tracked);
+void page_consent(struct mbuf *b, const char *notice, const char *version, const char *url,
+		  size_t recipients, bool changed);
+/* The answers: recorded (the only recipient); the recipient had stopped
+ * tracking, which a consent page does not undo; the one answer to any
+ * typed address; the address missing; a message this service does not
+ * know (expired, or asked on another host): nothing recorded. */
+void page_consent_done(struct mbuf *b, const char *sender);
+void page_consent_stopped(struct mbuf *b);
+void page_consent_received(struct mbuf *b);
+void page_consent_address_needed(struct mbuf *b, const char *url);
+void page_consent_unknown(struct mbuf *b);
 /* What the service records (/privacy). */
 void page_privacy(struct mbuf *b, const struct config *cfg);
 

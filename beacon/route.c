@@ -42,6 +42,9 @@ http_route(const struct keyring *kr, const char *method, const char *url, struct
 	} else if ((out->get || out->head || out->post) && strncmp(url, "/u/", 3) == 0) {
 		out->name = "optout";
 		route_tracking(kr, url, TOKEN_OPTOUT, ROUTE_OPTOUT, out);
+	} else if ((out->get || out->head || out->post) && strncmp(url, "/a/", 3) == 0) {
+		out->name = "consent";
+		route_tracking(kr, url, TOKEN_CONSENT, ROUTE_CONSENT, out);
 	} else if ((out->get || out->head) && strcmp(url, "/privacy") == 0) {
 		out->name = "privacy";
 		out->id = ROUTE_PRIVACY;

@@ -15,6 +15,7 @@ enum route_id {
 	ROUTE_OPEN,		/* GET or HEAD /o/TOKEN.gif */
 	ROUTE_CLICK,		/* GET or HEAD /c/TOKEN/DEST */
 	ROUTE_OPTOUT,		/* GET, HEAD or POST /u/TOKEN */
+	ROUTE_CONSENT,		/* GET, HEAD or POST /a/TOKEN (consent=optin) */
 	ROUTE_PRIVACY,
 	ROUTE_HEALTHZ,
 	ROUTE_METRICS,
@@ -25,7 +26,8 @@ struct route {
 	enum route_id id;
 	const char *name;	/* the metrics label: open, click, optout, ... */
 	bool get, head, post;
-	struct token token;	/* ROUTE_OPEN, _CLICK, _OPTOUT: verified; route_free() */
+	struct token token;	/* ROUTE_OPEN, _CLICK, _OPTOUT, _CONSENT: verified;
+				 * route_free() */
 };
 
 /* Routes method and url (the path, no query string) and verifies any

@@ -102,6 +102,14 @@ load_named(const struct load_targets *t, char *err, size_t errlen)
 	if (t->footer_text != NULL &&
 	    load_template(cfg->footer_text, t->footer_check, t->footer_text, err, errlen) < 0)
 		return -1;
+	if (t->footer_ask_html != NULL &&
+	    load_template(cfg->footer_ask_html, t->footer_check_ask, t->footer_ask_html, err,
+			  errlen) < 0)
+		return -1;
+	if (t->footer_ask_text != NULL &&
+	    load_template(cfg->footer_ask_text, t->footer_check_ask, t->footer_ask_text, err,
+			  errlen) < 0)
+		return -1;
 	if (t->api_token != NULL && load_api_token(cfg->api_token_file, t->api_token, err, errlen) < 0)
 		return -1;
 	return 0;

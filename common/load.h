@@ -31,6 +31,11 @@ struct load_targets {
 	char **footer_html;
 	char **footer_text;
 	int (*footer_check)(const char *tmpl, char *err, size_t errlen);
+	/* footer_ask_html and footer_ask_text (consent=optin's ask footer),
+	 * the same way, each checked with footer_check_ask. */
+	char **footer_ask_html;
+	char **footer_ask_text;
+	int (*footer_check_ask)(const char *tmpl, char *err, size_t errlen);
 	/* api_token_file: the bearer token, or NULL when the setting is unset
 	 * (the events API is off). Read as a secret: a file that others can
 	 * read is refused. Trailing blanks and line ends are not part of it. */

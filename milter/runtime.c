@@ -99,6 +99,9 @@ runtime_load(const struct daemon_options *o)
 	t.footer_html = &rt.footer_html;
 	t.footer_text = &rt.footer_text;
 	t.footer_check = footer_check;
+	t.footer_ask_html = &rt.footer_ask_html;
+	t.footer_ask_text = &rt.footer_ask_text;
+	t.footer_check_ask = footer_check_ask;
 	daemon_load(o, &t);
 	if (split_daemons(rt.cfg.outbound_daemon_names) < 0)
 		fatal("out of memory");

@@ -22,6 +22,8 @@ struct runtime {
 	struct config cfg;
 	char *footer_html;		/* template text or NULL (built-in) */
 	char *footer_text;
+	char *footer_ask_html;		/* consent=optin's ask footer, or NULL */
+	char *footer_ask_text;
 	struct store_hash_key hash_key;
 	char **outbound_daemons;	/* from outbound_daemon_names */
 	size_t n_outbound_daemons;

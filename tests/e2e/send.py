@@ -97,7 +97,7 @@ class Sender:
         try:
             if smtp is None:
                 smtp = self.connect()
-            smtp.sendmail(a.sender, a.rcpt, crlf(data))
+            smtp.sendmail(a.sender, [a.rcpt] + a.also_to, crlf(data))
             return smtp, None
         except smtplib.SMTPRecipientsRefused as e:
             code, msg = list(e.recipients.values())[0]
@@ -159,7 +159,7 @@ class Sender:
         self.close(smtp)
 
     def run_sendmail(self):
-        cmd = self.args.sendmail.split() + [self.args.rcpt]
+        cmd = self.args.sendmail.split() + [self.args.rcpt] + self.args.also_to
         for seq in list(self.queue):
             data, msgid = build(self.template, seq, self.args.tag)
             try:
@@ -194,6 +194,8 @@ def main():
     ap.add_argument("--helo", default="client.example.com")
     ap.add_argument("--from", dest="sender", required=True, help="envelope sender")
     ap.add_argument("--to", dest="rcpt", required=True, help="envelope recipient")
+    ap.add_argument("--also-to", action="append", default=[],
+                    help="another envelope recipient of the same message (repeatable)")
     ap.add_argument("--template", required=True, help=".eml file")
     ap.add_argument("--count", type=int, default=1)
     ap.add_argument("--first", type=int, default=1, help="first sequence number")

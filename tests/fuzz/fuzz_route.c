@@ -30,6 +30,7 @@ static const struct {
 	{ "/o/", TOKEN_OPEN, ROUTE_OPEN },
 	{ "/c/", TOKEN_CLICK, ROUTE_CLICK },
 	{ "/u/", TOKEN_OPTOUT, ROUTE_OPTOUT },
+	{ "/a/", TOKEN_CONSENT, ROUTE_CONSENT },
 };
 
 static void
@@ -56,7 +57,8 @@ check_route(const char *method, const char *url)
 		token_clear(&t);
 	}
 	if (rt.id == ROUTE_FORGED && strncmp(url, "/o/", 3) != 0 &&
-	    strncmp(url, "/c/", 3) != 0 && strncmp(url, "/u/", 3) != 0)
+	    strncmp(url, "/c/", 3) != 0 && strncmp(url, "/u/", 3) != 0 &&
+	    strncmp(url, "/a/", 3) != 0)
 		fuzz_fail("route", "%s %s is a forgery without a tracking prefix", method, url);
 	route_free(&rt);
 }
@@ -124,6 +126,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	check_formatted(TOKEN_CLICK, "GET", ROUTE_CLICK, url, dl, extra);
 	check_formatted(TOKEN_OPTOUT, "POST", ROUTE_OPTOUT, NULL, 0, extra);
 	check_formatted(TOKEN_OPTOUT, "GET", ROUTE_OPTOUT, NULL, 0, extra);
+	check_formatted(TOKEN_CONSENT, "POST", ROUTE_CONSENT, NULL, 0, extra);
+	check_formatted(TOKEN_CONSENT, "GET", ROUTE_CONSENT, NULL, 0, extra);
 	check_formatted(TOKEN_CLICK, "POST", ROUTE_NOT_FOUND, url, dl, extra);
 	free(copy);
 	return 0;

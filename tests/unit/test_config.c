@@ -123,6 +123,9 @@ test_defaults(void **state)
 	assert_int_equal(cfg.max_message_size, 10485760);
 	assert_int_equal(cfg.milter_memory_limit, 1073741824);
 	assert_int_equal(cfg.retention_days, 90);
+	assert_int_equal(cfg.consent_ask_interval, 180 * 86400);
+	assert_null(cfg.footer_ask_html);
+	assert_null(cfg.footer_ask_text);
 	assert_int_equal(cfg.pixel_position, PIXEL_BOTTOM);
 	assert_int_equal(cfg.store_link_urls, STORE_URLS_PATH);
 	assert_false(cfg.store_subject);
@@ -232,6 +235,29 @@ test_errors(void **state)
 	expect_err("beacon_url = https://t\nretention_days =\n  0\n",
 	    ":2: bad value '0' for retention_days: expected a number of days "
 	    "from 1 to 3650");
+	/* consent_ask_interval: a count and a unit (days without one) */
+	static const struct { const char *v; int seconds; } intervals[] = {
+		{ "30", 30 * 86400 }, { "2d", 2 * 86400 }, { "12h", 12 * 3600 },
+		{ "5m", 300 }, { "1s", 1 }, { "3650d", 3650 * 86400 },
+	};
+	for (size_t i = 0; i < sizeof(intervals) / sizeof(intervals[0]); i++) {
+		char text[128];
+		struct config c;
+		snprintf(text, sizeof(text), "beacon_url = https://t\nconsent_ask_interval = %s\n",
+			 intervals[i].v);
+		expect_ok(text, &c);
+		assert_int_equal(c.consent_ask_interval, intervals[i].seconds);
+		config_free(&c);
+	}
+	static const char *const bad_intervals[] = { "0", "0s", "d", "1sd", "1w", "-1d", "3651d", "" };
+	for (size_t i = 0; i < sizeof(bad_intervals) / sizeof(bad_intervals[0]); i++) {
+		char text[128], want[200];
+		snprintf(text, sizeof(text), "beacon_url = https://t\nconsent_ask_interval = %s\n",
+			 bad_intervals[i]);
+		snprintf(want, sizeof(want), ":2: bad value '%s' for consent_ask_interval: expected "
+			 "a number followed by d (days), h, m or s, from 1s to 3650d", bad_intervals[i]);
+		expect_err(text, want);
+	}
 	expect_err("beacon_url = https://t\ninternal_hosts = 10.0.0.0/8 "
 	    "10.1.2.3/16\n",
 	    ":2: bad value '10.1.2.3/16' for internal_hosts: expected networks "
