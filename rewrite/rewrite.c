@@ -252,19 +252,23 @@ make_url(struct rw *rw, enum token_kind kind, struct mbuf *out)
 	return token_format(rw->p->keys, &t, out) < 0 || out->failed ? -1 : 0;
 }
 
+/* A line longer than SMTP allows, its CR LF not counted (a lone CR is).
+ * Lines are found with memchr: this looks at every edited part. */
 static bool
 has_long_line(const char *s, size_t len)
 {
-	size_t col = 0;
+	const char *end = s + len;
 
-	for (size_t i = 0; i < len; i++) {
-		if (s[i] == '\n') {
-			col = 0;
-			continue;
-		}
-		if (s[i] != '\r' || i + 1 >= len || s[i + 1] != '\n')
-			if (++col > SMTP_LINE_MAX)
-				return true;
+	for (const char *line = s; line < end;) {
+		const char *nl = memchr(line, '\n', (size_t)(end - line));
+		size_t n = (size_t)((nl ? nl : end) - line);
+		if (nl != NULL && n > 0 && nl[-1] == '\r')
+			n--;
+		if (n > SMTP_LINE_MAX)
+			return true;
+		if (nl == NULL)
+			break;
+		line = nl + 1;
 	}
 	return false;
 }
