@@ -1,18 +1,20 @@
 /* beacon/metrics: counters for /metrics in the Prometheus text format:
  * requests by route and status, events by verdict, forgeries, lost events,
  * connections refused per network and the latency of group commits; plain
- * counters under one lock. The webhooks' are webhook_delivery.c's. */
+ * counters under one lock. The webhooks' are webhook_delivery.c's, the
+ * "Read:" mails' notify_mail.c's. */
 #include <pthread.h>
 #include <string.h>
 #include "mbuf.h"
 #include "metrics.h"
+#include "notify_mail.h"
 #include "webhook_delivery.h"
 
 #define ROUTES 10
 #define STATUSES 11
 
 static const char *const routes[ROUTES] = {
-	"open", "click", "optout", "privacy", "healthz", "metrics", "api", "other",
+	"open", "click", "optout", "privacy", "healthz", "metrics", "api", "other", "consent",
 };
 static const unsigned statuses[STATUSES] = { 200, 204, 302, 400, 401, 404, 405, 413, 414, 429, 503 };
 static const double buckets[] = { 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5 };
@@ -126,5 +128,6 @@ metrics_render(size_t *len)
 		    "mailbeacon_committed_events_total %llu\n", committed_events);
 	pthread_mutex_unlock(&lock);
 	webhook_metrics(&b);
+	notify_mail_metrics(&b);
 	return mbuf_steal(&b, len);
 }

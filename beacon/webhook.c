@@ -1,7 +1,8 @@
-/* beacon/webhook: the policy word notify=URL: which committed events get a
- * webhook (a person's first open of a message, a person's first click of
- * each of its links, never a do-not-track event) and what it says; the
- * sending is webhook_delivery.c's.
+/* beacon/webhook: the policy words notify=URL and notify=mail: which
+ * committed events are announced (a person's first open of a message, a
+ * person's first click of each of its links, never a do-not-track event)
+ * and what a webhook says; the sending is webhook_delivery.c's, and a
+ * "Read:" mail is notify_mail.c's.
  *
  * What is sent: POST URL with Content-Type: application/json and the body
  *   {"event":"open"|"click","message":ID,"message_id_header":HDR|null,
@@ -15,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "log.h"
+#include "notify_mail.h"
 #include "policy.h"
 #include "state.h"
 #include "webhook.h"
@@ -47,7 +49,7 @@ policy_reload(bool at_start)
 		return -1;
 	}
 	for (size_t i = 0; i < p.n; i++)
-		if (p.rules[i].notify != NULL)
+		if (p.rules[i].notify != NULL || p.rules[i].notify_mail)
 			notify = true;
 	pthread_mutex_lock(&pol_lock);
 	if (pol_loaded)
@@ -57,32 +59,36 @@ policy_reload(bool at_start)
 	pol_notify = notify;
 	pthread_mutex_unlock(&pol_lock);
 	if (!at_start)
-		log_info("reloaded the policy (SIGHUP)%s", notify ? ": webhooks on" : "");
+		log_info("reloaded the policy (SIGHUP)%s", notify ? ": notifications on" : "");
 	return 0;
 }
 
-/* The sender's notify URL (to free), or NULL. */
-static char *
-notify_url(const char *sender)
+/* The sender's notify URL (to free) or NULL, and whether the sender has
+ * notify=mail. False when neither. */
+static bool
+notify_of(const char *sender, char **url, bool *mail)
 {
-	char *url = NULL;
-
+	*url = NULL;
+	*mail = false;
 	pthread_mutex_lock(&pol_lock);
 	if (pol_loaded && pol_notify) {
 		const struct policy_rule *r = policy_lookup(&pol, sender);
 		if (r != NULL && r->notify != NULL)
-			url = strdup(r->notify);
+			*url = strdup(r->notify);
+		*mail = r != NULL && r->notify_mail;
 	}
 	pthread_mutex_unlock(&pol_lock);
-	return url;
+	return *url != NULL || *mail;
 }
 
 int
 webhook_start(void)
 {
+	policy_reload(true);
+	if (notify_mail_start() < 0)
+		log_warnx("notify=mail off: cannot start its delivery thread");
 	if (webhook_delivery_init() < 0)
 		return -1;
-	policy_reload(true);
 	return webhook_delivery_start();
 }
 
@@ -96,6 +102,7 @@ void
 webhook_stop(void)
 {
 	webhook_delivery_stop();
+	notify_mail_stop();
 	pthread_mutex_lock(&pol_lock);
 	if (pol_loaded)
 		policy_free(&pol);
@@ -126,6 +133,7 @@ webhook_candidates(const struct store_event *ev, size_t n, struct webhook_candid
 		struct webhook_candidate *c = &out[k++];
 		snprintf(c->message_id, sizeof(c->message_id), "%s", e->message_id);
 		snprintf(c->verdict, sizeof(c->verdict), "%s", e->verdict);
+		snprintf(c->client, sizeof(c->client), "%s", e->client_class ? e->client_class : "");
 		c->kind = open ? 'o' : 'c';
 		c->link = open ? 0 : e->link;
 		c->time = e->time;
@@ -143,13 +151,14 @@ static void
 consider(struct store *st, const struct webhook_candidate *c, size_t same_in_batch)
 {
 	char *sender = NULL, *mid_header = NULL, *link_url = NULL, *url = NULL;
+	bool mail = false;
 
 	int found = store_message_sender(st, c->message_id, &sender, &mid_header);
 	if (found < 0) {
 		log_warnx("webhook for message %s not sent: %s", c->message_id, store_errmsg(st));
 		goto out;
 	}
-	if (found == 0 || sender == NULL || (url = notify_url(sender)) == NULL)
+	if (found == 0 || sender == NULL || !notify_of(sender, &url, &mail))
 		goto out;	/* unknown here, or no notify= for its sender */
 	long long n = store_human_events_count(st, c->message_id, c->kind == 'o' ? "open" : "click",
 					       c->link);
@@ -159,6 +168,10 @@ consider(struct store *st, const struct webhook_candidate *c, size_t same_in_bat
 	}
 	if ((size_t)n != same_in_batch)
 		goto out;	/* an earlier one was committed before */
+	if (mail)
+		notify_mail_first(st, c);
+	if (url == NULL)
+		goto out;
 	if (c->kind == 'c' && store_link_url(st, c->message_id, c->link, &link_url) < 0) {
 		log_warnx("webhook for message %s not sent: %s", c->message_id, store_errmsg(st));
 		goto out;

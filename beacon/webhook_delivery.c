@@ -1,6 +1,6 @@
-/* beacon/webhook_delivery: sends the webhooks webhook.c decided on: a
- * bounded in-memory queue, one delivery thread with libcurl, signatures
- * and retries; nobody else ever waits on a receiver.
+/* beacon/webhook_delivery: sends the webhooks webhook.c decided on, with
+ * libcurl and signatures, through a queue of their own (delivery_queue.c:
+ * bounded, one thread, retries); nobody else ever waits on a receiver.
  *
  * Signature: two headers,
  *   X-Mailbeacon-Timestamp: TS      (Unix seconds when this attempt was made)
@@ -20,11 +20,9 @@
  * tests.
  * No redirects are followed.
  *
- * Delivery: one thread, one queue of at most QUEUE_MAX deliveries (new and
- * waiting to be retried); when it is full a new one is dropped and counted.
- * Network errors, 5xx and 429 are retried after 1, 2, 4, 8, 16 s (6
- * attempts in all); 2xx is delivered; any other status gives up. */
-#include <stdatomic.h>
+ * Delivery: delivery_queue.c's (at most 10,000 waiting, then dropped and
+ * counted). Network errors, 5xx and 429 are retried after 1, 2, 4, 8, 16 s
+ * (6 attempts in all); 2xx is delivered; any other status gives up. */
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,15 +30,13 @@
 #include <time.h>
 #include <curl/curl.h>
 #include <sodium.h>
+#include "delivery_queue.h"
 #include "log.h"
 #include "mbuf.h"
-#include "monoclock.h"
 #include "state.h"
 #include "url_policy.h"
 #include "webhook_delivery.h"
 
-#define QUEUE_MAX 10000
-#define ATTEMPTS_MAX 6
 #define CONNECT_TIMEOUT 5L
 #define TOTAL_TIMEOUT 10L
 #define KEY_LABEL "mailbeacon-webhook-v1"
@@ -48,27 +44,13 @@
 struct delivery {
 	char *url;
 	char *body;
-	char what[64];		/* for log lines: "open of MSGID" */
-	unsigned attempts;
-	double next_at;		/* monotonic seconds */
-	struct delivery *next;
 };
 
-enum result { R_DELIVERED, R_RETRY, R_FAILED, R_STOPPED };
-
-/* The queue and the counters. */
-static pthread_mutex_t q_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t q_wake;
-static struct delivery *q_head, *q_tail;
-static size_t q_len;
-static atomic_bool stopping;
-static bool started;
-static pthread_t thread;
-static unsigned long long n_delivered, n_retried, n_failed, n_dropped;
-
 static void
-delivery_free(struct delivery *d)
+delivery_free(void *job)
 {
+	struct delivery *d = job;
+
 	if (d == NULL)
 		return;
 	free(d->url);
@@ -76,65 +58,25 @@ delivery_free(struct delivery *d)
 	free(d);
 }
 
-/* ---- the queue ---- */
-
-/* Under q_lock: appends d, due at next_at. */
-static void
-queue_append(struct delivery *d, double next_at)
+static const char *
+delivery_url(const void *job)
 {
-	d->next = NULL;
-	d->next_at = next_at;
-	if (q_tail != NULL)
-		q_tail->next = d;
-	else
-		q_head = d;
-	q_tail = d;
-	q_len++;
+	return ((const struct delivery *)job)->url;
 }
 
-static void
-enqueue(struct delivery *d)
-{
-	pthread_mutex_lock(&q_lock);
-	if (!started || stopping || q_len >= QUEUE_MAX) {
-		n_dropped++;
-		bool was_started = started;
-		pthread_mutex_unlock(&q_lock);
-		log_warnx("webhook %s to %s dropped: %s", d->what, d->url,
-			  was_started ? "the queue is full" : "not running");
-		delivery_free(d);
-		return;
-	}
-	queue_append(d, monotonic_seconds());
-	pthread_cond_signal(&q_wake);
-	pthread_mutex_unlock(&q_lock);
-}
+static void *curl_begin(void);
+static void curl_end(void *h);
+static enum dq_result attempt(void *h, void *job, unsigned attempt_no, char *why, size_t whylen);
 
-/* Under q_lock: takes the first delivery due by now, or NULL with *wait_until
- * the earliest due time (0 when the queue is empty). */
-static struct delivery *
-take_due(double now, double *wait_until)
-{
-	struct delivery *prev = NULL;
-
-	*wait_until = 0;
-	for (struct delivery *d = q_head; d != NULL; prev = d, d = d->next) {
-		if (d->next_at <= now) {
-			if (prev != NULL)
-				prev->next = d->next;
-			else
-				q_head = d->next;
-			if (q_tail == d)
-				q_tail = prev;
-			d->next = NULL;
-			q_len--;
-			return d;
-		}
-		if (*wait_until == 0 || d->next_at < *wait_until)
-			*wait_until = d->next_at;
-	}
-	return NULL;
-}
+static const struct dq_ops webhook_ops = {
+	.noun = "webhook",
+	.thread_begin = curl_begin,
+	.thread_end = curl_end,
+	.attempt = attempt,
+	.job_free = delivery_free,
+	.job_target = delivery_url,
+};
+static struct delivery_queue queue = DELIVERY_QUEUE_INIT(&webhook_ops);
 
 /* ---- one attempt ---- */
 
@@ -154,7 +96,7 @@ abort_check(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t u
 	(void)dn;
 	(void)ut;
 	(void)un;
-	return stopping ? 1 : 0;
+	return dq_stopping(&queue) ? 1 : 0;
 }
 
 /* "sha256=" and the hex HMAC of TS "." BODY under the webhook key. */
@@ -190,18 +132,25 @@ sign(const char *ts, const char *body, char *out, size_t outlen)
 	return 0;
 }
 
-static enum result
-attempt(CURL *h, struct delivery *d, char *why, size_t whylen)
+static enum dq_result
+attempt(void *handle, void *job, unsigned attempt_no, char *why, size_t whylen)
 {
+	CURL *h = handle;
+	struct delivery *d = job;
 	char ts[32], sig[80], h_ts[64], h_sig[128];
 	char errbuf[CURL_ERROR_SIZE] = "";
 	struct curl_slist *hdrs = NULL;
 	long status = 0;
 
+	(void)attempt_no;
+	if (h == NULL) {
+		snprintf(why, whylen, "libcurl unavailable");
+		return DQ_FAILED;
+	}
 	snprintf(ts, sizeof(ts), "%lld", (long long)time(NULL));
 	if (sign(ts, d->body, sig, sizeof(sig)) < 0) {
 		snprintf(why, whylen, "no signing key");
-		return R_FAILED;
+		return DQ_FAILED;
 	}
 	snprintf(h_ts, sizeof(h_ts), "X-Mailbeacon-Timestamp: %s", ts);
 	snprintf(h_sig, sizeof(h_sig), "X-Mailbeacon-Signature: %s", sig);
@@ -231,108 +180,40 @@ attempt(CURL *h, struct delivery *d, char *why, size_t whylen)
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
 	CURLcode rc = curl_easy_perform(h);
 	curl_slist_free_all(hdrs);
-	if (rc == CURLE_ABORTED_BY_CALLBACK && stopping) {
+	if (rc == CURLE_ABORTED_BY_CALLBACK && dq_stopping(&queue)) {
 		snprintf(why, whylen, "stopping");
-		return R_STOPPED;
+		return DQ_STOPPED;
 	}
 	if (rc != CURLE_OK) {
 		snprintf(why, whylen, "%s", errbuf[0] ? errbuf : curl_easy_strerror(rc));
 		if (rc == CURLE_UNSUPPORTED_PROTOCOL || rc == CURLE_URL_MALFORMAT)
-			return R_FAILED;
-		return R_RETRY;
+			return DQ_FAILED;
+		return DQ_RETRY;
 	}
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
 	snprintf(why, whylen, "HTTP status %ld", status);
 	if (status >= 200 && status < 300)
-		return R_DELIVERED;
+		return DQ_DELIVERED;
 	if (status >= 500 || status == 429)
-		return R_RETRY;
-	return R_FAILED;
+		return DQ_RETRY;
+	return DQ_FAILED;
 }
 
 static void *
-delivery_main(void *arg)
+curl_begin(void)
 {
 	CURL *h = curl_easy_init();
-	char why[CURL_ERROR_SIZE + 64];
 
-	(void)arg;
 	if (h == NULL)
 		log_warnx("webhooks: libcurl cannot start; deliveries will fail");
-	pthread_mutex_lock(&q_lock);
-	while (!stopping) {
-		double until;
-		struct delivery *d = take_due(monotonic_seconds(), &until);
-		if (d == NULL) {
-			if (until == 0) {
-				pthread_cond_wait(&q_wake, &q_lock);
-			} else {
-				struct timespec ts;
-				ts.tv_sec = (time_t)until;
-				ts.tv_nsec = (long)((until - (double)ts.tv_sec) * 1e9);
-				pthread_cond_timedwait(&q_wake, &q_lock, &ts);
-			}
-			continue;
-		}
-		pthread_mutex_unlock(&q_lock);
-		d->attempts++;
-		enum result r = h != NULL ? attempt(h, d, why, sizeof(why)) : R_FAILED;
-		if (h == NULL)
-			snprintf(why, sizeof(why), "libcurl unavailable");
-		if (r == R_RETRY && stopping)
-			r = R_STOPPED;
-		pthread_mutex_lock(&q_lock);
-		switch (r) {
-		case R_DELIVERED:
-			n_delivered++;
-			pthread_mutex_unlock(&q_lock);
-			log_debug("webhook %s delivered to %s (%s)", d->what, d->url, why);
-			delivery_free(d);
-			break;
-		case R_RETRY:
-			if (d->attempts < ATTEMPTS_MAX) {
-				n_retried++;
-				queue_append(d, monotonic_seconds() + (double)(1u << (d->attempts - 1)));
-				pthread_mutex_unlock(&q_lock);
-				log_warnx("webhook %s to %s: attempt %u failed (%s); retrying in %u s",
-					  d->what, d->url, d->attempts, why, 1u << (d->attempts - 1));
-				break;
-			}
-			/* fall through */
-		case R_FAILED:
-			n_failed++;
-			pthread_mutex_unlock(&q_lock);
-			log_warnx("webhook %s to %s failed after %u attempt%s: %s", d->what, d->url,
-				  d->attempts, d->attempts == 1 ? "" : "s", why);
-			delivery_free(d);
-			break;
-		case R_STOPPED:
-			n_dropped++;
-			pthread_mutex_unlock(&q_lock);
-			log_warnx("webhook %s to %s dropped: stopping", d->what, d->url);
-			delivery_free(d);
-			break;
-		}
-		pthread_mutex_lock(&q_lock);
-	}
-	/* Stopping: what is left is dropped. */
-	size_t left = 0;
-	while (q_head != NULL) {
-		struct delivery *d = q_head;
-		q_head = d->next;
-		delivery_free(d);
-		left++;
-	}
-	q_tail = NULL;
-	q_len = 0;
-	n_dropped += left;
-	pthread_mutex_unlock(&q_lock);
-	if (left > 0)
-		log_warnx("webhooks: %zu pending deliver%s dropped at shutdown", left,
-			  left == 1 ? "y" : "ies");
+	return h;
+}
+
+static void
+curl_end(void *h)
+{
 	if (h != NULL)
 		curl_easy_cleanup(h);
-	return NULL;
 }
 
 int
@@ -348,33 +229,13 @@ webhook_delivery_init(void)
 int
 webhook_delivery_start(void)
 {
-	pthread_condattr_t ca;
-
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&q_wake, &ca);
-	pthread_condattr_destroy(&ca);
-	if (pthread_create(&thread, NULL, delivery_main, NULL) != 0)
-		return -1;
-	pthread_mutex_lock(&q_lock);
-	started = true;
-	pthread_mutex_unlock(&q_lock);
-	return 0;
+	return dq_start(&queue);
 }
 
 void
 webhook_delivery_stop(void)
 {
-	pthread_mutex_lock(&q_lock);
-	bool was = started;
-	stopping = true;
-	pthread_cond_signal(&q_wake);
-	pthread_mutex_unlock(&q_lock);
-	if (was)
-		pthread_join(thread, NULL);
-	pthread_mutex_lock(&q_lock);
-	started = false;
-	pthread_mutex_unlock(&q_lock);
+	dq_stop(&queue);
 	curl_global_cleanup();
 }
 
@@ -385,16 +246,13 @@ webhook_deliver(char *url, char *body, const char *what)
 	struct delivery *d = NULL;
 
 	if (up != URL_POLICY_HTTPS && up != URL_POLICY_LOOPBACK_HTTP) {
-		pthread_mutex_lock(&q_lock);
-		n_failed++;
-		pthread_mutex_unlock(&q_lock);
+		dq_count_failed(&queue);
 		log_warnx("webhook %s not sent: %s: only https://, or http:// to a loopback host",
 			  what, url);
 	} else if ((d = calloc(1, sizeof(*d))) != NULL) {
 		d->url = url;
 		d->body = body;
-		snprintf(d->what, sizeof(d->what), "%s", what);
-		enqueue(d);
+		dq_push(&queue, d, what, 0);
 		return;
 	}
 	free(url);
@@ -404,17 +262,7 @@ webhook_deliver(char *url, char *body, const char *what)
 void
 webhook_metrics(struct mbuf *b)
 {
-	pthread_mutex_lock(&q_lock);
-	unsigned long long d = n_delivered, r = n_retried, f = n_failed, x = n_dropped;
-	size_t len = q_len;
-	pthread_mutex_unlock(&q_lock);
-	mbuf_printf(b, "# HELP mailbeacon_webhooks_total Webhook deliveries by result.\n"
-		    "# TYPE mailbeacon_webhooks_total counter\n"
-		    "mailbeacon_webhooks_total{result=\"delivered\"} %llu\n"
-		    "mailbeacon_webhooks_total{result=\"retried\"} %llu\n"
-		    "mailbeacon_webhooks_total{result=\"failed\"} %llu\n"
-		    "mailbeacon_webhooks_total{result=\"dropped\"} %llu\n"
-		    "# HELP mailbeacon_webhooks_queued Webhook deliveries waiting (new or to retry).\n"
-		    "# TYPE mailbeacon_webhooks_queued gauge\n"
-		    "mailbeacon_webhooks_queued %zu\n", d, r, f, x, len);
+	dq_metrics(&queue, b, "mailbeacon_webhooks", "delivered",
+		   "Webhook deliveries by result.",
+		   "Webhook deliveries waiting (new or to retry).");
 }

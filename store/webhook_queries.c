@@ -1,7 +1,9 @@
 /* store/webhook_queries: the reads the beacon makes to decide a notify=URL
- * webhook (beacon/webhook.c): whose message it is, whether an event is the
- * first of its kind a person made, and a link's stored URL. Statements are
- * prepared and finalized per call: they run only for senders with notify=. */
+ * webhook or a notify=mail "Read:" mail (beacon/webhook.c): whose message
+ * it is, whether an event is the first of its kind a person made, a link's
+ * stored URL, what a "Read:" mail names, and the claim that keeps it to
+ * one. Statements are prepared and finalized per call: they run only for
+ * senders with notify=. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,6 +18,10 @@ static const char SQL_HUMAN_CLICKS[] = "SELECT count(*) FROM events WHERE messag
 	" AND kind = 'click' AND link = ?2 AND verdict IN " STORE_HUMAN_CLICK_VERDICTS_SQL
 	" AND dnt = 0";
 static const char SQL_LINK_URL[] = "SELECT url FROM links WHERE message_id = ?1 AND num = ?2";
+static const char SQL_NOTICE[] = "SELECT sender, subject, sent, recipient_count FROM messages"
+	" WHERE id = ?1";
+static const char SQL_CLAIM[] = "INSERT INTO mail_notifications (message_id, link, time)"
+	" VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING";
 
 /* Column i of the current row as a new string; NULL for SQL NULL (or when
  * out of memory: the callers treat both as "not known"). */
@@ -101,6 +107,53 @@ store_link_url(struct store *st, const char *message_id, unsigned link, char **u
 		*url = column_strdup(s, 0);
 	else if (rc < 0)
 		store_dberr(st, "link of a message");
+	sq_finish(s);
+	return rc;
+}
+
+int
+store_message_notice(struct store *st, const char *message_id, struct store_notice *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (st == NULL || message_id == NULL)
+		return -1;
+	struct sq *s = prepare(st, SQL_NOTICE, message_id, 0, false, "a message's notice");
+	if (s == NULL)
+		return -1;
+	int rc = sq_step(s);
+	if (rc == 1) {
+		out->sender = column_strdup(s, 0);
+		out->subject = column_strdup(s, 1);
+		out->sent = sq_int64(s, 2);
+		out->recipients = sq_int64(s, 3);
+	} else if (rc < 0) {
+		store_dberr(st, "a message's notice");
+	}
+	sq_finish(s);
+	return rc;
+}
+
+void
+store_notice_free(struct store_notice *n)
+{
+	free(n->sender);
+	free(n->subject);
+	memset(n, 0, sizeof(*n));
+}
+
+int
+store_notification_claim(struct store *st, const char *message_id, unsigned link, long long when)
+{
+	if (st == NULL || message_id == NULL)
+		return -1;
+	struct sq *s = prepare(st, SQL_CLAIM, message_id, link, true, "a notification's record");
+	if (s == NULL)
+		return -1;
+	int rc = sq_bind_int64(s, 3, when) < 0 ? -1 : sq_step(s);
+	if (rc >= 0)
+		rc = sq_changes(s) > 0 ? 1 : 0;
+	else
+		store_dberr(st, "a notification's record");
 	sq_finish(s);
 	return rc;
 }

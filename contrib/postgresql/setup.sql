@@ -69,10 +69,12 @@ SELECT to_regclass('public.mailbeacon_schema') IS NOT NULL AS have_schema \gset
 \if :have_schema
 -- What the milter and the beacon read and insert (store/pg.c, store/store.c,
 -- store/webhook_queries.c): the schema version, the messages with their
--- recipients' keyed hashes and links, the events and the opt-outs.
+-- recipients' keyed hashes and links, the events and the opt-outs, and
+-- the "Read:" mails the beacon sent (notify=mail).
 -- sync_state is the admin command's alone.
 GRANT SELECT ON mailbeacon_schema TO :"daemons";
 GRANT SELECT, INSERT ON messages, message_recipients, links, events, optouts TO :"daemons";
+GRANT SELECT, INSERT ON mail_notifications TO :"daemons";
 -- events.id comes from this sequence (messages.rowid is an identity
 -- column, which needs no right of its own).
 GRANT USAGE ON SEQUENCE events_id_seq TO :"daemons";
