@@ -190,6 +190,48 @@ test_footer_error(void **state)
 	assert_memory_equal(err, want, strlen(want));
 }
 
+/* consent=optin's ask footer: loaded with its own check, which wants the
+ * consent link and refuses the opt-out one; the shipped samples pass. */
+static void
+test_ask_footer(void **state)
+{
+	struct config cfg;
+	char *html = NULL, *text = NULL, err[512], want[300];
+	struct load_targets t = { .cfg = &cfg, .footer_ask_html = &html, .footer_ask_text = &text,
+				  .footer_check_ask = footer_check_ask };
+
+	(void)state;
+	put("mailbeacon.conf", "beacon_url = https://t.example.com\n"
+	    "footer_ask_html = ask.html\nfooter_ask_text = ask.txt\n", 0644);
+	put("ask.html", "<p>{sender} asks: <a href=\"{consent_url}\">yes</a> ({tracked})</p>", 0644);
+	put("ask.txt", "{sender} asks: {consent_url}\n", 0644);
+	assert_int_equal(load_all(conf, &t, err, sizeof(err)), 0);
+	assert_non_null(strstr(html, "{consent_url}"));
+	assert_non_null(strstr(text, "{consent_url}"));
+	free(html);
+	free(text);
+	config_free(&cfg);
+	put("ask.txt", "{sender} asks, no link\n", 0644);
+	assert_int_equal(load_all(conf, &t, err, sizeof(err)), -1);
+	snprintf(want, sizeof(want), "%s/ask.txt: the template has no {consent_url}: "
+		 "recipients must be able to say yes", dir);
+	assert_string_equal(err, want);
+	free(html);
+	free(text);
+	config_free(&cfg);
+	put("ask.txt", "{consent_url} or {optout_url}\n", 0644);
+	assert_int_equal(load_all(conf, &t, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "ask.txt: {optout_url} has no place in this footer"));
+	free(html);
+	free(text);
+	config_free(&cfg);
+	/* and the tracked footer refuses the consent link */
+	assert_int_equal(footer_check("{optout_url} {consent_url}", err, sizeof(err)), -1);
+	assert_string_equal(err, "{consent_url} has no place in this footer");
+	assert_int_equal(footer_check_ask(footer_default_ask_html, err, sizeof(err)), 0);
+	assert_int_equal(footer_check_ask(footer_default_ask_text, err, sizeof(err)), 0);
+}
+
 int
 main(void)
 {
@@ -198,6 +240,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_only_named, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_api_token, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_footer_error, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ask_footer, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
