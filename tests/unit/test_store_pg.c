@@ -505,6 +505,55 @@ test_purge_and_forget_partitions(void **state)
 	store_close(st);
 }
 
+/* notify=mail's record of the "Read:" mails sent, through the store's
+ * facade as the beacon uses it: of two beacons on the database, the
+ * first to claim a message's open (or a link's click) wins, the other
+ * finds it taken; the record goes with the message when that is purged. */
+static void
+test_notification_claim(void **state)
+{
+	struct pgstore *pg = open_ok(true);
+	struct config cfg = { .database = test_uri, .database_timeout = 5 };
+	struct store *a = NULL, *b = NULL;
+	struct store_notice n;
+	unsigned char h[2][STORE_HASH_LEN];
+	char err[1024];
+
+	(void)state;
+	hash_of(h[0], 1);
+	hash_of(h[1], 2);
+	struct store_message m = {
+		.id = "NNNNNNNNNNNNNNNNNNNNNN", .queue_id = "QN", .sender = "alice@example.com",
+		.sent = 1700000000, .words = "opens clicks footer",
+		.recipient_hashes = (const unsigned char (*)[STORE_HASH_LEN])h, .n_recipients = 2,
+		.subject = "Invoice",
+	};
+	assert_int_equal(pgstore_message_insert(pg, &m, STORE_URLS_PATH), 0);
+	pgstore_close(pg);
+	if (store_open_config(&cfg, STORE_FOR_WRITES, false, 5000, &a, err, sizeof(err)) != 0 ||
+	    store_open_config(&cfg, STORE_FOR_WRITES, false, 5000, &b, err, sizeof(err)) != 0)
+		fail_msg("store_open_config: %s", err);
+	assert_int_equal(store_message_notice(a, m.id, &n), 1);
+	assert_string_equal(n.sender, "alice@example.com");
+	assert_string_equal(n.subject, "Invoice");
+	assert_int_equal(n.sent, 1700000000);
+	assert_int_equal(n.recipients, 2);
+	store_notice_free(&n);
+	assert_int_equal(store_message_notice(b, "XXXXXXXXXXXXXXXXXXXXXX", &n), 0);
+	assert_int_equal(store_notification_claim(a, m.id, 0, 1700000100), 1);
+	assert_int_equal(store_notification_claim(b, m.id, 0, 1700000101), 0);
+	assert_int_equal(store_notification_claim(b, m.id, 3, 1700000102), 1);
+	assert_int_equal(store_notification_claim(a, m.id, 3, 1700000103), 0);
+	assert_int_equal(store_notification_claim(a, "XXXXXXXXXXXXXXXXXXXXXX", 0, 1), -1);
+	no_password_in(store_errmsg(a));
+	store_close(a);
+	store_close(b);
+	assert_int_equal(raw_int("SELECT count(*) FROM mail_notifications"), 2);
+	assert_int_equal(raw_int("SELECT time FROM mail_notifications WHERE link = 0"), 1700000100);
+	raw_exec(test_uri, "DELETE FROM messages");
+	assert_int_equal(raw_int("SELECT count(*) FROM mail_notifications"), 0);
+}
+
 int
 main(void)
 {
@@ -517,6 +566,7 @@ main(void)
 		cmocka_unit_test_setup(test_events_and_optouts, setup_db),
 		cmocka_unit_test_setup(test_purge_and_forget_partitions, setup_db),
 		cmocka_unit_test_setup(test_restart, setup_db),
+		cmocka_unit_test_setup(test_notification_claim, setup_db),
 	};
 
 	if ((uri = getenv("PG_URI")) == NULL) {

@@ -1,6 +1,7 @@
 /* Unit tests of store/webhook_queries.c against a real SQLite file in a
  * temporary directory: a message's sender, the count of a person's opens
- * and clicks that decides a webhook's "first", and a link's stored URL. */
+ * and clicks that decides a webhook's "first", a link's stored URL, and
+ * notify=mail's notice and claim. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -207,10 +208,60 @@ test_errors(void **state)
 	store_close(st);
 }
 
+/* notify=mail: what a "Read:" mail names, and the claim that keeps it to
+ * one per message and link: a second handle on the file (another beacon,
+ * or this one after a restart) finds it taken; the claim goes with the
+ * message when that is purged. */
+static void
+test_notification_claim(void **state)
+{
+	struct store *st = fresh_store(STORE_URLS_FULL), *again = NULL;
+	struct store_notice n;
+	char err[512];
+
+	(void)state;
+	assert_int_equal(store_message_notice(st, MSG, &n), 1);
+	assert_string_equal(n.sender, "alice@example.com");
+	assert_null(n.subject);
+	assert_int_equal(n.sent, 100);
+	assert_int_equal(n.recipients, 1);
+	store_notice_free(&n);
+	assert_null(n.sender);
+	assert_int_equal(store_message_notice(st, "CCCCCCCCCCCCCCCCCCCCCC", &n), 0);
+	assert_null(n.sender);
+
+	if (store_open(dbpath, false, 2000, &again, err, sizeof(err)) != 0)
+		fail_msg("store_open: %s", err);
+	assert_int_equal(store_notification_claim(st, MSG, 0, 300), 1);
+	assert_int_equal(store_notification_claim(again, MSG, 0, 301), 0);
+	assert_int_equal(store_notification_claim(st, MSG, 0, 302), 0);
+	assert_int_equal(store_notification_claim(again, MSG, 2, 303), 1);
+	assert_int_equal(store_notification_claim(st, MSG, 2, 304), 0);
+	assert_int_equal(store_notification_claim(st, OTHER, 0, 305), 1);
+	/* Only a message known here: the claim names one. */
+	assert_int_equal(store_notification_claim(st, "CCCCCCCCCCCCCCCCCCCCCC", 0, 306), -1);
+	assert_non_null(strstr(store_errmsg(st), "a notification's record"));
+	store_close(again);
+	store_close(st);
+
+	sqlite3 *db;
+	sqlite3_stmt *q;
+	assert_int_equal(sqlite3_open(dbpath, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "PRAGMA foreign_keys = ON; DELETE FROM messages WHERE id = '"
+				      "AAAAAAAAAAAAAAAAAAAAAA'", NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT group_concat(message_id || ':' || link)"
+					    " FROM mail_notifications", -1, &q, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+	assert_string_equal((const char *)sqlite3_column_text(q, 0), "BBBBBBBBBBBBBBBBBBBBBB:0");
+	sqlite3_finalize(q);
+	sqlite3_close(db);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_notification_claim),
 		cmocka_unit_test(test_message_sender),
 		cmocka_unit_test(test_human_events_count),
 		cmocka_unit_test(test_link_url),
