@@ -18,20 +18,12 @@ MB_BUILD=$(cd "$MB_BUILD" && pwd)
 export MB_BUILD
 lib=$here/../e2e
 
-skip() {
-	echo "SKIP: $* -- the digest tests did NOT run"
-	exit 77
-}
-[ "$(id -u)" -eq 0 ] || skip "not root (a private Postfix instance needs root)"
-for t in postfix postconf postqueue smtp-sink sqlite3 python3 runuser; do
-	command -v "$t" >/dev/null 2>&1 || PATH=$PATH:/usr/sbin:/sbin
-	command -v "$t" >/dev/null 2>&1 || skip "$t not found (Debian packages postfix, sqlite3, python3)"
-done
+# shellcheck source=../e2e/postfix-lib.sh
+. "$lib/postfix-lib.sh"
+e2e_require "the digest tests"
 for p in admin/mailbeacon milter/mailbeacon-milter; do
 	[ -x "$MB_BUILD/$p" ] || { echo "FAIL: $MB_BUILD/$p is not built"; exit 1; }
 done
-# shellcheck source=../e2e/postfix-lib.sh
-. "$lib/postfix-lib.sh"
 
 passed=0
 failed=0

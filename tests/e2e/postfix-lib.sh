@@ -23,6 +23,27 @@ PF_USER=postfix
 
 # --- helpers ---------------------------------------------------------------
 
+# e2e_require WHAT: exits 77 (skipped, saying that WHAT did NOT run) unless
+# run as root, with postfix, postconf, postqueue, smtp-sink, sqlite3, python3
+# and runuser (looked for in /usr/sbin and /sbin too) and the postfix user.
+e2e_require() {
+	local t
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "SKIP: not root (a private Postfix instance needs root) -- $1 did NOT run"
+		exit 77
+	fi
+	for t in postfix postconf postqueue smtp-sink sqlite3 python3 runuser; do
+		command -v "$t" >/dev/null 2>&1 || PATH=$PATH:/usr/sbin:/sbin
+		command -v "$t" >/dev/null 2>&1 && continue
+		echo "SKIP: $t not found (Debian packages postfix, sqlite3, python3) -- $1 did NOT run"
+		exit 77
+	done
+	if ! id "$PF_USER" >/dev/null 2>&1; then
+		echo "SKIP: no $PF_USER user -- $1 did NOT run"
+		exit 77
+	fi
+}
+
 e2e_log() { printf '# %s\n' "$*"; }
 
 # e2e_alive PID: the process runs (exists and is not a zombie).

@@ -20,18 +20,8 @@ MB_BUILD=${MB_BUILD:-${top_builddir:-$here/../../build}}
 MB_BUILD=$(cd "$MB_BUILD" && pwd)
 export MB_BUILD
 
-skip() {
-	echo "SKIP: $* -- the end-to-end tests did NOT run"
-	exit 77
-}
-[ "$(id -u)" -eq 0 ] || skip "not root (a private Postfix instance needs root)"
-for t in postfix postconf postqueue smtp-sink sqlite3 python3 runuser; do
-	command -v "$t" >/dev/null 2>&1 || PATH=$PATH:/usr/sbin:/sbin
-	command -v "$t" >/dev/null 2>&1 || skip "$t not found (Debian packages postfix, sqlite3, python3)"
-done
-id postfix >/dev/null 2>&1 || skip "no postfix user"
-
 . "$here/postfix-lib.sh"
+e2e_require "the end-to-end tests"
 
 SEND="python3 $here/send.py"
 CHECK="python3 $here/sinkcheck.py"

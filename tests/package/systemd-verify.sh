@@ -23,25 +23,30 @@ for p in "$src"/doc/*.[158]; do
 done
 failed=0
 passed=0
+# verify UNIT FILE: FILE (UNIT's file in $dir/units) names no system
+# program path, and systemd-analyze verify UNIT says nothing; 1 otherwise.
+verify() {
+	if grep -n '/usr/sbin\|/usr/bin' "$2"; then
+		echo "FAIL $1: a program path was not rewritten to the build"
+		failed=$((failed + 1))
+		return 1
+	fi
+	out=$(cd "$dir/units" && MANPATH="$dir/man" systemd-analyze verify "$1" 2>&1)
+	rc=$?
+	if [ "$rc" -ne 0 ] || [ -n "$out" ]; then
+		echo "FAIL $1: systemd-analyze verify (exit $rc):"
+		printf '%s\n' "$out" | sed 's/^/  /'
+		failed=$((failed + 1))
+		return 1
+	fi
+	echo "ok $1: systemd-analyze verify says nothing"
+	passed=$((passed + 1))
+}
 for unit in mailbeacon-milter.service mailbeacond.service; do
 	sed -e "s|/usr/sbin/mailbeacon-milter|$build/milter/mailbeacon-milter|g" \
 	    -e "s|/usr/sbin/mailbeacond|$build/beacon/mailbeacond|g" \
 	    "$src/contrib/systemd/$unit" >"$dir/units/$unit"
-	if grep -n '/usr/sbin\|/usr/bin' "$dir/units/$unit"; then
-		echo "FAIL $unit: a program path was not rewritten to the build"
-		failed=$((failed + 1))
-		continue
-	fi
-	out=$(cd "$dir/units" && MANPATH="$dir/man" systemd-analyze verify "$unit" 2>&1)
-	rc=$?
-	if [ "$rc" -ne 0 ] || [ -n "$out" ]; then
-		echo "FAIL $unit: systemd-analyze verify (exit $rc):"
-		printf '%s\n' "$out" | sed 's/^/  /'
-		failed=$((failed + 1))
-	else
-		echo "ok $unit: systemd-analyze verify says nothing"
-		passed=$((passed + 1))
-	fi
+	verify "$unit" "$dir/units/$unit"
 	for want in 'User=mailbeacon' 'NoNewPrivileges=yes' 'ProtectSystem=strict' \
 		'CapabilityBoundingSet=$' 'SystemCallFilter=@system-service' \
 		'ExecReload=/bin/kill -HUP \$MAINPID' 'StateDirectory=mailbeacon$'; do
@@ -72,21 +77,7 @@ for unit in mailbeacon-purge.service mailbeacon-digest@daily.service \
 	mailbeacon-digest@weekly.service mailbeacon-purge.timer mailbeacon-digest-daily.timer \
 	mailbeacon-digest-weekly.timer; do
 	file=$dir/units/$(printf '%s' "$unit" | sed 's/@[a-z]*\./@./')
-	if grep -n '/usr/sbin\|/usr/bin' "$file"; then
-		echo "FAIL $unit: a program path was not rewritten to the build"
-		failed=$((failed + 1))
-		continue
-	fi
-	out=$(cd "$dir/units" && MANPATH="$dir/man" systemd-analyze verify "$unit" 2>&1)
-	rc=$?
-	if [ "$rc" -ne 0 ] || [ -n "$out" ]; then
-		echo "FAIL $unit: systemd-analyze verify (exit $rc):"
-		printf '%s\n' "$out" | sed 's/^/  /'
-		failed=$((failed + 1))
-	else
-		echo "ok $unit: systemd-analyze verify says nothing"
-		passed=$((passed + 1))
-	fi
+	verify "$unit" "$file" || continue
 	case $unit in
 	*.timer)
 		target=$(sed -n 's/^Unit=//p' "$file")
