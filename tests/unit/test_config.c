@@ -129,6 +129,9 @@ test_defaults(void **state)
 	assert_int_equal(cfg.pixel_position, PIXEL_BOTTOM);
 	assert_int_equal(cfg.store_link_urls, STORE_URLS_PATH);
 	assert_false(cfg.store_subject);
+	assert_string_equal(cfg.sendmail_path, "/usr/sbin/sendmail");
+	assert_string_equal(cfg.notify_from, "<>");
+	assert_int_equal(cfg.notify_max_per_hour, 20);
 	config_free(&cfg);
 	assert_null(cfg.beacon_url);
 }
@@ -322,6 +325,14 @@ test_bad_values(void **state)
 		"pixel_position = middle",
 		"store_link_urls = query",
 		"store_subject = true",
+		"sendmail_path = sendmail",
+		"sendmail_path = /usr/sbin/sendmail -C /etc/p\tx",
+		"notify_from = beacon",
+		"notify_from = <beacon@example.com>",
+		"notify_from = -oQ@example.com",
+		"notify_from = a b@example.com",
+		"notify_from = a@b@example.com",
+		"notify_max_per_hour = 0",
 		"database =",
 		"user =",
 	};
@@ -348,6 +359,10 @@ test_good_values(void **state)
 {
 	static const char *good[] = {
 		"milter_socket = unix:/var/spool/postfix/mb/milter",
+		"sendmail_path = /usr/sbin/sendmail -C /etc/postfix-out",
+		"notify_from = mailbeacon@example.com",
+		"notify_from = <>",
+		"notify_max_per_hour = 1",
 		"milter_socket = inet:1@localhost",
 		"milter_socket = inet:65535@mail.example.com",
 		"milter_socket = inet6:8891@::1",
