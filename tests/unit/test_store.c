@@ -24,6 +24,7 @@
 #include <sqlite3.h>
 
 #include "classify.h"
+#include "consent.h"
 #include "store.h"
 
 static char tmpdir[] = "/tmp/test_store.XXXXXX";
@@ -289,14 +290,18 @@ test_open_create(void **state)
 	    "0123456789abcdef0123456789abcdef", 1, NULL), 0);
 	assert_int_equal(stat(tpath("create.db-wal"), &sb), 0);
 	assert_int_equal(sb.st_mode & 07777, 0640);
-	/* messages, message_recipients, links, events, optouts, sync_state */
+	/* messages, message_recipients, links, events, optouts, sync_state,
+	 * mail_notifications (6), consents and consent_asks (7), message_days
+	 * (8) */
 	assert_int_equal(raw_int(path, "SELECT count(*) FROM sqlite_master "
-	    "WHERE type = 'table'", NULL), 6);
+	    "WHERE type = 'table'", NULL), 10);
 	/* messages_sender_mid, messages_sent, message_recipients_hash, and
 	 * version 4's events_report, messages_report, messages_sender_nocase,
-	 * messages_domain, version 5's events_place */
+	 * messages_domain, version 5's events_place, version 7's
+	 * consents_proof, consents_sender, consent_asks_recipient,
+	 * consent_asks_sender, version 8's message_days_sent */
 	assert_int_equal(raw_int(path, "SELECT count(*) FROM sqlite_master "
-	    "WHERE type = 'index' AND sql IS NOT NULL", NULL), 8);
+	    "WHERE type = 'index' AND sql IS NOT NULL", NULL), 13);
 	store_close(st);
 	/* Opening again with create leaves an existing file alone. */
 	assert_int_equal(chmod(path, 0600), 0);
@@ -429,9 +434,10 @@ test_migrate_from_zero(void **state)
 	assert_int_equal(store_schema_version(st), STORE_SCHEMA_VERSION);
 	store_close(st);
 	assert_int_equal(raw_int(path, "PRAGMA user_version", NULL), STORE_SCHEMA_VERSION);
-	/* messages, message_recipients, links, events, optouts, sync_state */
+	/* messages, message_recipients, links, events, optouts, sync_state,
+	 * mail_notifications, consents, consent_asks, message_days */
 	assert_int_equal(raw_int(path, "SELECT count(*) FROM sqlite_master "
-	    "WHERE type = 'table'", NULL), 6);
+	    "WHERE type = 'table'", NULL), 10);
 	/* Someone else's database is not taken over. */
 	raw_exec(other, "CREATE TABLE accounts (x);");
 	open_fails(other, false, "not a mailbeacon database");
@@ -676,6 +682,169 @@ test_optout(void **state)
 	store_close(st);
 }
 
+static int
+consent_row(void *arg, const struct store_consent *c)
+{
+	struct store_consent *out = arg;
+	size_t i = 0;
+
+	while (out[i].sender != NULL)
+		i++;
+	if (i >= 3)
+		return -5;
+	out[i] = *c;
+	out[i].sender = strdup(c->sender);
+	out[i].message_id = c->message_id ? strdup(c->message_id) : NULL;
+	out[i].source = c->source ? strdup(c->source) : NULL;
+	out[i].notice_version = strdup(c->notice_version);
+	out[i].recipient_hash = NULL;
+	return 0;
+}
+
+static void
+consent_rows_free(struct store_consent *r)
+{
+	for (size_t i = 0; i < 4; i++) {
+		free((char *)r[i].sender);
+		free((char *)r[i].message_id);
+		free((char *)r[i].source);
+		free((char *)r[i].notice_version);
+	}
+	memset(r, 0, 4 * sizeof(*r));
+}
+
+static int
+counts_row(void *arg, const struct store_consent_counts *c)
+{
+	struct store_consent_counts *out = arg;
+
+	if (strcmp(c->sender, "alice@example.com") == 0)
+		*out = (struct store_consent_counts){ NULL, c->asked, c->consented, c->withdrawn };
+	return 0;
+}
+
+static int
+ask_row(void *arg, const char *sender, const char *message_id, long long time)
+{
+	(void)sender;
+	(void)message_id;
+	*(long long *)arg += time;
+	return 0;
+}
+
+/* consent=optin's queries (store/consent.c), the same on both backends:
+ * asks and the interval, the consent page's lookups, consents with their
+ * proof and replay, withdrawal by opt-out, the counts, forget. */
+static void
+test_consent(void **state)
+{
+	const char *path = dbpath("consent.db");
+	const char *alice = "alice@example.com", *m1 = "CCCCCCCCCCCCCCCCCCCCCC";
+	unsigned char h[3][STORE_HASH_LEN];
+	struct store_consent rows[4];
+	struct store_consent_ask ask;
+	struct store_consent_counts cc = { 0 };
+	size_t consented, unasked;
+	long long consents, asks, sum = 0;
+	char err[512];
+	struct store *st;
+
+	(void)state;
+	memset(rows, 0, sizeof(rows));
+	hash_of(h[0], 0x31);
+	hash_of(h[1], 0x32);
+	hash_of(h[2], 0x33);
+	st = open_ok(path, true);
+	assert_int_equal(store_consent_check(st, alice, (const unsigned char (*)[STORE_HASH_LEN])h,
+					     2, 0, &consented, &unasked, err, sizeof(err)), 0);
+	assert_int_equal(consented, 0);
+	assert_int_equal(unasked, 2);
+	/* The ask of message m1 to h0 and h1; a retry changes nothing. */
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(store_consent_asked(st, m1, alice, "opens and link clicks",
+						     (const unsigned char (*)[STORE_HASH_LEN])h, 2,
+						     1000, err, sizeof(err)), 0);
+	assert_int_equal(store_consent_check(st, alice, (const unsigned char (*)[STORE_HASH_LEN])h,
+					     3, 500, &consented, &unasked, err, sizeof(err)), 0);
+	assert_int_equal(consented, 0);
+	assert_int_equal(unasked, 1);	/* h2 was never asked */
+	assert_int_equal(store_consent_check(st, alice, (const unsigned char (*)[STORE_HASH_LEN])h,
+					     2, 1001, &consented, &unasked, err, sizeof(err)), 0);
+	assert_int_equal(unasked, 2);	/* asked before the interval began */
+	assert_int_equal(store_consent_check(st, "bob@example.com",
+					     (const unsigned char (*)[STORE_HASH_LEN])h, 2, 500,
+					     &consented, &unasked, err, sizeof(err)), 0);
+	assert_int_equal(unasked, 2);	/* per sender */
+	assert_int_equal(store_consent_ask_find(st, m1, &ask, err, sizeof(err)), 1);
+	assert_int_equal(ask.total, 2);
+	assert_string_equal(ask.sender, alice);
+	assert_string_equal(ask.tracked, "opens and link clicks");
+	assert_int_equal(ask.time, 1000);
+	assert_memory_equal(ask.first, h[0], STORE_HASH_LEN);
+	store_consent_ask_free(&ask);
+	assert_int_equal(store_consent_ask_find(st, "DDDDDDDDDDDDDDDDDDDDDD", &ask, err,
+						sizeof(err)), 0);
+	assert_int_equal(store_consent_ask_has(st, m1, h[1], err, sizeof(err)), 1);
+	assert_int_equal(store_consent_ask_has(st, m1, h[2], err, sizeof(err)), 0);
+
+	/* A consent with its proof; the same again (a replay) writes nothing;
+	 * another proof is another row. */
+	assert_int_equal(store_consent_add(st, h[0], alice, 2000, m1, NULL, "v1", err,
+					   sizeof(err)), 0);
+	assert_int_equal(store_consent_add(st, h[0], alice, 2050, m1, NULL, "v1", err,
+					   sizeof(err)), 1);
+	assert_int_equal(store_consent_add(st, h[0], alice, 2100, NULL, "contract 17", "v2", err,
+					   sizeof(err)), 0);
+	assert_int_equal(store_consent_check(st, alice, (const unsigned char (*)[STORE_HASH_LEN])h,
+					     2, 500, &consented, &unasked, err, sizeof(err)), 0);
+	assert_int_equal(consented, 1);
+	assert_int_equal(unasked, 0);
+	assert_int_equal(store_consent_list(st, alice, NULL, consent_row, rows, err, sizeof(err)), 0);
+	assert_int_equal(rows[0].time, 2000);
+	assert_string_equal(rows[0].message_id, m1);
+	assert_null(rows[0].source);
+	assert_string_equal(rows[0].notice_version, "v1");
+	assert_false(rows[0].withdrawn);
+	assert_string_equal(rows[1].source, "contract 17");
+	assert_null(rows[1].message_id);
+	assert_string_equal(rows[1].notice_version, "v2");
+	assert_null(rows[2].sender);
+	consent_rows_free(rows);
+	assert_int_equal(store_consent_list(st, "bob@example.com", NULL, consent_row, rows, err,
+					    sizeof(err)), 0);
+	assert_null(rows[0].sender);
+
+	/* The opt-out withdraws it; no consent is recorded after it. */
+	assert_int_equal(store_optout_add(st, h[0], 3000, m1), 0);
+	assert_int_equal(store_consent_check(st, alice, (const unsigned char (*)[STORE_HASH_LEN])h,
+					     1, 500, &consented, &unasked, err, sizeof(err)), 0);
+	assert_int_equal(consented, 0);
+	assert_int_equal(store_consent_add(st, h[0], alice, 4000, m1, NULL, "v3", err,
+					   sizeof(err)), 1);
+	assert_int_equal(store_consent_list(st, NULL, h[0], consent_row, rows, err, sizeof(err)), 0);
+	assert_true(rows[0].withdrawn);
+	assert_int_equal(rows[0].withdrawn_time, 3000);
+	assert_true(rows[1].withdrawn);
+	assert_null(rows[2].sender);
+	consent_rows_free(rows);
+	assert_int_equal(store_consent_counts(st, NULL, counts_row, &cc, err, sizeof(err)), 0);
+	assert_int_equal(cc.asked, 2);
+	assert_int_equal(cc.consented, 1);
+	assert_int_equal(cc.withdrawn, 1);
+	assert_int_equal(store_consent_asks_of(st, h[1], ask_row, &sum, err, sizeof(err)), 0);
+	assert_int_equal(sum, 1000);
+
+	/* forget: consents and asks go, the withdrawal stays. */
+	assert_int_equal(store_consent_forget(st, h[0], &consents, &asks, err, sizeof(err)), 0);
+	assert_int_equal(consents, 2);
+	assert_int_equal(asks, 1);
+	assert_int_equal(store_consent_list(st, NULL, h[0], consent_row, rows, err, sizeof(err)), 0);
+	assert_null(rows[0].sender);
+	assert_int_equal(store_optout_exists(st, h[0]), 1);
+	assert_int_equal(store_consent_ask_has(st, m1, h[1], err, sizeof(err)), 1);
+	store_close(st);
+}
+
 static void
 write_file(const char *path, const char *text, mode_t mode)
 {
@@ -861,9 +1030,10 @@ test_migrate_v3_to_v4(void **state)
 	assert_int_equal(raw_int(path, "SELECT cursor FROM sync_state", NULL), 7);
 	raw_col(path, "SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"
 	    " ORDER BY name", NULL, got, sizeof(got));
-	assert_string_equal(got, "events_place|events_report|message_recipients_hash|"
-	    "messages_domain|messages_report|messages_sender_mid|messages_sender_nocase|"
-	    "messages_sent");
+	assert_string_equal(got, "consent_asks_recipient|consent_asks_sender|consents_proof|"
+	    "consents_sender|events_place|events_report|message_days_sent|"
+	    "message_recipients_hash|messages_domain|messages_report|messages_sender_mid|"
+	    "messages_sender_nocase|messages_sent");
 	/* Events recorded before geoip_database existed have no place. */
 	assert_int_equal(raw_int(path, "SELECT count(*) FROM events"
 	    " WHERE country IS NULL AND city IS NULL", NULL), 2);
@@ -1081,6 +1251,7 @@ main(void)
 		cmocka_unit_test(test_link_urls),
 		cmocka_unit_test(test_recipient_hash),
 		cmocka_unit_test(test_optout),
+		cmocka_unit_test(test_consent),
 		cmocka_unit_test(test_hash_key_file),
 		cmocka_unit_test(test_null_handle),
 		cmocka_unit_test(test_event_is_human),
