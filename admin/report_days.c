@@ -73,10 +73,8 @@ report_load_days(const struct report_data *rd, const struct report_opts *o,
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	if (store_report_days(rd, day_cb, &fill) != 0) {
-		snprintf(err, errlen, "out of memory");
+	if (store_report_days(rd, day_cb, &fill, err, errlen) != 0)
 		return -1;
-	}
 	return 0;
 }
 

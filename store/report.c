@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "address.h"
+#include "counters.h"
 #include "report.h"
 #include "sq.h"
 #include "store.h"
@@ -289,26 +290,16 @@ store_report_end(struct store *st)
 		(void)sq_exec(st, "COMMIT", NULL);
 }
 
-/* Pass 1's numbers for one message. */
+/* Pass 1's numbers for one message: its counters (store/counters.h). */
 struct pm {
 	long long rowid;		/* to check that pass 2 walks the same rows */
 	long long first_open;		/* valid when has_first */
-	size_t clicks;			/* its first entry in report_data.clicks */
-	unsigned oh, om, ch, cs, oo, n_clicks;
+	long long oh, om, ch, cs, oo;
 	bool has_first;
 };
 
-/* Clicks of one message on one link number. */
-struct link_clicks {
-	long long link, human, scanner;
-};
-
-struct day_slot {
-	long long day, opens_human, clicks_human;
-	bool used;
-};
-
 struct report_data {
+	struct store *st;		/* where store_report_days reads */
 	struct report_filter f;		/* with copies of the strings */
 	char *sender, *message;
 	struct report_counts totals;
@@ -316,10 +307,6 @@ struct report_data {
 	size_t n_senders, cap_senders;
 	struct pm *pm;
 	size_t n_pm, cap_pm;
-	struct link_clicks *clicks;
-	size_t n_clicks, cap_clicks;
-	struct day_slot *days;		/* open addressing by day */
-	size_t n_days, cap_days;	/* cap_days: a power of two */
 };
 
 /* An array v (n elements used, *cap allocated, each size bytes) with room
@@ -338,42 +325,6 @@ grow(void *v, size_t n, size_t *cap, size_t size)
 		return NULL;
 	*cap = nc;
 	return q;
-}
-
-static struct day_slot *
-day_slot(struct report_data *d, long long day)
-{
-	size_t mask, i;
-
-	if (2 * (d->n_days + 1) > d->cap_days) {
-		size_t nc = d->cap_days ? d->cap_days * 2 : 256;
-		struct day_slot *old = d->days, *nd = calloc(nc, sizeof(*nd));
-		size_t oc = d->cap_days;
-
-		if (nd == NULL)
-			return NULL;
-		for (size_t j = 0; j < oc; j++) {
-			if (!old[j].used)
-				continue;
-			i = (size_t)((unsigned long long)old[j].day * 0x9E3779B97F4A7C15ULL) & (nc - 1);
-			while (nd[i].used)
-				i = (i + 1) & (nc - 1);
-			nd[i] = old[j];
-		}
-		free(old);
-		d->days = nd;
-		d->cap_days = nc;
-	}
-	mask = d->cap_days - 1;
-	i = (size_t)((unsigned long long)day * 0x9E3779B97F4A7C15ULL) & mask;
-	while (d->days[i].used && d->days[i].day != day)
-		i = (i + 1) & mask;
-	if (!d->days[i].used) {
-		d->days[i].used = true;
-		d->days[i].day = day;
-		d->n_days++;
-	}
-	return &d->days[i];
 }
 
 /* Adds one message's numbers to a sender's or the totals. */
@@ -409,34 +360,27 @@ store_report_free(struct report_data *d)
 		free((char *)d->senders[i].sender);
 	free(d->senders);
 	free(d->pm);
-	free(d->clicks);
-	free(d->days);
 	free(d->sender);
 	free(d->message);
 	free(d);
 }
 
 /*
- * Pass 1: every filtered message with its events (LEFT JOIN: a message
- * without events is one row of NULLs), in the report's order, so that a
- * message's rows and a sender's messages come together. Counting as the
- * SQL of earlier versions did: an open or click is human when
- * store_event_is_human says so, machine (opens) or scanner (clicks) for any
- * other verdict; NULLs count as nothing.
+ * Pass 1: every filtered message with its counters, in the report's order,
+ * so that a sender's messages come together. The counters are the events'
+ * as earlier versions counted them in this pass (store/counters.h): an
+ * open or click is human when store_event_is_human says so, machine
+ * (opens) or scanner (clicks) for any other verdict.
  */
 int
 store_report_load(struct store *st, const struct report_filter *f,
 		  struct report_data **out, char *err, size_t errlen)
 {
 	static const char head[] =
-	    "SELECT m.rowid, m.sender, m.sent, m.recipient_count,"
-	    "  e.kind, e.verdict, e.time, e.link";
-	static const char join[] = " LEFT JOIN events e ON e.message_id = m.id";
+	    "SELECT m.rowid, m.sender, m.sent, m.recipient_count, m.opens_human, m.opens_machine,"
+	    "  m.clicks_human, m.clicks_scanner, m.optouts, m.first_human_open, m.last_event";
 	struct report_data *d;
 	struct report_sender *cur_s = NULL;
-	struct pm *p = NULL;
-	long long sent = 0, rcpts = 0, last = 0;
-	bool has_last = false;
 	struct sq *s;
 	void *q;
 	int rc;
@@ -446,6 +390,7 @@ store_report_load(struct store *st, const struct report_filter *f,
 		snprintf(err, errlen, "report: out of memory");
 		return -1;
 	}
+	d->st = st;
 	d->f = *f;
 	if ((f->sender != NULL && (d->f.sender = d->sender = strdup(f->sender)) == NULL) ||
 	    (f->message != NULL && (d->f.message = d->message = strdup(f->message)) == NULL)) {
@@ -453,118 +398,48 @@ store_report_load(struct store *st, const struct report_filter *f,
 		snprintf(err, errlen, "report: out of memory");
 		return -1;
 	}
-	if (prepare_filtered(st, f, head, join, ORDER, NULL, &s, err, errlen) == -1) {
+	if (prepare_filtered(st, f, head, "", ORDER, NULL, &s, err, errlen) == -1) {
 		store_report_free(d);
 		return -1;
 	}
 	sq_stream(s);
 	while ((rc = sq_step(s)) == 1) {
-		long long rowid = col_ll(s, 0);
-		const char *kind, *verdict;
-		bool human;
+		const char *sender = col_text(s, 1);
+		long long sent = col_ll(s, 2), rcpts = col_ll(s, 3);
+		bool has_last = !col_null(s, 10);
+		struct pm *p;
 
-		if (p == NULL || rowid != p->rowid) {
-			const char *sender = col_text(s, 1);
-
-			if (p != NULL) {
-				count_message(&cur_s->c, p, sent, rcpts, has_last, last);
-				count_message(&d->totals, p, sent, rcpts, has_last, last);
-			}
-			if (sender == NULL)
-				sender = "";
-			if (cur_s == NULL || strcmp(cur_s->sender, sender) != 0) {
-				if ((q = grow(d->senders, d->n_senders, &d->cap_senders,
-				    sizeof(*d->senders))) == NULL)
-					goto nomem;
-				d->senders = q;
-				cur_s = &d->senders[d->n_senders];
-				memset(cur_s, 0, sizeof(*cur_s));
-				if ((cur_s->sender = strdup(sender)) == NULL)
-					goto nomem;
-				d->n_senders++;
-			}
-			if ((q = grow(d->pm, d->n_pm, &d->cap_pm, sizeof(*d->pm))) == NULL)
+		if (sender == NULL)
+			sender = "";
+		if (cur_s == NULL || strcmp(cur_s->sender, sender) != 0) {
+			if ((q = grow(d->senders, d->n_senders, &d->cap_senders,
+			    sizeof(*d->senders))) == NULL)
 				goto nomem;
-			d->pm = q;
-			p = &d->pm[d->n_pm++];
-			memset(p, 0, sizeof(*p));
-			p->rowid = rowid;
-			p->clicks = d->n_clicks;
-			sent = col_ll(s, 2);
-			rcpts = col_ll(s, 3);
-			has_last = false;
-			last = 0;
-		}
-		kind = col_text(s, 4);
-		verdict = col_text(s, 5);
-		human = store_event_is_human(kind, verdict);
-		if (!col_null(s, 6)) {
-			long long t = col_ll(s, 6);
-			struct day_slot *ds;
-			bool human_open = human && strcmp(kind, "open") == 0;
-			bool human_click = human && strcmp(kind, "click") == 0;
-
-			if (!has_last || t > last) {
-				has_last = true;
-				last = t;
-			}
-			if (human_open && (!p->has_first || t < p->first_open)) {
-				p->has_first = true;
-				p->first_open = t;
-			}
-			/* floor division, also for times before 1970 */
-			if ((ds = day_slot(d, t / 86400 - (t % 86400 < 0))) == NULL)
+			d->senders = q;
+			cur_s = &d->senders[d->n_senders];
+			memset(cur_s, 0, sizeof(*cur_s));
+			if ((cur_s->sender = strdup(sender)) == NULL)
 				goto nomem;
-			ds->opens_human += human_open;
-			ds->clicks_human += human_click;
+			d->n_senders++;
 		}
-		if (kind == NULL)
-			continue;
-		if (strcmp(kind, "optout") == 0) {
-			p->oo++;
-		} else if (verdict == NULL) {
-			;
-		} else if (strcmp(kind, "open") == 0) {
-			if (human)
-				p->oh++;
-			else
-				p->om++;
-		} else if (strcmp(kind, "click") == 0) {
-			struct link_clicks *lc = NULL;
-
-			if (human)
-				p->ch++;
-			else
-				p->cs++;
-			/* e.link = l.num: only an integer link can match */
-			if (!sq_is_integer(s, 7))
-				continue;
-			for (size_t i = p->clicks; i < p->clicks + p->n_clicks; i++)
-				if (d->clicks[i].link == col_ll(s, 7))
-					lc = &d->clicks[i];
-			if (lc == NULL) {
-				if ((q = grow(d->clicks, d->n_clicks, &d->cap_clicks,
-				    sizeof(*d->clicks))) == NULL)
-					goto nomem;
-				d->clicks = q;
-				lc = &d->clicks[d->n_clicks++];
-				lc->link = col_ll(s, 7);
-				lc->human = lc->scanner = 0;
-				p->n_clicks++;
-			}
-			if (human)
-				lc->human++;
-			else
-				lc->scanner++;
-		}
+		if ((q = grow(d->pm, d->n_pm, &d->cap_pm, sizeof(*d->pm))) == NULL)
+			goto nomem;
+		d->pm = q;
+		p = &d->pm[d->n_pm++];
+		p->rowid = col_ll(s, 0);
+		p->oh = col_ll(s, 4);
+		p->om = col_ll(s, 5);
+		p->ch = col_ll(s, 6);
+		p->cs = col_ll(s, 7);
+		p->oo = col_ll(s, 8);
+		p->has_first = !col_null(s, 9);
+		p->first_open = p->has_first ? col_ll(s, 9) : 0;
+		count_message(&cur_s->c, p, sent, rcpts, has_last, col_ll(s, 10));
+		count_message(&d->totals, p, sent, rcpts, has_last, col_ll(s, 10));
 	}
 	if (rc != 0) {
 		dberr(st, err, errlen, "report: messages");
 		goto fail;
-	}
-	if (p != NULL) {
-		count_message(&cur_s->c, p, sent, rcpts, has_last, last);
-		count_message(&d->totals, p, sent, rcpts, has_last, last);
 	}
 	sq_finish(s);
 	*out = d;
@@ -595,6 +470,83 @@ store_report_senders(const struct report_data *d,
 	return 0;
 }
 
+/* The days of a report filtered by sent time alone (or not at all): a
+ * range of the index message_days_sent, no message read. Else the
+ * messages' filter joined to their days. A row per message and day, summed
+ * by the caller: in C, a hash of a few hundred days beats SQL's sort of a
+ * million rows. */
+static int
+prepare_days(struct store *st, const struct report_filter *f, struct sq **s, char *err,
+	     size_t errlen)
+{
+	static const char cols[] = "SELECT d.day, d.opens_human, d.clicks_human";
+	bool pg = store_is_pg(st);
+	char sql[256];
+
+	if (filter_index(f) != FI_ORDER)
+		return prepare_filtered(st, f, cols, " JOIN message_days d ON d.message_id = m.id",
+					"", NULL, s, err, errlen);
+	snprintf(sql, sizeof(sql), "%s FROM message_days d%s WHERE %s%s%s", cols,
+		 pg ? "" : " INDEXED BY message_days_sent", pg ? "true" : "1",
+		 f->has_since ? " AND d.sent >= ?2" : "", f->has_until ? " AND d.sent < ?3" : "");
+	if (prepare(st, sql, NULL, s, err, errlen) == -1)
+		return -1;
+	if (bind_filter(*s, f) != 0) {
+		dberr(st, err, errlen, "report: bind");
+		sq_finish(*s);
+		*s = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+struct day_slot {
+	long long day, opens_human, clicks_human;
+	bool used;
+};
+
+/* Days by open addressing; cap a power of two. */
+struct day_table {
+	struct day_slot *slots;
+	size_t n, cap;
+};
+
+static struct day_slot *
+day_slot(struct day_table *t, long long day)
+{
+	size_t mask, i;
+
+	if (2 * (t->n + 1) > t->cap) {
+		size_t nc = t->cap ? t->cap * 2 : 256;
+		struct day_slot *nd = calloc(nc, sizeof(*nd));
+
+		if (nd == NULL)
+			return NULL;
+		for (size_t j = 0; j < t->cap; j++) {
+			if (!t->slots[j].used)
+				continue;
+			i = (size_t)((unsigned long long)t->slots[j].day * 0x9E3779B97F4A7C15ULL) &
+			    (nc - 1);
+			while (nd[i].used)
+				i = (i + 1) & (nc - 1);
+			nd[i] = t->slots[j];
+		}
+		free(t->slots);
+		t->slots = nd;
+		t->cap = nc;
+	}
+	mask = t->cap - 1;
+	i = (size_t)((unsigned long long)day * 0x9E3779B97F4A7C15ULL) & mask;
+	while (t->slots[i].used && t->slots[i].day != day)
+		i = (i + 1) & mask;
+	if (!t->slots[i].used) {
+		t->slots[i].used = true;
+		t->slots[i].day = day;
+		t->n++;
+	}
+	return &t->slots[i];
+}
+
 static int
 day_cmp(const void *a, const void *b)
 {
@@ -605,28 +557,46 @@ day_cmp(const void *a, const void *b)
 
 int
 store_report_days(const struct report_data *d,
-		  int (*fn)(void *arg, const struct report_day *rd), void *arg)
+		  int (*fn)(void *arg, const struct report_day *rd), void *arg,
+		  char *err, size_t errlen)
 {
-	struct day_slot *v;
+	struct day_table t = { NULL, 0, 0 };
+	struct day_slot *ds;
 	struct report_day rd;
+	struct sq *s;
 	size_t n = 0;
-	int stop = 0;
+	int rc, stop = 0;
 
-	if (d->n_days == 0)
+	if (d->n_pm == 0)
 		return 0;
-	if ((v = malloc(d->n_days * sizeof(*v))) == NULL)
+	if (prepare_days(d->st, &d->f, &s, err, errlen) == -1)
 		return -1;
-	for (size_t i = 0; i < d->cap_days; i++)
-		if (d->days[i].used)
-			v[n++] = d->days[i];
-	qsort(v, n, sizeof(*v), day_cmp);
-	for (size_t i = 0; i < n && stop == 0; i++) {
-		rd.day = v[i].day;
-		rd.opens_human = v[i].opens_human;
-		rd.clicks_human = v[i].clicks_human;
+	sq_stream(s);
+	while ((rc = sq_step(s)) == 1) {
+		if ((ds = day_slot(&t, col_ll(s, 0))) == NULL) {
+			snprintf(err, errlen, "report: out of memory");
+			stop = -1;
+			break;
+		}
+		ds->opens_human += col_ll(s, 1);
+		ds->clicks_human += col_ll(s, 2);
+	}
+	if (stop == 0 && rc != 0)
+		stop = dberr(d->st, err, errlen, "report: days");
+	sq_finish(s);
+	/* The used slots to the front, in order of day. */
+	for (size_t i = 0; stop == 0 && i < t.cap; i++)
+		if (t.slots[i].used)
+			t.slots[n++] = t.slots[i];
+	if (stop == 0 && n > 0)
+		qsort(t.slots, n, sizeof(*t.slots), day_cmp);
+	for (size_t i = 0; stop == 0 && i < n; i++) {
+		rd.day = t.slots[i].day;
+		rd.opens_human = t.slots[i].opens_human;
+		rd.clicks_human = t.slots[i].clicks_human;
 		stop = fn(arg, &rd);
 	}
-	free(v);
+	free(t.slots);
 	return stop;
 }
 
@@ -691,7 +661,7 @@ link_cmp(const void *a, const void *b)
 
 /* The message with pass 1's numbers, to the callback. */
 static int
-emit_message(struct msg_rows *r, const struct report_data *d, const struct pm *p,
+emit_message(struct msg_rows *r, const struct pm *p,
 	     int (*fn)(void *arg, const struct report_message *m), void *arg)
 {
 	struct report_message *m = &r->m;
@@ -713,12 +683,6 @@ emit_message(struct msg_rows *r, const struct report_data *d, const struct pm *p
 		struct report_link *l = &r->links[i];
 
 		l->url = tb_str(&r->text, r->urls[i]);
-		l->human_clicks = l->scanner_clicks = 0;
-		for (size_t j = p->clicks; j < p->clicks + p->n_clicks; j++)
-			if (d->clicks[j].link == l->num) {
-				l->human_clicks = d->clicks[j].human;
-				l->scanner_clicks = d->clicks[j].scanner;
-			}
 		if (i > 0 && l[-1].num > l->num)
 			sorted = false;
 	}
@@ -730,7 +694,8 @@ emit_message(struct msg_rows *r, const struct report_data *d, const struct pm *p
 }
 
 /* Pass 2: the same messages (same filter, index and order) with their text
- * and their links, matched to pass 1's numbers by position. */
+ * and their links with the links' counters, matched to pass 1's numbers by
+ * position. */
 int
 store_report_messages(struct store *st, const struct report_data *d,
 		      int (*fn)(void *arg, const struct report_message *m), void *arg,
@@ -738,7 +703,8 @@ store_report_messages(struct store *st, const struct report_data *d,
 {
 	static const char head[] =
 	    "SELECT m.rowid, m.id, m.queue_id, m.message_id_header, m.sender, m.subject,"
-	    "  m.sent, m.recipient_count, m.link_count, l.num, l.url";
+	    "  m.sent, m.recipient_count, m.link_count, l.num, l.url, l.clicks_human,"
+	    "  l.clicks_scanner";
 	static const char join[] = " LEFT JOIN links l ON l.message_id = m.id";
 	struct msg_rows r;
 	const struct pm *p = NULL;
@@ -755,7 +721,7 @@ store_report_messages(struct store *st, const struct report_data *d,
 		long long rowid = col_ll(s, 0);
 
 		if (p == NULL || rowid != p->rowid) {
-			if (p != NULL && (stop = emit_message(&r, d, p, fn, arg)) != 0)
+			if (p != NULL && (stop = emit_message(&r, p, fn, arg)) != 0)
 				break;
 			if (next >= d->n_pm || d->pm[next].rowid != rowid) {
 				snprintf(err, errlen, "report: the messages changed during "
@@ -791,6 +757,8 @@ store_report_messages(struct store *st, const struct report_data *d,
 			} else {
 				r.urls = ql;
 				r.links[r.n_links].num = col_ll(s, 9);
+				r.links[r.n_links].human_clicks = col_ll(s, 11);
+				r.links[r.n_links].scanner_clicks = col_ll(s, 12);
 				r.urls[r.n_links] = tb_add(&r.text, col_text(s, 10), &nomem);
 				r.n_links++;
 			}
@@ -804,7 +772,7 @@ store_report_messages(struct store *st, const struct report_data *d,
 	if (stop == 0 && rc != 0)
 		stop = dberr(st, err, errlen, "report: messages");
 	if (stop == 0 && p != NULL)
-		stop = emit_message(&r, d, p, fn, arg);
+		stop = emit_message(&r, p, fn, arg);
 	if (stop == 0 && next != d->n_pm) {
 		snprintf(err, errlen, "report: the messages changed during the report");
 		stop = -1;
@@ -823,26 +791,16 @@ store_report_links(struct store *st, const struct report_filter *f,
 		   char *err, size_t errlen)
 {
 	static const char head[] =
-	    "SELECT m.id, m.sender, m.sent, l.num, l.url,"
-	    "  count(CASE WHEN e.verdict IN " STORE_HUMAN_CLICK_VERDICTS_SQL " THEN 1 END) AS hc,"
-	    "  count(CASE WHEN e.verdict NOT IN " STORE_HUMAN_CLICK_VERDICTS_SQL " THEN 1 END)";
-	static const char join[] =
-	    " JOIN links l ON l.message_id = m.id"
-	    " LEFT JOIN events e ON e.message_id = l.message_id"
-	    "  AND e.kind = 'click' AND e.link = l.num";
+	    "SELECT m.id, m.sender, m.sent, l.num, l.url, l.clicks_human, l.clicks_scanner";
+	static const char join[] = " JOIN links l ON l.message_id = m.id";
 	static const char tail[] =
-	    " GROUP BY m.id, l.num ORDER BY hc DESC, m.sender, m.sent, m.id, l.num";
-	/* PostgreSQL wants every column that is not an aggregate grouped (or
-	 * a key's): l.url goes with (l.message_id, l.num), its key. */
-	static const char pg_tail[] =
-	    " GROUP BY m.id, l.message_id, l.num"
-	    " ORDER BY hc DESC, m.sender, m.sent, m.id, l.num";
+	    " ORDER BY l.clicks_human DESC, m.sender, m.sent, m.id, l.num";
 	struct report_message m;
 	struct report_link l;
 	struct sq *s;
 	int rc, stop = 0;
 
-	if (prepare_filtered(st, f, head, join, tail, pg_tail, &s, err, errlen) == -1)
+	if (prepare_filtered(st, f, head, join, tail, NULL, &s, err, errlen) == -1)
 		return -1;
 	sq_stream(s);	/* the callback writes output, it runs no query */
 	while ((rc = sq_step(s)) == 1) {
@@ -863,6 +821,63 @@ store_report_links(struct store *st, const struct report_filter *f,
 	}
 	if (stop == 0 && rc != 0)
 		stop = dberr(st, err, errlen, "report: links");
+	sq_finish(s);
+	return stop;
+}
+
+/* The partial index events_place holds the events with a place, so both
+ * the check that there is any and the per-message lookups read only those:
+ * without geoip_database the places cost one probe of an empty index. */
+int
+store_report_places(struct store *st, const struct report_data *d, enum report_places_by by,
+		    int (*fn)(void *arg, const struct report_place *p), void *arg,
+		    char *err, size_t errlen)
+{
+	static const char any[] = "SELECT 1 FROM events WHERE country IS NOT NULL LIMIT 1";
+	static const char join[] =
+	    " JOIN events e ON e.message_id = m.id AND e.country IS NOT NULL"
+	    "  AND e.kind = 'open' AND e.verdict IN " STORE_HUMAN_OPEN_VERDICTS_SQL;
+	static const char *const head[] = {
+		[PLACES_BY_SENDER] = "SELECT m.sender, NULL, e.country, e.city, count(*)",
+		[PLACES_BY_MESSAGE] = "SELECT m.sender, m.id, e.country, e.city, count(*)",
+	};
+	/* coalesce: NULL sorts first on SQLite and last on PostgreSQL. */
+	static const char *const tail[] = {
+		[PLACES_BY_SENDER] = " GROUP BY m.sender, e.country, e.city"
+		    " ORDER BY m.sender, count(*) DESC, e.country, coalesce(e.city, '')",
+		[PLACES_BY_MESSAGE] = " GROUP BY m.sender, m.sent, m.id, e.country, e.city"
+		    " ORDER BY m.sender, m.sent, m.id, count(*) DESC, e.country,"
+		    " coalesce(e.city, '')",
+	};
+	struct report_place p;
+	struct sq *s;
+	int rc, stop = 0;
+
+	if (d->n_pm == 0)
+		return 0;
+	if (prepare(st, any, NULL, &s, err, errlen) == -1)
+		return -1;
+	if ((rc = sq_step(s)) == -1)
+		dberr(st, err, errlen, "report: places");
+	sq_finish(s);
+	if (rc != 1)
+		return rc;	/* 0: no event has a place */
+	if (prepare_filtered(st, &d->f, head[by], join, tail[by], NULL, &s, err, errlen) == -1)
+		return -1;
+	sq_stream(s);	/* the callback writes output, it runs no query */
+	while ((rc = sq_step(s)) == 1) {
+		p.sender = col_text(s, 0);
+		p.message = col_text(s, 1);
+		p.country = col_text(s, 2);
+		p.city = col_text(s, 3);
+		p.opens_human = col_ll(s, 4);
+		if (p.sender == NULL)
+			p.sender = "";
+		if ((stop = fn(arg, &p)) != 0)
+			break;
+	}
+	if (stop == 0 && rc != 0)
+		stop = dberr(st, err, errlen, "report: places");
 	sq_finish(s);
 	return stop;
 }
@@ -961,10 +976,10 @@ store_export_events(struct store *st, const char *message_id, const unsigned cha
 {
 	static const char by_msg[] =
 	    "SELECT id, kind, link, time, ip_masked, client_class, verdict, dnt,"
-	    "  recipient_hash FROM events WHERE message_id = ?1 ORDER BY id";
+	    "  recipient_hash, country, city FROM events WHERE message_id = ?1 ORDER BY id";
 	static const char by_hash[] =
 	    "SELECT id, kind, link, time, ip_masked, client_class, verdict, dnt,"
-	    "  recipient_hash FROM events e WHERE recipient_hash = ?1"
+	    "  recipient_hash, country, city FROM events e WHERE recipient_hash = ?1"
 	    "  AND NOT EXISTS (SELECT 1 FROM message_recipients r"
 	    "   WHERE r.message_id = e.message_id AND r.recipient_hash = ?1)"
 	    " ORDER BY id";
@@ -997,6 +1012,8 @@ store_export_events(struct store *st, const char *message_id, const unsigned cha
 		e.dnt = col_ll(s, 7) != 0;
 		if (!col_null(s, 8))
 			e.recipient_hash = sq_blob(s, 8, &e.recipient_hash_len);
+		e.country = col_text(s, 9);
+		e.city = col_text(s, 10);
 		if ((stop = fn(arg, &e)) != 0)
 			break;
 	}
@@ -1114,8 +1131,9 @@ count_query(struct store *st, const char *sql, struct arg a1, long long *out,
 	return 0;
 }
 
-/* The ids of the messages being erased, in a temporary table in memory
- * (PostgreSQL: the session's temporary schema, pg_temp). */
+/* The ids of the messages being erased, and of those whose events are
+ * partly erased (their counters are then counted again), in temporary
+ * tables in memory (PostgreSQL: the session's temporary schema, pg_temp). */
 static int
 doomed_init(struct store *st, char *err, size_t errlen)
 {
@@ -1123,7 +1141,30 @@ doomed_init(struct store *st, char *err, size_t errlen)
 	    exec(st, "CREATE TEMP TABLE IF NOT EXISTS mb_doomed (id TEXT PRIMARY KEY)",
 		 "CREATE TEMP TABLE IF NOT EXISTS mb_doomed (id text COLLATE \"C\" PRIMARY KEY)",
 		 err, errlen, "erase: temporary table") == -1 ||
-	    exec(st, "DELETE FROM temp.mb_doomed", NULL, err, errlen, "erase: temporary table") == -1)
+	    exec(st, COUNTERS_RECOUNT_TABLE, COUNTERS_RECOUNT_TABLE_PG, err, errlen,
+		 "erase: temporary table") == -1 ||
+	    exec(st, "DELETE FROM temp.mb_doomed", NULL, err, errlen, "erase: temporary table") == -1 ||
+	    exec(st, "DELETE FROM temp.mb_recount", NULL, err, errlen,
+		 "erase: temporary table") == -1)
+		return -1;
+	return 0;
+}
+
+/* Deletes the events that sql (constant, with ?1 as a1) selects by their
+ * "FROM events ..." clause, counting them, and counts their messages
+ * again, in the caller's transaction. */
+static int
+erase_events(struct store *st, const char *from, struct arg a1, long long *count, char *err,
+	     size_t errlen, const char *what)
+{
+	char collect[256], del[256];
+
+	snprintf(collect, sizeof(collect),
+		 "INSERT INTO temp.mb_recount SELECT DISTINCT message_id %s", from);
+	snprintf(del, sizeof(del), "DELETE %s", from);
+	if (run_counted(st, collect, NULL, a1, NULL, err, errlen, what) == -1 ||
+	    run_counted(st, del, NULL, a1, count, err, errlen, what) == -1 ||
+	    exec(st, COUNTERS_RECOUNT_LISTED, NULL, err, errlen, "erase: counters") == -1)
 		return -1;
 	return 0;
 }
@@ -1138,6 +1179,9 @@ erase_doomed(struct store *st, struct store_erase_counts *c, char *err, size_t e
 	if (run_counted(st, "DELETE FROM events WHERE message_id IN"
 	    " (SELECT id FROM temp.mb_doomed)", NULL, none, &c->events, err, errlen,
 	    "erase: events") == -1 ||
+	    run_counted(st, "DELETE FROM message_days WHERE message_id IN"
+	    " (SELECT id FROM temp.mb_doomed)", NULL, none, NULL, err, errlen,
+	    "erase: counters") == -1 ||
 	    run_counted(st, "DELETE FROM links WHERE message_id IN"
 	    " (SELECT id FROM temp.mb_doomed)", NULL, none, &c->links, err, errlen,
 	    "erase: links") == -1 ||
@@ -1192,8 +1236,8 @@ store_forget_recipient(struct store *st, const unsigned char hash[STORE_HASH_LEN
 	    run_counted(st, "DELETE FROM message_recipients WHERE recipient_hash = ?1", NULL,
 	    h, &c->message_recipients, err, errlen, "forget: message recipients") == 0 &&
 	    /* Events naming them outlive their opt-out only by accident. */
-	    run_counted(st, "DELETE FROM events WHERE recipient_hash = ?1 AND NOT EXISTS"
-	    " (SELECT 1 FROM optouts WHERE recipient_hash = ?1)", NULL, h, &c->events, err, errlen,
+	    erase_events(st, "FROM events WHERE recipient_hash = ?1 AND NOT EXISTS"
+	    " (SELECT 1 FROM optouts WHERE recipient_hash = ?1)", h, &c->events, err, errlen,
 	    "forget: events") == 0 &&
 	    count_query(st, "SELECT count(*) FROM optouts WHERE recipient_hash = ?1", h,
 	    &c->optouts_kept, err, errlen, "forget: opt-outs") == 0 ? 0 : -1;
@@ -1241,7 +1285,7 @@ store_purge(struct store *st, long long cutoff, struct store_erase_counts *c,
 	ok = run_counted(st, "INSERT INTO temp.mb_doomed SELECT id FROM messages"
 	    " WHERE sent < ?1", NULL, t, NULL, err, errlen, "purge: find messages") == 0 &&
 	    erase_doomed(st, c, err, errlen) == 0 &&
-	    run_counted(st, "DELETE FROM events WHERE time < ?1", NULL, t, &c->events, err, errlen,
+	    erase_events(st, "FROM events WHERE time < ?1", t, &c->events, err, errlen,
 	    "purge: events") == 0 &&
 	    count_query(st, "SELECT count(*) FROM optouts", (struct arg){ A_NONE, NULL, 0 },
 	    &c->optouts_kept, err, errlen, "purge: opt-outs") == 0 ? 0 : -1;

@@ -70,12 +70,14 @@ void store_report_end(struct store *st);
 
 /*
  * The messages of a report, loaded once by store_report_load: one pass over
- * the filtered messages and their events (the covering index events_report)
- * computes the totals, the senders' sums, the per-day counts and a few
- * numbers per message (about 60 bytes each, kept in memory).
- * store_report_messages then walks the same messages, in the same order,
- * with their text and their links, in one more query. Call it inside
- * store_report_begin/end, so that both passes see the same snapshot.
+ * the filtered messages and their counters (store/counters.h: kept as
+ * events are inserted, so no event is read) computes the totals, the
+ * senders' sums and a few numbers per message (about 60 bytes each, kept
+ * in memory). store_report_messages then walks the same messages, in the
+ * same order, with their text and their links, in one more query; the
+ * days are read when asked for. Call them inside store_report_begin/end,
+ * so that every query sees the same snapshot, and before closing the
+ * store.
  */
 struct report_data;
 
@@ -95,9 +97,11 @@ int store_report_messages(struct store *st, const struct report_data *d,
 			  int (*fn)(void *arg, const struct report_message *m), void *arg,
 			  char *err, size_t errlen);
 /* Human opens and human clicks of the messages per UTC day of the event,
- * only days with events, ascending. */
+ * only days with a human open or click, ascending; -1 with err on a
+ * database error. */
 int store_report_days(const struct report_data *d,
-		      int (*fn)(void *arg, const struct report_day *d), void *arg);
+		      int (*fn)(void *arg, const struct report_day *d), void *arg,
+		      char *err, size_t errlen);
 /* Every link of the messages, the most clicked by humans first (then by
  * sender, sent, message, number); m carries the message's id, sender and
  * sent time only. */
@@ -105,6 +109,40 @@ int store_report_links(struct store *st, const struct report_filter *f,
 		       int (*fn)(void *arg, const struct report_message *m,
 				 const struct report_link *l), void *arg,
 		       char *err, size_t errlen);
+
+/* One destination (the stored URL) across the messages: how many of them
+ * link to it, and its clicks summed over all of them. */
+struct report_url {
+	const char *url;		/* NULL: the links whose URL is not stored */
+	long long messages;		/* messages with at least one link to it */
+	long long human_clicks, scanner_clicks;
+};
+
+/* Every destination of the links of d's messages once, the most clicked by
+ * humans first, then by URL (bytewise, the same on both backends; the
+ * links without a stored URL, as one entry, last). */
+int store_report_urls(struct store *st, const struct report_data *d,
+		      int (*fn)(void *arg, const struct report_url *u), void *arg,
+		      char *err, size_t errlen);
+
+/* Human opens per place (geoip_database): the country's ISO code and, with
+ * geoip_precision = city, the city (NULL when not recorded). */
+struct report_place {
+	const char *sender;
+	const char *message;		/* our id; NULL in the per-sender rows */
+	const char *country, *city;
+	long long opens_human;
+};
+enum report_places_by { PLACES_BY_SENDER, PLACES_BY_MESSAGE };
+/* The human opens of d's messages that have a place, summed per sender and
+ * place (ordered by sender) or per message and place (ordered by sender,
+ * sent time and id, as the messages are); within one, the most opens
+ * first, then by country and city (none first), bytewise on both backends.
+ * Nothing, at once, when no event has a place. */
+int store_report_places(struct store *st, const struct report_data *d,
+			enum report_places_by by,
+			int (*fn)(void *arg, const struct report_place *p), void *arg,
+			char *err, size_t errlen);
 
 /* ---- export (a data-subject access request) ---- */
 
@@ -123,6 +161,7 @@ struct export_event {
 	bool dnt;
 	const unsigned char *recipient_hash;	/* NULL or STORE_HASH_LEN bytes */
 	size_t recipient_hash_len;
+	const char *country, *city;	/* NULL unless geoip_database placed it */
 };
 
 struct export_optout {

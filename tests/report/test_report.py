@@ -8,7 +8,10 @@ independently, from the same raw rows, and compared with every format: json
 (exactly), csv (parsed with the csv module), table (the numbers are on the
 lines, nothing wider than 100 columns), html (parsed with html.parser: one
 day-open and day-click point per day, one link-bar per link, no external
-resources, nothing unescaped).
+resources, nothing unescaped). Each link destination appears once in the
+per-URL aggregate of every format, checked against a count of the raw rows;
+the HTML of 500 messages with 1,500 links, rendered by headless Chromium,
+shows each destination once.
 
     test_report.py BUILDDIR [CASE...]
 
@@ -70,6 +73,40 @@ def b64url(b):
 def new_id(n):
     """A 22-character message id, distinct per n (as the milter's are random)."""
     return b64url(hashlib.sha256(b"msg%d" % n).digest()[:16])
+
+
+def schema_version(pg):
+    """The schema version the programs migrate to, as store/'s header says."""
+    name, header = ("PGSTORE_SCHEMA_VERSION", "pg.h") if pg else ("STORE_SCHEMA_VERSION", "store.h")
+    with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "store",
+                           header)) as f:
+        return int(re.search(r"#define %s (\d+)" % name, f.read()).group(1))
+
+
+# A SQLite store as schema versions 1 to 3 made it (before the report's
+# indexes), for the migration from an older schema.
+SCHEMA_V3 = """
+CREATE TABLE messages (id TEXT PRIMARY KEY, queue_id TEXT UNIQUE, message_id_header TEXT,
+  sender TEXT NOT NULL, sasl_login TEXT, recipient_count INTEGER NOT NULL,
+  sent INTEGER NOT NULL, words TEXT NOT NULL, link_count INTEGER NOT NULL, subject TEXT);
+CREATE INDEX messages_sender_mid ON messages(sender, message_id_header);
+CREATE INDEX messages_sent ON messages(sent);
+CREATE TABLE message_recipients (message_id TEXT NOT NULL REFERENCES messages(id)
+  ON DELETE CASCADE, recipient_hash BLOB NOT NULL, PRIMARY KEY (message_id, recipient_hash))
+  WITHOUT ROWID;
+CREATE INDEX message_recipients_hash ON message_recipients(recipient_hash);
+CREATE TABLE links (message_id TEXT NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+  num INTEGER NOT NULL, url TEXT, PRIMARY KEY (message_id, num)) WITHOUT ROWID;
+CREATE TABLE events (id INTEGER PRIMARY KEY, message_id TEXT NOT NULL,
+  kind TEXT NOT NULL CHECK (kind IN ('open', 'click', 'optout')), link INTEGER,
+  time INTEGER NOT NULL, ip_masked TEXT, client_class TEXT, verdict TEXT NOT NULL,
+  dnt INTEGER NOT NULL DEFAULT 0, recipient_hash BLOB);
+CREATE INDEX events_message_time ON events(message_id, time);
+CREATE TABLE optouts (recipient_hash BLOB PRIMARY KEY, time INTEGER NOT NULL,
+  message_id TEXT) WITHOUT ROWID;
+CREATE TABLE sync_state (source TEXT PRIMARY KEY, cursor INTEGER NOT NULL);
+PRAGMA user_version = 3;
+"""
 
 
 PG_URI = os.environ.get("REPORT_PG_URI") or None
@@ -138,6 +175,11 @@ class PgRows:
     def fetchone(self):
         row = self.rows[0]
         return [int(v) if v.lstrip("-").isdigit() else v for v in row]
+
+    def fetchall(self):
+        # psql -A prints NULL as an empty field
+        return [[None if v == "" else int(v) if v.lstrip("-").isdigit() else v for v in row]
+                for row in self.rows]
 
 
 def pg_database(name):
@@ -217,13 +259,14 @@ class Site:
                             (m["id"], i + 1, url))
         for e in events:
             con.execute("INSERT INTO events (message_id, kind, link, time, ip_masked,"
-                        " client_class, verdict, dnt, recipient_hash)"
-                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        " client_class, verdict, dnt, recipient_hash, country, city)"
+                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         (e["msg"], e["kind"], e.get("link"), e["time"],
                          None if e.get("dnt") else "192.0.2.0/24",
                          None if e.get("dnt") else "browser", e["verdict"],
                          1 if e.get("dnt") else 0,
-                         self.rhash(e["who"]) if e.get("who") else None))
+                         self.rhash(e["who"]) if e.get("who") else None,
+                         e.get("country"), e.get("city")))
         for o in optouts:
             con.execute("INSERT INTO optouts (recipient_hash, time, message_id) VALUES (?, ?, ?)",
                         (self.rhash(o["who"]), o["time"], o.get("msg")))
@@ -262,6 +305,7 @@ class Site:
 # ---- the seeded data ----
 
 WEIRD_SENDER = 'o\'brien+"x,y"<script>alert(1)</script>@example.net'
+WEIRD_CITY = 'K\u00f6ln, "<b>Dom</b>"'
 WEIRD_URL = 'https://example.net/a?x=1&y="><script>alert(2)</script>,z'
 
 
@@ -301,14 +345,15 @@ def dataset():
         E.append(e)
 
     # a1: every verdict, across midnight
-    ev(a1, "open", "2024-03-10T23:50:05", "apple-mpp")
+    # (country, city: geoip_database; only human opens count per place)
+    ev(a1, "open", "2024-03-10T23:50:05", "apple-mpp", country="US")
     ev(a1, "open", "2024-03-10T23:50:06", "prefetch")
-    ev(a1, "open", "2024-03-10T23:59:59", "human")
-    ev(a1, "open", "2024-03-11T00:00:00", "gmail-proxy")
+    ev(a1, "open", "2024-03-10T23:59:59", "human", country="FR", city="Lyon")
+    ev(a1, "open", "2024-03-11T00:00:00", "gmail-proxy", country="FR", city="Lyon")
     ev(a1, "open", "2024-03-11T09:00:00", "human", dnt=True)
     ev(a1, "open", "2024-03-11T09:00:01", "scanner")
     ev(a1, "click", "2024-03-10T23:50:07", "scanner", 1)
-    ev(a1, "click", "2024-03-10T23:59:59", "human", 1)
+    ev(a1, "click", "2024-03-10T23:59:59", "human", 1, country="FR", city="Lyon")
     ev(a1, "click", "2024-03-11T00:00:01", "human", 1, dnt=True)
     ev(a1, "click", "2024-03-11T00:00:02", "prefetch", 2)
     ev(a1, "click", "2024-03-11T00:10:00", "human", 3)
@@ -320,12 +365,12 @@ def dataset():
     ev(a3, "click", "2024-03-12T08:00:03", "scanner", 1)
     ev(a3, "click", "2024-03-12T08:00:03", "scanner", 2)
     # b1
-    ev(b1, "open", "2024-03-13T10:30:00", "gmail-proxy")
-    ev(b1, "open", "2024-03-13T10:31:00", "human")
+    ev(b1, "open", "2024-03-13T10:30:00", "gmail-proxy", country="DE", city=WEIRD_CITY)
+    ev(b1, "open", "2024-03-13T10:31:00", "human", country="DE")
     ev(b1, "click", "2024-03-13T10:32:00", "human", 1)
     ev(b1, "click", "2024-03-13T10:32:00", "gmail-proxy", 1)  # not human: scanner
     # b2: dave's only
-    ev(b2, "open", "2024-03-14T23:59:59", "human")
+    ev(b2, "open", "2024-03-14T23:59:59", "human", country="BR", city="S\u00e3o Paulo")
     ev(b2, "click", "2024-03-15T00:00:00", "human", 1)
     # m1, m2: only machine opens
     ev(m1, "open", "2024-03-14T00:00:01", "apple-mpp")
@@ -335,12 +380,13 @@ def dataset():
     ev(m1, "click", "2024-03-14T00:00:03", "scanner", 1)
     ev(m2, "open", "2024-03-14T12:00:01", "prefetch")
     # c1: sent at midnight, opens either side of the next one
-    ev(c1, "open", "2024-03-09T23:59:59", "human")
-    ev(c1, "open", "2024-03-10T00:00:00", "human")
+    ev(c1, "open", "2024-03-09T23:59:59", "human", country="GB", city="London")
+    ev(c1, "open", "2024-03-10T00:00:00", "human", country="GB", city="London")
     ev(c1, "click", "2024-03-10T00:00:00", "human", 2)
     ev(c1, "optout", "2024-03-10T00:05:00", "human", who="erin@example.net")
     # an event of a message this store never saw
-    ev("AAAAAAAAAAAAAAAAAAAAAA", "open", "2024-03-12T00:00:00", "human")
+    ev("AAAAAAAAAAAAAAAAAAAAAA", "open", "2024-03-12T00:00:00", "human", country="FR",
+       city="Paris")
     O = [{"who": "erin@example.net", "time": ts("2024-03-10T00:05:00"), "msg": c1["id"]}]
     return M, E, O
 
@@ -443,6 +489,31 @@ def expected(M, E, sender=None, since=None, until=None, message=None, now=None):
                         "message": message}}
 
 
+def expected_places(exp, E, by_message):
+    """The report's "places": human opens with a country per sender (or
+    message) and place, of the messages exp selected, in its order."""
+    out = []
+    for s in exp["senders"]:
+        groups = [[d["id"] for d in s["messages_detail"]]]
+        if by_message:
+            groups = [[d["id"]] for d in s["messages_detail"]]
+        for ids in groups:
+            n = {}
+            for e in E:
+                if (e["msg"] in ids and e["kind"] == "open" and e["verdict"] in HUMAN_OPEN
+                        and e.get("country")):
+                    key = (e["country"], e.get("city"))
+                    n[key] = n.get(key, 0) + 1
+            for (cc, city), v in sorted(n.items(), key=lambda kv: (
+                    -kv[1], kv[0][0].encode(), (kv[0][1] or "").encode())):
+                p = {"sender": s["sender"]}
+                if by_message:
+                    p["id"] = ids[0]
+                p.update({"country": cc, "city": city, "opens_human": v})
+                out.append(p)
+    return out
+
+
 # ---- cases ----
 
 CASES = []
@@ -508,6 +579,8 @@ def check_json(args, **filters):
     compare(got["totals"], exp["totals"], "$.totals")
     compare(got["senders"], exp["senders"], "$.senders")
     compare(got["days"], exp["days"], "$.days")
+    compare(got["places"], {"by_sender": expected_places(exp, Ctx.E, False),
+                            "by_message": expected_places(exp, Ctx.E, True)}, "$.places")
     return got, exp
 
 
@@ -732,14 +805,12 @@ def html_format():
         assert o["data-day"] == c["data-day"] == d["day"], (o, d)
         assert int(o["data-count"]) == d["opens_human"], (o, d)
         assert int(c["data-count"]) == d["clicks_human"], (c, d)
+    # one bar per destination (issue 17), not one per (message, link)
     bars = [a for t, a in h.tags if t == "rect" and a.get("class") == "link-bar"]
-    want = {(d["id"], l["num"]): l["human_clicks"] for s in exp["senders"]
-            for d in s["messages_detail"] for l in d["links"]}
-    assert len(bars) == len(want), (len(bars), len(want))
-    for b in bars:
-        assert int(b["data-clicks"]) == want[(b["data-message"], int(b["data-num"]))], b
-    assert [int(b["data-clicks"]) for b in bars] == sorted(
-        (int(b["data-clicks"]) for b in bars), reverse=True)
+    want = raw_urls(site)
+    assert [(b.get("data-url"), int(b["data-messages"]), int(b["data-clicks"]),
+             int(b["data-scanner"])) for b in bars] == want, (bars, want)
+    assert len({b.get("data-url") for b in bars}) == len(bars)
     rows = [a for t, a in h.tags if t == "tr" and a.get("class") == "message-row"]
     assert len(rows) == sum(s["messages"] for s in exp["senders"])
     srows = [a for t, a in h.tags if t == "tr" and a.get("class") == "sender-row"]
@@ -828,9 +899,10 @@ def html_chromium():
     n_open = sum(1 for t, a in h.tags if t == "circle" and a.get("class") == "day-open")
     n_click = sum(1 for t, a in h.tags if t == "circle" and a.get("class") == "day-click")
     n_bars = sum(1 for t, a in h.tags if t == "rect" and a.get("class") == "link-bar")
-    n_links = sum(len(d["links"]) for s in exp["senders"] for d in s["messages_detail"])
-    assert (n_open, n_click, n_bars) == (len(exp["days"]), len(exp["days"]), n_links), (
-        n_open, n_click, n_bars, len(exp["days"]), n_links)
+    n_urls = len({l["url"] for s in exp["senders"] for d in s["messages_detail"]
+                  for l in d["links"]})
+    assert (n_open, n_click, n_bars) == (len(exp["days"]), len(exp["days"]), n_urls), (
+        n_open, n_click, n_bars, len(exp["days"]), n_urls)
     assert not any(t == "script" for t, a in h.tags), "a script element in the DOM"
     if os.path.exists(shot):
         os.unlink(shot)
@@ -845,6 +917,133 @@ def html_chromium():
     orange = sum(1 for c in flat if c == (0xd9, 0x77, 0x06))  # click line and points
     assert blue > 2000 and orange > 100, (blue, orange)
     print("# screenshot: %s" % shot)
+
+
+def raw_urls(site, sender=None):
+    """The per-destination aggregate counted here from the raw rows of the
+    database (links and events, not the report's counters): [(url,
+    messages linking to it, human clicks, scanner clicks)], the most human
+    clicks first, then by URL bytes, the links without a URL last."""
+    con = site.connect()
+    try:
+        links = con.execute("SELECT l.message_id, l.num, l.url, m.sender FROM links l"
+                            " JOIN messages m ON m.id = l.message_id").fetchall()
+        events = con.execute("SELECT message_id, link, verdict FROM events"
+                             " WHERE kind = 'click'").fetchall()
+    finally:
+        con.close()
+    where = {}
+    agg = {}
+    for mid, num, url, snd in links:
+        if sender is not None and snd.lower() != sender.lower():
+            continue
+        where[(mid, num)] = url
+        a = agg.setdefault(url, [set(), 0, 0])
+        a[0].add(mid)
+    for mid, link, verdict in events:
+        url = where.get((mid, link), KeyError)
+        if url is KeyError:
+            continue
+        agg[url][1 if verdict == "human" else 2] += 1
+    out = [(u, len(a[0]), a[1], a[2]) for u, a in agg.items()]
+    out.sort(key=lambda r: (-r[2], r[0] is None, (r[0] or "").encode()))
+    return out
+
+
+@case
+def urls_aggregate():
+    """Each destination once in every format, its messages and clicks as
+    counted independently from the raw rows."""
+    site = main_site()
+    want = raw_urls(site)
+    # a URL in several messages (shop.example/p1 in a1 and a3) is one entry
+    assert any(u == "https://shop.example/p1" and n == 2 for u, n, _, _ in want), want
+    got = report_json(site)["urls"]
+    assert [(u["url"], u["messages"], u["human_clicks"], u["scanner_clicks"]) for u in got] \
+        == want, (got, want)
+    _, rows = csv_rows(site)
+    urls = [r for r in rows if r["scope"] == "url"]
+    assert [(r["url"], int(r["messages"]), int(r["clicks_human"]), int(r["clicks_scanner"]))
+            for r in urls] == want, (urls, want)
+    assert rows[-len(urls) - 1]["scope"] == "total", "url rows do not follow the total"
+    text = site.run("report", check=0).stdout.decode("utf-8")
+    for u, n, hc, sc in want:
+        line = [l for l in text.split("\n") if l.endswith(u) and l.split()[0] == "%d/%d" % (
+            hc, sc)]
+        assert len(line) >= 1 and line[0].split()[1] == str(n), (u, line)
+    got = report_json(site, "--sender", "alice@example.com")["urls"]
+    assert [(u["url"], u["messages"], u["human_clicks"], u["scanner_clicks"]) for u in got] \
+        == raw_urls(site, "alice@example.com"), got
+
+
+def many_messages(n_messages=500, links_each=3, n_urls=40):
+    """n_messages messages of 3 senders with links_each links each, drawn
+    from n_urls destinations (a message may link to one twice), and
+    clicks on them with every verdict."""
+    import random
+    rnd = random.Random(17)
+    urls = ["https://www.example.com/page/%d" % (4000 + i) for i in range(n_urls)]
+    M, E = [], []
+    t0 = ts("2024-05-01T08:00:00")
+    for n in range(n_messages):
+        m = {"id": new_id(1000 + n), "queue_id": "B%06d" % n,
+             "message_id": "<many%d@mail.example>" % n,
+             "sender": ("ann@example.com", "ben@example.com", "cat@example.org")[n % 3],
+             "sent": t0 + n * 600, "to": ["r%d@example.net" % (n % 7)],
+             "links": [rnd.choice(urls) for _ in range(links_each)],
+             "subject": "Offer %d" % n}
+        M.append(m)
+        for k in range(rnd.randrange(4)):
+            E.append({"msg": m["id"], "kind": "click", "time": m["sent"] + 3600 + k,
+                      "verdict": rnd.choice(VERDICTS), "link": rnd.randrange(1, links_each + 1)})
+        if rnd.random() < 0.6:
+            E.append({"msg": m["id"], "kind": "open", "time": m["sent"] + 60,
+                      "verdict": rnd.choice(VERDICTS)})
+    return M, E
+
+
+@case
+def urls_500_chromium():
+    """500 messages with 1,500 links to 40 destinations: the HTML report,
+    as Chromium builds its DOM, shows each destination once, with its
+    messages and clicks as counted from the raw rows; the message table
+    keeps all 500 messages with their subjects."""
+    chromium = find_chromium()
+    if chromium is None:
+        raise Skip("chromium is not installed (Debian package chromium)")
+    site = Site("many")
+    M, E = many_messages()
+    site.seed(M, E)
+    assert site.count("SELECT count(*) FROM links") == 1500
+    want = raw_urls(site)
+    assert len(want) == 40 and all(n > 1 for _, n, _, _ in want), want
+    page = os.path.join(ROOT, "many.html")
+    with open(page, "wb") as f:
+        f.write(site.run("report", "--format", "html", check=0).stdout)
+    p = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                        "--disable-extensions", "--user-data-dir=" +
+                        os.path.join(ROOT, "chromium-profile-many"), "--dump-dom",
+                        "file://" + page], capture_output=True, timeout=180,
+                       env=dict(os.environ, HOME=ROOT))
+    assert p.returncode == 0 and p.stdout, (p.returncode, p.stderr[-500:])
+    h = parse_html(p.stdout.decode("utf-8", "replace"))
+    chart = [a for t, a in h.tags if t == "rect" and a.get("class") == "link-bar"]
+    got = [(a.get("data-url"), int(a["data-messages"]), int(a["data-clicks"]),
+            int(a["data-scanner"])) for a in chart]
+    assert got == want, (got[:5], want[:5])
+    rows = [a for t, a in h.tags if t == "tr" and a.get("class") == "message-row"]
+    assert len(rows) == 500, len(rows)
+    subjects = [t for t in h.texts if t.startswith("Offer ")]
+    assert len(subjects) == 500, len(subjects)
+    if PG_URI:
+        # the same rows in SQLite give the same bytes
+        lite = Site("many-sqlite", backend="sqlite")
+        lite.seed(M, E)
+        for args in (["--format", "json"], ["--format", "csv"], ["--format", "table"]):
+            a = site.run("report", *args, check=0).stdout
+            b = lite.run("report", *args, check=0).stdout
+            strip = re.compile(rb"generated[^\n]*")
+            assert strip.sub(b"", a) == strip.sub(b"", b), args
 
 
 @case
@@ -964,6 +1163,66 @@ def export_recipient():
     assert [m["id"] for m in x["messages"]] == [new_id(4), new_id(5)]
     assert x["messages"][0]["links"][0]["url"] == WEIRD_URL
     assert sum(len(m["events"]) for m in x["messages"]) == 6
+
+
+@case
+def places_formats():
+    """geoip_database: the human opens per place in csv, table and html as
+    in json (json_all), and each event's place in export."""
+    site = main_site()
+    exp = expected(Ctx.M, Ctx.E)
+    by_s, by_m = expected_places(exp, Ctx.E, False), expected_places(exp, Ctx.E, True)
+    assert len(by_s) == 5 and len(by_m) == 5, (by_s, by_m)   # the data set has them
+    raw, rows = csv_rows(site)
+    got = [(r["sender"], r["id"], r["country"], r["city"], r["opens_human"])
+           for r in rows if r["scope"] == "place"]
+    want = [(p["sender"], p.get("id", ""), p["country"], p["city"] or "",
+             str(p["opens_human"])) for p in by_m + by_s]
+    assert got == want, (got, want)
+    widths = {len(r) for r in csv.reader(io.StringIO(raw.decode("utf-8"), newline=""))}
+    assert widths == {24}, widths   # every row as wide as the header
+    lines = site.run("report", check=0).stdout.decode("utf-8").split("\n")
+    at = lines.index("human opens per place (geoip_database)")
+    body = lines[at + 2:at + 2 + len(by_s)]
+    for line, p in zip(body, by_s):
+        f = line.split()
+        assert f[-1] == str(p["opens_human"]) and p["country"] in f, (line, p)
+        assert line.startswith("  " + p["sender"][:20]), (line, p)
+    doc = site.run("report", "--format", "html", check=0).stdout.decode("utf-8")
+    h = parse_html(doc)
+    check_self_contained(h, doc)
+    per_cc = {}
+    for p in by_s:
+        per_cc[p["country"]] = per_cc.get(p["country"], 0) + p["opens_human"]
+    bars = [(a["data-country"], int(a["data-count"])) for t, a in h.tags
+            if t == "rect" and a.get("class") == "country-bar"]
+    assert bars == sorted(per_cc.items(), key=lambda kv: (-kv[1], kv[0])), bars
+    prow = [(a["data-sender"], a["data-country"], a.get("data-city"), int(a["data-count"]))
+            for t, a in h.tags if t == "tr" and a.get("class") == "place-row"]
+    assert prow == [(p["sender"], p["country"], p["city"], p["opens_human"]) for p in by_s], prow
+    assert "<b>Dom" not in doc and any(WEIRD_CITY in t for t in h.texts)
+    # export: every event says its place (null when it has none)
+    x = json.loads(site.run("export", "--sender", "alice@example.com", check=0).stdout)
+    evs = [e for m in x["messages"] for e in m["events"]]
+    ids = {m["id"] for m in Ctx.M if m["sender"] == "alice@example.com"}
+    assert all("country" in e and "city" in e for e in evs)
+    assert sorted((e["country"], e["city"]) for e in evs if e["country"]) == sorted(
+        (e["country"], e.get("city")) for e in Ctx.E if e["msg"] in ids and e.get("country"))
+
+
+@case
+def places_absent():
+    """Without places (no geoip_database) the reports say nothing of them."""
+    site = Site("noplaces")
+    M, E, O = dataset()
+    site.seed(M, [dict(e, country=None, city=None) for e in E], O)
+    got = json.loads(site.run("report", "--format", "json", check=0).stdout)
+    assert got["places"] == {"by_sender": [], "by_message": []}, got["places"]
+    _, rows = csv_rows(site)
+    assert not [r for r in rows if r["scope"] == "place"]
+    assert "per place" not in site.run("report", check=0).stdout.decode("utf-8")
+    doc = site.run("report", "--format", "html", check=0).stdout.decode("utf-8")
+    assert "countries-chart" not in doc and "place-row" not in doc
 
 
 def table_counts(site):
@@ -1246,13 +1505,13 @@ def db_status():
         db = site.db.split("/")[3].split("?")[0]
         assert got["backend"].startswith("postgresql database %s on " % db), got
         assert got["backend"].endswith(" as mbtest"), got
-        assert got["schema"] == "version 1 (this program: 1)", got
+        assert got["schema"] == "version %d (this program: %d)" % ((schema_version(True),) * 2), got
         month = calendar.timegm(time.gmtime()[:2] + (1, 0, 0, 0))
         assert got["events_partitions"] == "2 (oldest %s, newest %s)" % (
             month_text(month), month_text(month + 32 * 86400)), got
     else:
         assert got["backend"] == "sqlite " + site.db, got
-        assert got["schema"] == "version 4 (this program: 4)", got
+        assert got["schema"] == "version %d (this program: %d)" % ((schema_version(False),) * 2), got
         assert "events_partitions" not in got, got
     # one more row of each kind counts
     site.seed([{"id": new_id(900), "queue_id": "S1", "message_id": "<s1@x>",
@@ -1272,7 +1531,7 @@ def db_migrate():
     changes nothing (a database without a schema, or an older one, stays as
     it is); a newer schema is shown by status and refused by migrate."""
     site = Site("db_migrate")
-    program = 1 if site.pg else 4
+    program = schema_version(site.pg)
     if site.pg:
         database = pg_database("db_migrate_new")
     else:
@@ -1282,7 +1541,7 @@ def db_migrate():
     if site.pg:
         got = db_lines(p)
         assert p.returncode == 0, p.stderr
-        assert got["schema"] == "none (this program: 1): run 'mailbeacon db migrate'", got
+        assert got["schema"] == "none (this program: %d): run 'mailbeacon db migrate'" % program, got
         assert "messages" not in got, got
         assert psql(database, "SELECT to_regclass('mailbeacon_schema') IS NULL;").strip() == "t"
     else:
@@ -1301,18 +1560,18 @@ def db_migrate():
     if not site.pg:
         # an older schema (version 3: before the report's indexes) is only
         # shown by status, and brought forward by migrate
-        con = sqlite3.connect(database, isolation_level=None)
-        con.executescript("DROP INDEX events_report; DROP INDEX messages_report;"
-                          " DROP INDEX messages_sender_nocase; DROP INDEX messages_domain;"
-                          " CREATE INDEX events_message_time ON events(message_id, time);"
-                          " PRAGMA user_version = 3;")
+        old = os.path.join(site.dir, "old.db")
+        con = sqlite3.connect(old, isolation_level=None)
+        con.executescript(SCHEMA_V3)
         con.close()
-        got = db_lines(site.run("db", "status", conf=conf, check=0))
-        assert got["schema"] == "version 3 (this program: 4): run 'mailbeacon db migrate'", got
-        assert site_version(database) == 3
-        out = site.run("db", "migrate", conf=conf, check=0).stdout.decode()
-        assert out == "sqlite %s: schema migrated from version 3 to 4\n" % database, out
-        assert site_version(database) == 4
+        old_conf = conf_with_database(site, "old.conf", old)
+        got = db_lines(site.run("db", "status", conf=old_conf, check=0))
+        assert got["schema"] == ("version 3 (this program: %d): run 'mailbeacon db migrate'"
+                                 % program), got
+        assert site_version(old) == 3
+        out = site.run("db", "migrate", conf=old_conf, check=0).stdout.decode()
+        assert out == "sqlite %s: schema migrated from version 3 to %d\n" % (old, program), out
+        assert site_version(old) == program
     # a schema from the future
     if site.pg:
         psql(database, "UPDATE mailbeacon_schema SET version = 99;")
