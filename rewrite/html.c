@@ -364,12 +364,43 @@ start_link(struct html_state *st, const char *name, const struct attr *attrs, si
 		finish_link(st);	/* a void element: it has no text */
 }
 
+/* Whether an attribute value surely does not read, once decoded and
+ * cleaned as url_browser_clean() cleans it, as a URL that starts with
+ * beacon_url (without its trailing '/'), the first thing
+ * footer_artefact_len() asks. Every link and image is asked: most are
+ * answered here without a copy; false means "look closer". Up to its first
+ * '&' the value decodes to itself. */
+static bool
+surely_not_under(const char *beacon_url, const char *raw, size_t len)
+{
+	size_t bl = strlen(beacon_url), i = 0;
+
+	while (bl > 0 && beacon_url[bl - 1] == '/')
+		bl--;
+	while (i < len && (unsigned char)raw[i] <= ' ')
+		i++;
+	for (size_t b = 0; b < bl; i++) {
+		if (i >= len)
+			return true;	/* shorter than beacon_url */
+		if (raw[i] == '&')
+			return false;
+		if (raw[i] == '\t' || raw[i] == '\n' || raw[i] == '\r')
+			continue;
+		if (tolower((unsigned char)raw[i]) != tolower((unsigned char)beacon_url[b]))
+			return true;
+		b++;
+	}
+	return false;
+}
+
 static bool
 value_is_artefact(const struct html_state *st, const char *raw, size_t len)
 {
 	struct mbuf url;
 	bool yes = false;
 
+	if (surely_not_under(st->opts->beacon_url, raw, len))
+		return false;
 	mbuf_init(&url);
 	if (html_attr_decode(raw, len, &url) == 0) {
 		url_browser_clean(&url);

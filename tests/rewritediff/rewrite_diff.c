@@ -40,6 +40,23 @@ static const struct variant {
 };
 #define N_VARIANTS (sizeof(variants) / sizeof(variants[0]))
 
+/* Tokens added to the dictionaries: the beacon URL of the parameters
+ * (earlier pixels and opt-out links, spelt as browsers still read them)
+ * and the inline styles that hide an element, which the corpus has few of. */
+static const char *const own_tokens[] = {
+	"https://t.example.com/o/", "https://t.example.com/u/", "https://t.example.com/a/",
+	"<img src=\"&#104;ttps://t.example.com/o/x.gif\">",
+	"<a href=\"https:&#x2F;&#47;t.example.com/u/y\">out</a>",
+	"<a href=' \thttps://T.Example.COM/a/z'>ok</a>", "<img src=https://t.exa\nmple.com/o/w>",
+	"<a href=\"&#x68;ttps://t.example.org/u/y\">x</a>", "https://t.example.com/c/",
+	"<img src=\"", "<a href=\"", "<area href=", "&amp;", "=\r\n", "=3D",
+	" style=\"display:none\"", " style=\"DISPLAY : none !important\"",
+	" style=\"font-size:0\"", " style=\"font-size: 0.5PX\"", " style='opacity:0.05'",
+	" style=\"overflow:hidden;max-height:0\"", " style=\"overflow-x:clip;width:0px\"",
+	" style='mso-hide:all'", " style=\"visibility:hidden\"", " style=\"color:red;/*x*/\"",
+	" hidden", "<details>", "<![if !mso]>", "<![endif]>", "<base href=\"https://b.example/d/\">",
+};
+
 static struct keyring keys;
 
 struct input {
@@ -269,6 +286,11 @@ main(int argc, char **argv)
 			  &keys, err, sizeof(err)) < 0) {
 		fprintf(stderr, "rewrite_diff: %s\n", err);
 		return 2;
+	}
+	for (size_t i = 0; i < sizeof(own_tokens) / sizeof(*own_tokens); i++) {
+		dict[n_dict].len = strlen(own_tokens[i]);
+		if ((dict[n_dict++].data = strdup(own_tokens[i])) == NULL)
+			return 2;
 	}
 	files = calloc((size_t)argc, sizeof(*files));
 	if (files == NULL)
