@@ -54,6 +54,11 @@ int report_json(struct store *st, const struct report_data *rd,
 		const struct report_opts *o, FILE *out, char *err, size_t errlen);
 int report_html(struct store *st, const struct report_data *rd,
 		const struct report_opts *o, FILE *out, char *err, size_t errlen);
+/* report_consent.c: the table's consent=optin section (asked, consented,
+ * withdrawn, consent rate per sender), after the rest; nothing when no
+ * sender of the report has consent data. */
+int report_consent_table(struct store *st, const struct report_opts *o, FILE *out, char *err,
+			 size_t errlen);
 
 /* ---- formatting ---- */
 

@@ -292,7 +292,7 @@ store_consent_counts(struct store *st, const char *sender,
 		     int (*fn)(void *arg, const struct store_consent_counts *c), void *arg,
 		     char *err, size_t errlen)
 {
-	char sql[900];
+	char sql[1200];
 	struct sq *q;
 	int rc, stop = 0;
 
@@ -304,7 +304,10 @@ store_consent_counts(struct store *st, const char *sender,
 		 "   WHERE c.sender = s.sender),"
 		 " (SELECT count(DISTINCT c.recipient_hash) FROM consents c"
 		 "   JOIN optouts o ON o.recipient_hash = c.recipient_hash"
-		 "   WHERE c.sender = s.sender)"
+		 "   WHERE c.sender = s.sender),"
+		 " (SELECT count(DISTINCT a.recipient_hash) FROM consent_asks a"
+		 "   WHERE a.sender = s.sender AND EXISTS (SELECT 1 FROM consents c"
+		 "    WHERE c.recipient_hash = a.recipient_hash AND c.sender = s.sender))"
 		 " FROM (SELECT sender FROM consent_asks UNION SELECT sender FROM consents) s"
 		 "%s ORDER BY s.sender",
 		 sender != NULL ? " WHERE s.sender = ?1" : "");
@@ -316,6 +319,7 @@ store_consent_counts(struct store *st, const char *sender,
 			.asked = sq_int64(q, 1),
 			.consented = sq_int64(q, 2),
 			.withdrawn = sq_int64(q, 3),
+			.asked_consented = sq_int64(q, 4),
 		};
 		if ((stop = fn(arg, &c)) != 0)
 			break;

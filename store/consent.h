@@ -77,11 +77,12 @@ int store_consent_asks_of(struct store *st, const unsigned char hash[STORE_HASH_
 			  int (*fn)(void *arg, const char *sender, const char *message_id,
 				    long long time), void *arg, char *err, size_t errlen);
 
-/* Per sender (ordered): recipients asked, recipients with a consent, and
- * those of them who withdrew it (opted out). */
+/* Per sender (ordered): recipients asked, recipients with a consent (on
+ * the consent page or outside mail), those of them who withdrew it (opted
+ * out), and the asked ones who consented (the consent rate's numerator). */
 struct store_consent_counts {
 	const char *sender;
-	long long asked, consented, withdrawn;
+	long long asked, consented, withdrawn, asked_consented;
 };
 int store_consent_counts(struct store *st, const char *sender,
 			 int (*fn)(void *arg, const struct store_consent_counts *c), void *arg,

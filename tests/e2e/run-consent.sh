@@ -17,8 +17,8 @@
 #            ask records nothing; a form of another notice records nothing
 #   export   export shows each consent with its notice version; a changed
 #            notice (retention_days) changes the version of later consents
-#            only; consent --list; forget erases consents and asks and keeps
-#            the withdrawal
+#            only; consent --list; report's consent figures; forget erases
+#            consents and asks and keeps the withdrawal
 #
 # Needs root, postfix, smtp-sink, sqlite3 and python3 (skips, 77, without).
 # Environment as run-e2e.sh: MB_BUILD, E2E_KEEP=1.
@@ -270,6 +270,12 @@ assert len(x["consent_asks"]) == 2, x["consent_asks"]' "$v1" || note "export of 
 	[ "$(printf '%s\n' "$out" | grep -c "	$v2	live")" = 1 ] || note "consent --list lacks grace's ($v2)"
 	printf '%s\n' "$out" | grep -q "	contract 17	" || note "consent --list lacks the contract"
 	printf '%s\n' "$out" | grep -q "	withdrawn " || note "consent --list shows no withdrawal (bob)"
+	# report: asked bob, frank, carol, grace; all four consented (frank
+	# outside mail), bob withdrew.
+	out=$(mb_admin_as_pf -c "$MB_CONF" report --sender "$ALICE")
+	printf '%s\n' "$out" | sed -n '/^consent=optin/,$p' | sed 's/^/# /'
+	printf '%s\n' "$out" | grep -Eq "^$ALICE +4 +4 +1 +100.0%$" ||
+		note "report: no consent row 'asked 4, consented 4, withdrawn 1, 100.0%'"
 	# forget: bob's consents and asks go, his withdrawal stays.
 	out=$(mb_admin_as_pf -c "$MB_CONF" forget --recipient bob@example.com) || note "forget: $out"
 	printf '%s\n' "$out" | sed 's/^/# /'

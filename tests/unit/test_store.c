@@ -719,7 +719,8 @@ counts_row(void *arg, const struct store_consent_counts *c)
 	struct store_consent_counts *out = arg;
 
 	if (strcmp(c->sender, "alice@example.com") == 0)
-		*out = (struct store_consent_counts){ NULL, c->asked, c->consented, c->withdrawn };
+		*out = (struct store_consent_counts){ NULL, c->asked, c->consented, c->withdrawn,
+						      c->asked_consented };
 	return 0;
 }
 
@@ -831,6 +832,7 @@ test_consent(void **state)
 	assert_int_equal(cc.asked, 2);
 	assert_int_equal(cc.consented, 1);
 	assert_int_equal(cc.withdrawn, 1);
+	assert_int_equal(cc.asked_consented, 1);
 	assert_int_equal(store_consent_asks_of(st, h[1], ask_row, &sum, err, sizeof(err)), 0);
 	assert_int_equal(sum, 1000);
 

@@ -1,0 +1,65 @@
+/* report_consent: the consent=optin section of mailbeacon report's table,
+ * per sender: recipients asked, recipients who consented, those who
+ * withdrew (stopped tracking) and the consent rate (of the asked, those who
+ * said yes). Printed only when some sender of the report has consent data,
+ * so reports without consent=optin stay as they were. */
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include "consent.h"
+#include "report_fmt.h"
+
+struct consent_rows {
+	FILE *f;
+	const char *sender;	/* the report's --sender: "a@b" or "@domain", or NULL */
+	size_t n;
+};
+
+/* The report's sender filter: the address (ASCII case-insensitive) or
+ * @domain, as store/report.c filters messages. */
+static bool
+sender_matches(const char *filter, const char *sender)
+{
+	const char *at;
+
+	if (filter == NULL)
+		return true;
+	if (filter[0] != '@')
+		return strcasecmp(filter, sender) == 0;
+	at = strrchr(sender, '@');
+	return at != NULL && strcasecmp(at + 1, filter + 1) == 0;
+}
+
+static int
+consent_row(void *arg, const struct store_consent_counts *c)
+{
+	struct consent_rows *r = arg;
+	char rate[16];
+
+	if (!sender_matches(r->sender, c->sender))
+		return 0;
+	if (r->n++ == 0) {
+		fputs("\nconsent=optin: recipients asked, who consented (on the consent page or "
+		      "outside mail),\nwho withdrew (stopped tracking); RATE: of the asked, those "
+		      "who consented\n", r->f);
+		tty_cell(r->f, "SENDER", 30, false);
+		fputs("   ASKED  CONSENTED  WITHDRAWN    RATE\n", r->f);
+	}
+	if (c->asked > 0)
+		snprintf(rate, sizeof(rate), "%.1f%%", 100.0 * ratio(c->asked_consented, c->asked));
+	else
+		snprintf(rate, sizeof(rate), "-");
+	tty_cell(r->f, c->sender, 30, false);
+	fprintf(r->f, " %7lld %10lld %10lld %7s\n", c->asked, c->consented, c->withdrawn, rate);
+	return 0;
+}
+
+int
+report_consent_table(struct store *st, const struct report_opts *o, FILE *f, char *err,
+		     size_t errlen)
+{
+	struct consent_rows r = { f, o->f.sender, 0 };
+
+	return store_consent_counts(st, NULL, consent_row, &r, err, errlen) == 0 ? 0 : -1;
+}
