@@ -10,7 +10,8 @@
  *                  "subject", "words", "sent": ISO, "recipients": N,
  *                  "link_count": N, "links": [{"num", "url"}],
  *                  "events": [{"id", "kind", "link", "time": ISO,
- *                              "ip_masked", "client_class", "verdict",
+ *                              "ip_masked", "client_class", "country",
+ *                              "city", "verdict",
  *                              "dnt": BOOL, "recipient_hash": HEX|null}]}],
  *    "other_events": [EVENT...],  (recipient: events naming them, of
  *                                  messages not recorded as sent to them)
@@ -38,6 +39,7 @@
 #include "mbconfig.h"
 #include "log.h"
 #include "report_fmt.h"
+#include "consent.h"
 #include "store.h"
 
 void
@@ -208,6 +210,10 @@ event_cb(void *arg, const struct export_event *e)
 	json_str(f, e->ip_masked);
 	fputs(", \"client_class\": ", f);
 	json_str(f, e->client_class);
+	fputs(", \"country\": ", f);
+	json_str(f, e->country);
+	fputs(", \"city\": ", f);
+	json_str(f, e->city);
 	fputs(", \"verdict\": ", f);
 	json_str(f, e->verdict);
 	fprintf(f, ", \"dnt\": %s, \"recipient_hash\": ", e->dnt ? "true" : "false");
@@ -285,6 +291,49 @@ optout_cb(void *arg, const struct export_optout *o)
 	return 0;
 }
 
+/* The consent history of the recipient (consent=optin): each consent with
+ * its proof and whether it was withdrawn, and each ask. */
+static int
+consent_cb(void *arg, const struct store_consent *c)
+{
+	struct export_ctx *x = arg;
+
+	fprintf(x->f, "%s\n    {\"sender\": ", x->first_inner ? "" : ",");
+	x->first_inner = false;
+	json_str(x->f, c->sender);
+	fputs(", \"given\": ", x->f);
+	json_time(x->f, c->time);
+	fputs(", \"message_id\": ", x->f);
+	json_str(x->f, c->message_id);
+	fputs(", \"source\": ", x->f);
+	json_str(x->f, c->source);
+	fputs(", \"notice_version\": ", x->f);
+	json_str(x->f, c->notice_version);
+	fputs(", \"withdrawn\": ", x->f);
+	if (c->withdrawn)
+		json_time(x->f, c->withdrawn_time);
+	else
+		fputs("null", x->f);
+	putc('}', x->f);
+	return 0;
+}
+
+static int
+ask_cb(void *arg, const char *sender, const char *message_id, long long time)
+{
+	struct export_ctx *x = arg;
+
+	fprintf(x->f, "%s\n    {\"sender\": ", x->first_inner ? "" : ",");
+	x->first_inner = false;
+	json_str(x->f, sender);
+	fputs(", \"message_id\": ", x->f);
+	json_str(x->f, message_id);
+	fputs(", \"asked\": ", x->f);
+	json_time(x->f, time);
+	putc('}', x->f);
+	return 0;
+}
+
 static int
 export_run(struct admin_env *env, const char *rcpt, const char *sender)
 {
@@ -338,6 +387,16 @@ export_run(struct admin_env *env, const char *rcpt, const char *sender)
 			goto out;
 		if (o == 0)
 			fputs("null", f);
+		fputs(",\n  \"consents\": [", f);
+		x.first_inner = true;
+		if (store_consent_list(st, NULL, hash, consent_cb, &x, err, sizeof(err)) != 0)
+			goto out;
+		fputs(x.first_inner ? "]" : "\n  ]", f);
+		fputs(",\n  \"consent_asks\": [", f);
+		x.first_inner = true;
+		if (store_consent_asks_of(st, hash, ask_cb, &x, err, sizeof(err)) != 0)
+			goto out;
+		fputs(x.first_inner ? "]" : "\n  ]", f);
 	}
 	fputs("\n}\n", f);
 	rc = 0;
@@ -428,12 +487,18 @@ forget_run(struct admin_env *env, const char *rcpt, const char *sender)
 	struct store *st;
 	int rc;
 
+	long long consents = 0, asks = 0;
+
 	if (rcpt != NULL && (rc = recipient_hash(env, rcpt, hash)) != 0)
 		return rc;
 	if ((rc = open_store(env, STORE_FOR_WRITES, &st)) != 0)
 		return rc;
-	rc = rcpt ? store_forget_recipient(st, hash, &c, err, sizeof(err)) :
-	    store_forget_sender(st, sender, &c, err, sizeof(err));
+	/* Their consents and asks first (the withdrawal stays): run again,
+	 * forget finishes what a failure left. */
+	rc = rcpt ? store_consent_forget(st, hash, &consents, &asks, err, sizeof(err)) : 0;
+	if (rc == 0)
+		rc = rcpt ? store_forget_recipient(st, hash, &c, err, sizeof(err)) :
+		    store_forget_sender(st, sender, &c, err, sizeof(err));
 	sodium_memzero(hash, sizeof(hash));
 	if (rc == -1) {
 		log_warnx("nothing was deleted: %s", err);
@@ -443,9 +508,12 @@ forget_run(struct admin_env *env, const char *rcpt, const char *sender)
 	printf("forgot %s %s; rows deleted:\n", rcpt ? "recipient" : "sender",
 	    rcpt ? rcpt : sender);
 	print_counts(&c);
-	if (rcpt != NULL)
-		printf("kept: %lld opt-out%s (consent data: it keeps mail to them untracked)\n",
-		    c.optouts_kept, c.optouts_kept == 1 ? "" : "s");
+	if (rcpt != NULL) {
+		printf("  consents            %lld\n", consents);
+		printf("  consent_asks        %lld\n", asks);
+		printf("kept: %lld opt-out%s (consent data: it keeps mail to them untracked, and "
+		    "withdraws any consent)\n", c.optouts_kept, c.optouts_kept == 1 ? "" : "s");
+	}
 	else
 		printf("kept: %lld opt-out%s of recipients recorded from these messages "
 		    "(consent data)\n", c.optouts_kept, c.optouts_kept == 1 ? "" : "s");

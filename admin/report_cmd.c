@@ -30,7 +30,8 @@ report_usage(FILE *f)
 "\n"
 "Engagement per message and per sender: sent, recipients, opens (human /\n"
 "machine), unique human opens, first human open and time to open, clicks\n"
-"(human / scanner), clicks per link, open and click rates.\n"
+"(human / scanner), clicks per link and per destination (the URL across the\n"
+"messages), open and click rates.\n"
 "\n"
 "  --sender ADDR    one envelope sender (ASCII case-insensitive), or @DOMAIN\n"
 "  --since WHEN     messages sent at or after WHEN\n"
@@ -48,11 +49,16 @@ report_usage(FILE *f)
 "\n"
 "csv (RFC 4180, CRLF): a header line, then rows whose first column, scope, is\n"
 "  message (one per message, each followed by its link rows), link, sender\n"
-"  (one per sender) or total (one). Columns: scope, sender, id, queue_id,\n"
+"  (one per sender), total (one) or url (one per destination, after the\n"
+"  total: messages, clicks_human, clicks_scanner and url; the rest empty), or\n"
+"  place (geoip_database: human opens per message, then per sender (id\n"
+"  empty), and country, or city: sender, id, opens_human, country, city).\n"
+"  Columns: scope, sender, id, queue_id,\n"
 "  message_id, sent, last_sent, messages, recipients, opens_human,\n"
 "  opens_machine, unique_human_opens, first_human_open, time_to_open_seconds,\n"
 "  clicks_human, clicks_scanner, messages_clicked, optouts, open_rate,\n"
-"  click_rate, link_num, url. Times ISO 8601 UTC; empty when not applicable;\n"
+"  click_rate, link_num, url, country, city. Times ISO 8601 UTC; empty when\n"
+"  not applicable;\n"
 "  a cell that a spreadsheet would take for a formula starts with '.\n"
 "\n"
 "json (schema 1; keys are stable, new keys may be added):\n"
@@ -67,7 +73,12 @@ report_usage(FILE *f)
 "       \"unique_human_opens\": 0|1, \"first_human_open\": ISO|null,\n"
 "       \"time_to_open_seconds\": N|null, \"clicks\": {\"human\": N, \"scanner\": N},\n"
 "       \"optouts\": N, \"links\": [{\"num\": N, \"url\": S|null,\n"
-"       \"human_clicks\": N, \"scanner_clicks\": N}]}]}]}\n"
+"       \"human_clicks\": N, \"scanner_clicks\": N}]}]}],\n"
+"   \"urls\": [{\"url\": S|null, \"messages\": N, \"human_clicks\": N,\n"
+"             \"scanner_clicks\": N}],\n"
+"   \"places\": {\"by_sender\": [PLACE], \"by_message\": [PLACE]}}\n"
+"  PLACE (geoip_database): {\"sender\": S, \"id\": S (by_message only),\n"
+"   \"country\": \"FR\", \"city\": S|null, \"opens_human\": N}, human opens\n"
 "  COUNTS: \"messages\": N, \"recipients\": N, \"opens\": {\"human\": N,\n"
 "   \"machine\": N}, \"unique_human_opens\": N, \"clicks\": {\"human\": N,\n"
 "   \"scanner\": N}, \"messages_clicked\": N, \"optouts\": N, \"open_rate\": X,\n"
@@ -75,10 +86,13 @@ report_usage(FILE *f)
 "  days: every UTC day from the first day of the range (--since, else the\n"
 "   first message) to the last (the latest message or event, or --until /\n"
 "   now when a range was given), at most %d days (the latest).\n"
+"  urls: each destination (the stored URL) once across the messages, with\n"
+"   the messages linking to it and its clicks summed; the most clicked by\n"
+"   humans first, then by URL; null (links whose URL is not stored) last.\n"
 "\n"
 "html: one self-contained page (no scripts, no external resources): the\n"
-"  summary, human opens and clicks per day and clicks per link (inline SVG),\n"
-"  and the messages.\n"
+"  summary, human opens and clicks per day and per destination (inline SVG),\n"
+"  and the messages with their links.\n"
 "\n"
 "Exit: 0 ok, 1 usage or configuration error, 2 runtime error.\n",
 	    REPORT_MAX_DAYS);
@@ -209,6 +223,23 @@ parse_when(const char *s, long long now, long long *out, bool *date_only)
 /* ---- the command ---- */
 
 int
+report_store_open(struct admin_env *env, struct store **st)
+{
+	char err[1024];
+
+	*st = NULL;
+	if (store_open_config(env->cfg, STORE_FOR_REPORT, false, 5000, st, err, sizeof(err)) < 0)
+		return admin_store_failed(env, err);
+	if (store_report_begin(*st, err, sizeof(err)) == -1) {
+		log_warnx("%s", err);
+		store_close(*st);
+		*st = NULL;
+		return EXIT_RUNTIME;
+	}
+	return 0;
+}
+
+int
 cmd_report(struct admin_env *env, int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -300,13 +331,8 @@ cmd_report(struct admin_env *env, int argc, char **argv)
 		log_warnx("--since is not before --until");
 		return EXIT_USAGE;
 	}
-	if (store_open_config(env->cfg, STORE_FOR_REPORT, false, 5000, &st, err, sizeof(err)) < 0)
-		return admin_store_failed(env, err);
-	if (store_report_begin(st, err, sizeof(err)) == -1) {
-		log_warnx("%s", err);
-		store_close(st);
-		return EXIT_RUNTIME;
-	}
+	if ((rc = report_store_open(env, &st)) != 0)
+		return rc;
 	/* One pass over the messages and their events for totals, senders,
 	 * days and per-message numbers; the formats then list the messages. */
 	rc = store_report_load(st, &o.f, &rd, err, sizeof(err));
@@ -319,6 +345,8 @@ cmd_report(struct admin_env *env, int argc, char **argv)
 		switch (o.format) {
 		case FMT_TABLE:
 			rc = report_table(st, rd, &o, stdout, err, sizeof(err));
+			if (rc == 0)
+				rc = report_consent_table(st, &o, stdout, err, sizeof(err));
 			break;
 		case FMT_CSV:
 			rc = report_csv(st, rd, stdout, err, sizeof(err));
