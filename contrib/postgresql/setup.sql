@@ -75,6 +75,10 @@ SELECT to_regclass('public.mailbeacon_schema') IS NOT NULL AS have_schema \gset
 GRANT SELECT ON mailbeacon_schema TO :"daemons";
 GRANT SELECT, INSERT ON messages, message_recipients, links, events, optouts TO :"daemons";
 GRANT SELECT, INSERT ON mail_notifications TO :"daemons";
+-- consent=optin (store/consent.c): the milter reads consents and inserts
+-- asks, the beacon reads asks and inserts consents; only the admin command
+-- (forget, as the owner) deletes them.
+GRANT SELECT, INSERT ON consents, consent_asks TO :"daemons";
 -- events.id comes from this sequence (messages.rowid is an identity
 -- column, which needs no right of its own).
 GRANT USAGE ON SEQUENCE events_id_seq TO :"daemons";
