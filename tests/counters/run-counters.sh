@@ -26,14 +26,7 @@ echo "# SQLite"
 timeout -k 10 600 python3 "$here/test_counters.py" "$build" || exit 1
 
 . "$here/../pg/cluster.sh"
-pg_cluster_start
-rc=$?
-if [ $rc = 77 ]; then
-	echo "WARNING: SKIPPED: PostgreSQL 15 is not installed: the counters tests did NOT run on PostgreSQL" >&2
-	exit 0
-fi
-[ $rc = 0 ] || { echo "FAIL: cannot start a PostgreSQL cluster"; exit 1; }
-trap 'pg_cluster_remove' EXIT INT TERM
+pg_cluster_after_sqlite "the counters tests"
 echo "# PostgreSQL"
 REPORT_PG_URI=$PG_URI PG_BIN=$PG_BIN PG_PASSWORD=$PG_PASSWORD \
 	timeout -k 10 600 python3 "$here/test_counters.py" "$build"

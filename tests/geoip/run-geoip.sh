@@ -24,14 +24,7 @@ fi
 timeout -k 10 600 python3 "$here/test_geoip.py" --build "$build" "$@" || exit 1
 
 . "$here/../pg/cluster.sh"
-pg_cluster_start
-rc=$?
-if [ $rc = 77 ]; then
-	echo "WARNING: SKIPPED: PostgreSQL 15 is not installed: the GeoIP tests did NOT run on PostgreSQL" >&2
-	exit 0
-fi
-[ $rc = 0 ] || { echo "FAIL: cannot start a PostgreSQL cluster"; exit 1; }
-trap 'pg_cluster_remove' EXIT INT TERM
+pg_cluster_after_sqlite "the GeoIP tests"
 echo "# the same cases on PostgreSQL"
 PGPASSWORD=$PG_PASSWORD timeout -k 10 600 python3 "$here/test_geoip.py" --build "$build" \
 	--pg-uri "$PG_URI" --psql "$PG_BIN/psql" "$@"

@@ -10,6 +10,7 @@
 #   pg_cluster_psql SQL      # runs SQL as the superuser, prints tuples only
 #   pg_cluster_remove        # stops the server and removes DIR
 #   pg_cluster_for_suite WHAT THIS_FILE   # a runner's start: the cluster or exit
+#   pg_cluster_after_sqlite WHAT          # a runner's PostgreSQL half, after SQLite's
 #
 # Returns 77 (automake's SKIP) from pg_cluster_start when PostgreSQL 15 is
 # not installed: dev.sh installs it, so CI never skips (the caller says so
@@ -93,6 +94,23 @@ pg_cluster_remove() {
 		pg_cluster_as "$PG_BIN/pg_ctl" -D "$PG_DATA" -m fast -w stop >/dev/null 2>&1
 	[ -n "$PG_DIR" ] && rm -rf "$PG_DIR"
 	PG_DATA=
+}
+
+# The second half of a suite that ran on SQLite first: the cluster, removed
+# at exit; without PostgreSQL a loud warning that WHAT did not run on it and
+# exit 0 (the SQLite half stands), exit 1 when it cannot start.
+pg_cluster_after_sqlite() {
+	pg_cluster_start
+	case $? in
+	0) ;;
+	77)
+		echo "WARNING: SKIPPED: PostgreSQL 15 is not installed: $1 did NOT run on PostgreSQL" >&2
+		exit 0 ;;
+	*)
+		echo "FAIL: cannot start a PostgreSQL cluster"
+		exit 1 ;;
+	esac
+	trap 'pg_cluster_remove' EXIT INT TERM
 }
 
 # A suite runner's start: the cluster, removed at exit, or exit 77 (SKIP,

@@ -29,13 +29,6 @@ timeout -k 10 600 python3 "$here/test_report.py" "$build" "$@" || exit 1
 # The same cases on PostgreSQL: a private cluster (tests/pg/cluster.sh), and
 # one more case comparing every format with SQLite's byte for byte.
 . "$here/../pg/cluster.sh"
-pg_cluster_start
-rc=$?
-if [ $rc = 77 ]; then
-	echo "WARNING: SKIPPED: PostgreSQL 15 is not installed: the report tests did NOT run on PostgreSQL" >&2
-	exit 0
-fi
-[ $rc = 0 ] || { echo "FAIL: cannot start a PostgreSQL cluster"; exit 1; }
-trap 'pg_cluster_remove' EXIT INT TERM
+pg_cluster_after_sqlite "the report tests"
 echo "# the same cases on PostgreSQL"
 REPORT_PG_URI=$PG_URI PG_BIN=$PG_BIN timeout -k 10 600 python3 "$here/test_report.py" "$build" "$@"
