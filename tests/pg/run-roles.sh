@@ -120,7 +120,9 @@ daemons_check stops "may not create or migrate it.*run 'mailbeacon db migrate'" 
 
 # ---- the owner migrates ----
 run "$mb" -c "$dir/owner.conf" db migrate
-if [ $rc = 0 ] && grep -q "as mb_owner: schema created (version 1)" "$dir/out"; then
+# the version this program migrates to, as store/pg.h says
+schema=$(sed -n 's/^#define PGSTORE_SCHEMA_VERSION \([0-9]*\).*/\1/p' "$here/../../store/pg.h")
+if [ $rc = 0 ] && grep -q "as mb_owner: schema created (version $schema)" "$dir/out"; then
 	pass "db migrate as the owner"
 else
 	fail "db migrate as the owner: exit $rc: $(cat "$dir/out")"
