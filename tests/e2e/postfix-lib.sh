@@ -494,6 +494,16 @@ $MB_LOCAL_SENDER      opens clicks footer
 EOF
 }
 
+# conf_derive SRC DST NAME=VALUE...: DST is the configuration SRC with these
+# settings replaced (or added).
+conf_derive() {
+	local src=$1 dst=$2 kv names=
+	shift 2
+	for kv; do names="$names|${kv%%=*}"; done
+	grep -Ev "^(${names#|})[[:space:]]*=" "$src" >"$dst" || return 1
+	for kv; do printf '%s = %s\n' "${kv%%=*}" "${kv#*=}" >>"$dst"; done
+}
+
 # mb_socket_wait PID SOCKET: waits (10 s at most) until the unix SOCKET
 # accepts connections while process PID lives; connectable, not just
 # present: kill -9 leaves the old socket file.

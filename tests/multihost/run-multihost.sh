@@ -85,16 +85,6 @@ for r in $RELAYS; do
 	pf_start || { fail "postfix-$r" "the Postfix instance did not start"; finish; }
 done
 
-# conf_derive SRC DST NAME=VALUE...: DST is SRC with these settings replaced
-# (or added).
-conf_derive() {
-	local src=$1 dst=$2 kv names=
-	shift 2
-	for kv; do names="$names|${kv%%=*}"; done
-	grep -Ev "^(${names#|})[[:space:]]*=" "$src" >"$dst" || return 1
-	for kv; do printf '%s = %s\n' "${kv%%=*}" "${kv#*=}" >>"$dst"; done
-}
-
 # daemon_problems LOG...: the error lines in the daemons' logs.
 daemon_problems() {
 	grep -hiE 'error|fatal|panic|warning|unreachable|sanitizer' "$@" 2>/dev/null | head -3 |

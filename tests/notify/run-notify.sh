@@ -39,7 +39,7 @@ for t in postfix postconf postqueue smtp-sink sendmail sqlite3 python3 runuser; 
 	command -v "$t" >/dev/null 2>&1 || skip "$t not found (Debian packages postfix, sqlite3, python3)"
 done
 id postfix >/dev/null 2>&1 || skip "no postfix user"
-for prog in milter/mailbeacon-milter beacon/mailbeacond; do
+for prog in milter/mailbeacon-milter beacon/mailbeacond admin/mailbeacon; do
 	[ -x "$MB_BUILD/$prog" ] || { echo "FAIL: $MB_BUILD/$prog is not built"; exit 1; }
 done
 
@@ -68,16 +68,6 @@ finish() {
 	echo "$passed passed, $failed failed"
 	[ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
 	exit $?
-}
-
-# conf_derive SRC DST NAME=VALUE...: DST is SRC with these settings replaced
-# (or added).
-conf_derive() {
-	local src=$1 dst=$2 kv names=
-	shift 2
-	for kv; do names="$names|${kv%%=*}"; done
-	grep -Ev "^(${names#|})[[:space:]]*=" "$src" >"$dst" || return 1
-	for kv; do printf '%s = %s\n' "${kv%%=*}" "${kv#*=}" >>"$dst"; done
 }
 
 # reads: how many "Read:" mails the sink holds.
@@ -115,15 +105,12 @@ send_seq() {
 	LINK2=$(printf '%s\n' "$out" | awk '$1 == "c" && $2 == 2 { print $3 }')
 	[ -n "$PIXEL" ] && [ -n "$LINK1" ] && [ -n "$LINK2" ] || note "message $1: no pixel or fewer than 2 links"
 }
-# beacon_restart CONF [ENV=VALUE...]: stops the beacon, starts it on CONF.
+# beacon_restart CONF: stops the beacon, starts it on CONF (with the
+# environment of the call: VAR=VALUE beacon_restart CONF).
 beacon_restart() {
-	local conf=$1
-	shift
 	mb_beacons_stop
-	env "$@" "$MB_BUILD/beacon/mailbeacond" -f -c "$conf" >>"$BEACON_LOG" 2>&1 &
-	MB_BEACON_PIDS=$!
-	e2e_wait_port "$PORT_BEACON" 10 && e2e_alive "$MB_BEACON_PIDS" ||
-		{ note "the beacon did not start: $(tail -3 "$BEACON_LOG")"; return 1; }
+	mb_beacon_start "$1" "$PORT_BEACON" "$BEACON_LOG" >/dev/null 2>&1 ||
+		note "the beacon did not start: $(tail -3 "$BEACON_LOG")"
 }
 
 e2e_init || exit 1
@@ -176,6 +163,12 @@ beacon_restart "$MB_DIR/base.conf"
 [ -z "$why" ] || { fail setup "$why"; finish; }
 
 # --- must-show 1 ------------------------------------------------------------
+
+out=$("$MB_BUILD/admin/mailbeacon" -c "$MB_DIR/base.conf" policy check "$ALICE" 2>&1)
+case $out in *" notify=mail "*) ;; *) note "policy check says '$out'" ;; esac
+out=$("$MB_BUILD/admin/mailbeacon" -c "$MB_DIR/base.conf" policy check "$NOTIFIER" 2>&1)
+case $out in *notify=mail*) note "policy check says '$out'" ;; esac
+verdict policy-check-shows-notify-mail
 
 send_seq 1
 [ -z "$why" ] || { fail message "$why"; finish; }
@@ -232,7 +225,7 @@ verdict none-again-after-restart "3 recorded in the store"
 sink_clear
 conf_derive "$MB_DIR/base.conf" "$MB_DIR/limit.conf" "notify_max_per_hour=2" \
 	"notify_from=<>" || exit 1
-beacon_restart "$MB_DIR/limit.conf" MAILBEACON_NOTIFY_WINDOW=8
+MAILBEACON_NOTIFY_WINDOW=8 beacon_restart "$MB_DIR/limit.conf"
 t0=$SECONDS
 for seq in 2 3 4 5; do
 	send_seq "$seq" && hit "$PIXEL" reader-open
