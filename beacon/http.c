@@ -304,15 +304,24 @@ form_value(const struct mbuf *body, const char *name)
 	return NULL;
 }
 
+/* A form's write (an opt-out, a consent: what) that was not committed:
+ * 503, and nothing promised. */
+static enum MHD_Result
+form_unavailable(struct MHD_Connection *c, const char *route, const char *what,
+		 const char *msgid, const char *why)
+{
+	(store_unreachable() ? log_debug : log_warnx)("%s for message %s not recorded: %s",
+						      what, msgid, why);
+	health_note_write(false, why);
+	reader_store_failed();
+	return respond_text(c, route, MHD_HTTP_SERVICE_UNAVAILABLE,
+			    "Your request could not be recorded; please try again later.\n");
+}
+
 static enum MHD_Result
 optout_unavailable(struct MHD_Connection *c, struct store *st, const char *msgid)
 {
-	(store_unreachable() ? log_debug : log_warnx)("opt-out for message %s not recorded: %s",
-						      msgid, store_errmsg(st));
-	health_note_write(false, store_errmsg(st));
-	reader_store_failed();
-	return respond_text(c, "optout", MHD_HTTP_SERVICE_UNAVAILABLE,
-			    "Your request could not be recorded; please try again later.\n");
+	return form_unavailable(c, "optout", "opt-out", msgid, store_errmsg(st));
 }
 
 /* t is the opt-out token http_route verified. The answer to a typed
@@ -389,19 +398,6 @@ route_optout(struct MHD_Connection *c, struct req *r, const char *url, const str
 	return respond_html(c, "optout", MHD_HTTP_OK, &b);
 }
 
-static enum MHD_Result
-consent_unavailable(struct MHD_Connection *c, struct store *st, const char *msgid,
-		    const char *why)
-{
-	(store_unreachable() ? log_debug : log_warnx)("consent for message %s not recorded: %s",
-						      msgid, why);
-	health_note_write(false, why);
-	reader_store_failed();
-	(void)st;
-	return respond_text(c, "consent", MHD_HTTP_SERVICE_UNAVAILABLE,
-			    "Your request could not be recorded; please try again later.\n");
-}
-
 /* The notice version: the first 128 bits of BLAKE2b over the notice as
  * the page shows it, in hex. */
 static void
@@ -466,7 +462,8 @@ route_consent(struct MHD_Connection *c, struct req *r, const char *url, const st
 		int out = rc == 1 ? store_optout_exists(st, ask.first) : 0;
 		if (rc < 0 || out < 0) {
 			store_consent_ask_free(&ask);
-			return consent_unavailable(c, st, t->msgid, rc < 0 ? err : store_errmsg(st));
+			return form_unavailable(c, "consent", "consent", t->msgid,
+						rc < 0 ? err : store_errmsg(st));
 		}
 		health_note_write(true, NULL);
 		log_info("consent %s for message %s", rc == 0 ? "recorded" : "not recorded again",
@@ -507,7 +504,7 @@ route_consent(struct MHD_Connection *c, struct req *r, const char *url, const st
 		snprintf(err, sizeof(err), "%s", store_errmsg(st));
 	store_consent_ask_free(&ask);
 	if (rc < 0)
-		return consent_unavailable(c, st, t->msgid, err);
+		return form_unavailable(c, "consent", "consent", t->msgid, err);
 	health_note_write(true, NULL);
 	log_info("consent form of message %s answered", t->msgid);
 	page_consent_received(&b);
