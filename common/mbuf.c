@@ -46,7 +46,7 @@ mbuf_fail(struct mbuf *b)
 }
 
 /* Makes room for extra bytes plus the terminating NUL. */
-static int
+int
 mbuf_reserve(struct mbuf *b, size_t extra)
 {
 	size_t need, ncap;

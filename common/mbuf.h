@@ -15,6 +15,10 @@ struct mbuf {
 void mbuf_init(struct mbuf *b);
 void mbuf_free(struct mbuf *b);
 void mbuf_reset(struct mbuf *b);
+/* Makes room for extra more bytes (and the NUL) in one allocation: a
+ * caller that knows about how much it will append spares the copies of
+ * growing by doubling. -1 (and failed set) when out of memory. */
+int mbuf_reserve(struct mbuf *b, size_t extra);
 int mbuf_append(struct mbuf *b, const void *data, size_t len);
 int mbuf_puts(struct mbuf *b, const char *s);
 int mbuf_putc(struct mbuf *b, int c);

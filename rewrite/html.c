@@ -1402,6 +1402,10 @@ html_edit(const char *in, size_t len, const char *charset, const struct html_opt
 	}
 	qsort(st.edits, st.n_edits, sizeof(*st.edits), edit_cmp);
 
+	size_t size = len;
+	for (size_t i = 0; i < st.n_edits; i++)
+		size += st.edits[i].len;
+	mbuf_reserve(out, size);	/* at most this: edits replace some octets */
 	size_t done_to = 0;
 	for (size_t i = 0; i < st.n_edits; i++) {
 		size_t s = charset_view_orig(&view, st.edits[i].start);

@@ -375,9 +375,12 @@ encode_part(struct rw *rw, int idx, const struct mbuf *orig, const struct mbuf *
 	int rc;
 	switch (cte) {
 	case CTE_QP:
+		/* Mostly literal: a soft break per 75 octets and a few escapes. */
+		mbuf_reserve(&s->text, edited->len + edited->len / 8 + 64);
 		rc = qp_encode(edited->data, edited->len, eol, &s->text);
 		break;
 	case CTE_BASE64:
+		mbuf_reserve(&s->text, edited->len / 57 * (76 + 2) + 80);
 		rc = b64_encode(edited->data, edited->len, eol, &s->text);
 		/* Line breaks between base64 lines are free; the last one
 		 * follows the original so the delimiter lines stay as they were. */
@@ -400,8 +403,10 @@ decode_part(struct rw *rw, const struct mime_part *p, struct mbuf *out)
 
 	switch (p->cte) {
 	case CTE_QP:
+		mbuf_reserve(out, len);	/* decoding only shortens */
 		return qp_decode(raw, len, out);
 	case CTE_BASE64:
+		mbuf_reserve(out, len / 4 * 3 + 3);
 		if (b64_decode(raw, len, out) < 0)
 			return out->failed ? -1 : skip(rw, "mime: bad base64 in a %s/%s part",
 						       p->type, p->subtype);
@@ -552,8 +557,12 @@ build_body(struct rw *rw)
 	const struct mime_message *m = &rw->m;
 	size_t at = m->parts[0].body_start;
 	struct mbuf *body = &rw->res->body;
+	size_t size = m->len - at;
 
 	qsort(rw->splices, rw->n_splices, sizeof(rw->splices[0]), splice_cmp);
+	for (size_t i = 0; i < rw->n_splices; i++)
+		size += rw->splices[i].text.len;
+	mbuf_reserve(body, size);	/* at most this: spliced text replaces some */
 	for (size_t i = 0; i < rw->n_splices; i++) {
 		const struct splice *s = &rw->splices[i];
 		if (s->start < at)
@@ -766,6 +775,8 @@ rewrite_apply(const char *msg, size_t len, const struct rewrite_result *res, str
 
 	if (!res->edited)
 		return mbuf_append(out, msg, len);
+	/* The header block, the added fields and the new body. */
+	mbuf_reserve(out, len + res->body.len + 1024);
 	/* Only the header block is needed; a header-only parse cannot fail
 	 * where rewrite_message succeeded. */
 	memset(&m, 0, sizeof(m));
