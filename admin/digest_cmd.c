@@ -62,30 +62,6 @@ digest_address_ok(const char *a)
 	return true;
 }
 
-struct sender_list {
-	char **v;
-	size_t n, cap;
-};
-
-static int
-collect_sender(void *arg, const struct report_sender *s)
-{
-	struct sender_list *l = arg;
-
-	if (l->n == l->cap) {
-		size_t nc = l->cap ? l->cap * 2 : 16;
-		char **q = reallocarray(l->v, nc, sizeof(*q));
-		if (q == NULL)
-			return 1;
-		l->v = q;
-		l->cap = nc;
-	}
-	if ((l->v[l->n] = strdup(s->sender)) == NULL)
-		return 1;
-	l->n++;
-	return 0;
-}
-
 /* The text part: a few sentences on the period, then the report's table. */
 static void
 digest_intro(FILE *f, const struct report_counts *c, long long since, long long now)
@@ -248,6 +224,43 @@ out:
 	return rc;
 }
 
+/* One run of digest: what it was asked, and how it went. */
+struct digest_run {
+	struct admin_env *env;
+	struct store *st;
+	enum policy_digest period;	/* POLICY_DIGEST_NONE: both */
+	bool has_since;
+	long long since, now;
+	int status;
+};
+
+/* Each sender of the period's messages: a digest when the policy says so.
+ * (The senders are in memory: the digest's own queries may run.) */
+static int
+digest_sender_cb(void *arg, const struct report_sender *s)
+{
+	struct digest_run *run = arg;
+	const struct policy_rule *r = policy_lookup(run->env->policy, s->sender);
+	char err[1024];
+	long long from;
+
+	if (r == NULL || r->digest == POLICY_DIGEST_NONE ||
+	    (run->period != POLICY_DIGEST_NONE && r->digest != run->period))
+		return 0;
+	if (!digest_address_ok(s->sender)) {
+		log_warnx("%s: no digest: not an address a digest can be sent to", s->sender);
+		run->status = EXIT_RUNTIME;
+		return 0;
+	}
+	from = run->has_since ? run->since :
+	    run->now - (r->digest == POLICY_DIGEST_DAILY ? 1 : 7) * 86400LL;
+	if (digest_one(run->env, run->st, s->sender, from, run->now, err, sizeof(err)) == -1) {
+		log_warnx("%s: no digest sent: %s", s->sender, err);
+		run->status = EXIT_RUNTIME;
+	}
+	return 0;
+}
+
 int
 cmd_digest(struct admin_env *env, int argc, char **argv)
 {
@@ -257,15 +270,13 @@ cmd_digest(struct admin_env *env, int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	enum policy_digest period = POLICY_DIGEST_NONE;
-	struct sender_list senders = { NULL, 0, 0 };
+	struct digest_run run = { env, NULL, POLICY_DIGEST_NONE, false, 0, (long long)time(NULL),
+				  0 };
 	struct report_filter all;
 	struct report_data *rd = NULL;
-	struct store *st = NULL;
-	long long now = (long long)time(NULL), since = 0;
-	bool has_since = false, date_only;
+	bool date_only;
 	char err[1024];
-	int c, status = 0;
+	int c;
 
 	log_init("mailbeacon digest", 1);
 	optind = 1;
@@ -274,21 +285,21 @@ cmd_digest(struct admin_env *env, int argc, char **argv)
 		switch (c) {
 		case 'p':
 			if (strcmp(optarg, "daily") == 0)
-				period = POLICY_DIGEST_DAILY;
+				run.period = POLICY_DIGEST_DAILY;
 			else if (strcmp(optarg, "weekly") == 0)
-				period = POLICY_DIGEST_WEEKLY;
+				run.period = POLICY_DIGEST_WEEKLY;
 			else {
 				log_warnx("--period '%s': expected daily or weekly", optarg);
 				return EXIT_USAGE;
 			}
 			break;
 		case 'S':
-			if (parse_when(optarg, now, &since, &date_only) == -1) {
+			if (parse_when(optarg, run.now, &run.since, &date_only) == -1) {
 				log_warnx("--since '%s': expected Nd, Nh, Nw, YYYY-MM-DD, "
 				    "YYYY-MM-DDTHH:MM:SSZ or @UNIXTIME", optarg);
 				return EXIT_USAGE;
 			}
-			has_since = true;
+			run.has_since = true;
 			break;
 		case 'h':
 			digest_usage(stdout);
@@ -303,58 +314,24 @@ cmd_digest(struct admin_env *env, int argc, char **argv)
 		log_warnx("unexpected argument '%s'", argv[optind]);
 		return EXIT_USAGE;
 	}
-	if (store_open_config(env->cfg, STORE_FOR_REPORT, false, 5000, &st, err, sizeof(err)) < 0)
-		return admin_store_failed(env, err);
-	if (store_report_begin(st, err, sizeof(err)) == -1) {
-		log_warnx("%s", err);
-		store_close(st);
-		return EXIT_RUNTIME;
-	}
+	if ((c = report_store_open(env, &run.st)) != 0)
+		return c;
 	/* The senders of the longest period asked for; each one's own period
-	 * is applied below. */
+	 * is applied by digest_sender_cb. */
 	memset(&all, 0, sizeof(all));
 	all.has_since = true;
-	all.since = has_since ? since : now - (period == POLICY_DIGEST_DAILY ? 1 : 7) * 86400LL;
-	if (store_report_load(st, &all, &rd, err, sizeof(err)) == -1) {
+	all.since = run.has_since ? run.since :
+	    run.now - (run.period == POLICY_DIGEST_DAILY ? 1 : 7) * 86400LL;
+	if (store_report_load(run.st, &all, &rd, err, sizeof(err)) == -1) {
 		log_warnx("%s", err);
-		status = EXIT_RUNTIME;
-		goto out;
+		run.status = EXIT_RUNTIME;
+	} else {
+		store_report_senders(rd, digest_sender_cb, &run);
 	}
-	if (store_report_senders(rd, collect_sender, &senders) != 0) {
-		log_warnx("out of memory");
-		status = EXIT_RUNTIME;
-		goto out;
-	}
-	for (size_t i = 0; i < senders.n; i++) {
-		const struct policy_rule *r = policy_lookup(env->policy, senders.v[i]);
-		long long from;
-		int one;
-
-		if (r == NULL || r->digest == POLICY_DIGEST_NONE ||
-		    (period != POLICY_DIGEST_NONE && r->digest != period))
-			continue;
-		if (!digest_address_ok(senders.v[i])) {
-			log_warnx("%s: no digest: not an address a digest can be sent to",
-			    senders.v[i]);
-			status = EXIT_RUNTIME;
-			continue;
-		}
-		from = has_since ? since :
-		    now - (r->digest == POLICY_DIGEST_DAILY ? 1 : 7) * 86400LL;
-		one = digest_one(env, st, senders.v[i], from, now, err, sizeof(err));
-		if (one == -1) {
-			log_warnx("%s: no digest sent: %s", senders.v[i], err);
-			status = EXIT_RUNTIME;
-		}
-	}
-out:
-	for (size_t i = 0; i < senders.n; i++)
-		free(senders.v[i]);
-	free(senders.v);
 	store_report_free(rd);
-	store_report_end(st);
-	store_close(st);
-	if (fflush(stdout) == EOF && status == 0)
-		status = EXIT_RUNTIME;
-	return status;
+	store_report_end(run.st);
+	store_close(run.st);
+	if (fflush(stdout) == EOF && run.status == 0)
+		run.status = EXIT_RUNTIME;
+	return run.status;
 }

@@ -1,6 +1,8 @@
 /* report_csv: mailbeacon report --format csv (RFC 4180, CRLF; the columns
  * are in report_usage, report_cmd.c): a row per message followed by its
- * links, then a row per sender and one for the total. */
+ * links, then a row per sender, one for the total, a row per destination
+ * (the stored URL across the messages), and with geoip_database a row per
+ * message and place, then per sender and place. */
 #include <stdio.h>
 #include "report_fmt.h"
 
@@ -69,7 +71,7 @@ csv_message_cb(void *arg, const struct report_message *m)
 	csv_num(f, m->optouts);
 	csv_rate(f, uniq, 1);
 	csv_rate(f, clicked, 1);
-	fputs(",,\r\n", f);
+	fputs(",,,,\r\n", f);		/* link_num .. city */
 	for (size_t i = 0; i < m->n_links; i++) {
 		const struct report_link *l = &m->links[i];
 
@@ -82,7 +84,7 @@ csv_message_cb(void *arg, const struct report_message *m)
 		fputs(",,,,", f);		/* messages_clicked .. click_rate */
 		csv_num(f, l->num);
 		csv_text(f, l->url);
-		fputs("\r\n", f);
+		fputs(",,\r\n", f);		/* country, city */
 	}
 	return 0;
 }
@@ -107,7 +109,7 @@ csv_counts(FILE *f, const char *scope, const char *sender, const struct report_c
 	csv_num(f, c->optouts);
 	csv_rate(f, c->unique_human_opens, c->messages);
 	csv_rate(f, c->messages_clicked, c->messages);
-	fputs(",,\r\n", f);
+	fputs(",,,,\r\n", f);		/* link_num .. city */
 }
 
 static int
@@ -117,16 +119,56 @@ csv_sender_cb(void *arg, const struct report_sender *s)
 	return 0;
 }
 
+/* scope url: messages linking to it, its clicks summed over them */
+static int
+csv_url_cb(void *arg, const struct report_url *u)
+{
+	FILE *f = arg;
+
+	fputs("url,,,,,,", f);			/* sender .. last_sent */
+	csv_num(f, u->messages);
+	fputs(",,,,,,", f);			/* recipients .. time_to_open_seconds */
+	csv_num(f, u->human_clicks);
+	csv_num(f, u->scanner_clicks);
+	fputs(",,,,,", f);			/* messages_clicked .. link_num */
+	csv_text(f, u->url);
+	fputs(",,\r\n", f);			/* country, city */
+	return 0;
+}
+
+/* scope place (geoip_database): the human opens of one message (id set)
+ * or of one sender (id empty) from one country, or city */
+static int
+csv_place_cb(void *arg, const struct report_place *p)
+{
+	FILE *f = arg;
+
+	fputs("place", f);
+	csv_text(f, p->sender);
+	csv_text(f, p->message);
+	fputs(",,,,,,", f);			/* queue_id .. recipients */
+	csv_num(f, p->opens_human);
+	fputs(",,,,,,,,,,,,", f);		/* opens_machine .. url */
+	csv_text(f, p->country);
+	csv_text(f, p->city);
+	fputs("\r\n", f);
+	return 0;
+}
+
 int
 report_csv(struct store *st, const struct report_data *rd, FILE *f, char *err, size_t errlen)
 {
 	fputs("scope,sender,id,queue_id,message_id,sent,last_sent,messages,recipients,"
 	    "opens_human,opens_machine,unique_human_opens,first_human_open,"
 	    "time_to_open_seconds,clicks_human,clicks_scanner,messages_clicked,optouts,"
-	    "open_rate,click_rate,link_num,url\r\n", f);
+	    "open_rate,click_rate,link_num,url,country,city\r\n", f);
 	if (store_report_messages(st, rd, csv_message_cb, f, err, errlen) != 0)
 		return -1;
 	store_report_senders(rd, csv_sender_cb, f);
 	csv_counts(f, "total", NULL, store_report_totals(rd));
+	if (store_report_urls(st, rd, csv_url_cb, f, err, errlen) != 0 ||
+	    store_report_places(st, rd, PLACES_BY_MESSAGE, csv_place_cb, f, err, errlen) != 0 ||
+	    store_report_places(st, rd, PLACES_BY_SENDER, csv_place_cb, f, err, errlen) != 0)
+		return -1;
 	return 0;
 }

@@ -7,11 +7,20 @@
  *   <svg id="days-chart">: per UTC day of the range one
  *     <circle class="day-open" data-day="YYYY-MM-DD" data-count="N"> (human
  *     opens) and one <circle class="day-click" ...> (human clicks);
- *   <svg id="links-chart">: per link one <rect class="link-bar"
- *     data-message="ID" data-num="N" data-clicks="N"> (human clicks), the
- *     most clicked first, at most REPORT_MAX_LINK_BARS;
+ *   <svg id="links-chart">: per destination (the stored URL, across the
+ *     messages) one <rect class="link-bar" data-url="URL" data-messages="N"
+ *     data-clicks="N" data-scanner="N"> (data-url absent for the links
+ *     whose URL is not stored; data-messages: how many messages link to
+ *     it; clicks: human, summed), the most clicked first, at most
+ *     REPORT_MAX_LINK_BARS;
+ *   <svg id="countries-chart"> (geoip_database): per country one <rect
+ *     class="country-bar" data-country="FR" data-count="N"> (human opens,
+ *     all senders), the most first;
  *   rows: <tr class="sender-row">, <tr class="total-row">,
- *     <tr class="message-row" data-id="ID">. */
+ *     <tr class="message-row" data-id="ID">, and (geoip_database)
+ *     <tr class="place-row" data-sender="S" data-country="FR"
+ *     [data-city="C"] data-count="N">, the human opens per sender and
+ *     place. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,13 +42,14 @@ static const char style[] =
 	".small{color:#5b6478;font-size:.85em}"
 	"ul.links{margin:0;padding:0;list-style:none;text-align:left}"
 	"svg{max-width:100%;height:auto;font-size:11px}"
-	"svg text{fill:#5b6478}"
+	"svg text{fill:#5b6478}svg tspan.in{fill:#8a93a6}"
+	".subject{font-weight:600}"
 	".axis{stroke:#9aa3b5;stroke-width:1}"
 	".grid{stroke:#e2e5ec;stroke-width:1}"
 	".line-open{fill:none;stroke:#2b6cb0;stroke-width:2}"
 	".line-click{fill:none;stroke:#d97706;stroke-width:2}"
 	".day-open{fill:#2b6cb0}.day-click{fill:#d97706}"
-	".link-bar{fill:#2b6cb0}"
+	".link-bar,.country-bar{fill:#2b6cb0}"
 	".legend-open{fill:#2b6cb0}.legend-click{fill:#d97706}"
 	"@media print{body{margin:1em}}";
 
@@ -182,11 +192,11 @@ days_chart(FILE *f, const struct report_days *d)
 #undef Y
 }
 
-/* ---- clicks per link ---- */
+/* ---- clicks per destination ---- */
 
 struct bar {
-	char *id, *url;
-	long long num, human, scanner;
+	char *url;
+	long long messages, human, scanner;
 };
 
 struct bars {
@@ -195,7 +205,7 @@ struct bars {
 };
 
 static int
-link_cb(void *arg, const struct report_message *m, const struct report_link *l)
+url_cb(void *arg, const struct report_url *u)
 {
 	struct bars *bs = arg;
 	struct bar *b;
@@ -204,16 +214,12 @@ link_cb(void *arg, const struct report_message *m, const struct report_link *l)
 	if (bs->n >= REPORT_MAX_LINK_BARS)
 		return 0;
 	b = &bs->b[bs->n];
-	b->id = strdup(m->id);
-	b->url = l->url ? strdup(l->url) : NULL;
-	if (b->id == NULL || (l->url != NULL && b->url == NULL)) {
-		free(b->id);
-		free(b->url);
+	b->url = u->url ? strdup(u->url) : NULL;
+	if (u->url != NULL && b->url == NULL)
 		return 1;
-	}
-	b->num = l->num;
-	b->human = l->human_clicks;
-	b->scanner = l->scanner_clicks;
+	b->messages = u->messages;
+	b->human = u->human_clicks;
+	b->scanner = u->scanner_clicks;
 	bs->n++;
 	return 0;
 }
@@ -221,7 +227,7 @@ link_cb(void *arg, const struct report_message *m, const struct report_link *l)
 static void
 links_chart(FILE *f, const struct bars *bs)
 {
-	const double label_w = 360, bar_w = 480, row = 22, top = 8, width = 920;
+	const double label_w = 360, bar_w = 420, row = 22, top = 8, width = 920;
 	double height = top * 2 + row * (double)bs->n;
 	long long max = 1;
 
@@ -238,22 +244,133 @@ links_chart(FILE *f, const struct bars *bs)
 
 		fputs("<g><title>", f);
 		html_str(f, b->url ? b->url : "(URL not stored)");
-		fprintf(f, " (message ");
-		html_str(f, b->id);
-		fprintf(f, ", link %lld): %lld human, %lld scanner clicks</title>", b->num,
-		    b->human, b->scanner);
-		fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">#%lld ", label_w - 8,
-		    y + 15, b->num);
-		html_str_cut(f, b->url ? b->url : "(URL not stored)", 52);
+		fprintf(f, ": %lld human, %lld scanner clicks, in %lld message%s</title>",
+		    b->human, b->scanner, b->messages, b->messages == 1 ? "" : "s");
+		fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">", label_w - 8,
+		    y + 15);
+		html_str_cut(f, b->url ? b->url : "(URL not stored)", 56);
 		fputs("</text><rect class=\"link-bar\"", f);
-		attr(f, "data-message", b->id);
-		fprintf(f, " data-num=\"%lld\" data-clicks=\"%lld\" x=\"%.1f\" y=\"%.1f\" "
-		    "width=\"%.1f\" height=\"%.1f\"/>", b->num, b->human, label_w, y + 3, w,
-		    row - 6);
-		fprintf(f, "<text x=\"%.1f\" y=\"%.1f\">%lld</text></g>\n", label_w + w + 6,
-		    y + 15, b->human);
+		if (b->url != NULL)
+			attr(f, "data-url", b->url);
+		fprintf(f, " data-messages=\"%lld\" data-clicks=\"%lld\" data-scanner=\"%lld\" "
+		    "x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\"/>", b->messages, b->human,
+		    b->scanner, label_w, y + 3, w, row - 6);
+		fprintf(f, "<text x=\"%.1f\" y=\"%.1f\">%lld <tspan class=\"in\">in %lld "
+		    "message%s</tspan></text></g>\n", label_w + w + 6, y + 15, b->human, b->messages,
+		    b->messages == 1 ? "" : "s");
 	}
 	fputs("</svg>\n", f);
+}
+
+/* ---- human opens per place ---- */
+
+/* Human opens per ISO country code (two letters A-Z: 26 * 26 slots). */
+struct countries {
+	long long opens[26 * 26];
+	long long total;
+};
+
+static int
+country_cb(void *arg, const struct report_place *p)
+{
+	struct countries *c = arg;
+	const char *cc = p->country ? p->country : "";
+
+	if (strlen(cc) == 2 && cc[0] >= 'A' && cc[0] <= 'Z' && cc[1] >= 'A' && cc[1] <= 'Z') {
+		c->opens[(cc[0] - 'A') * 26 + (cc[1] - 'A')] += p->opens_human;
+		c->total += p->opens_human;
+	}
+	return 0;
+}
+
+static void
+countries_chart(FILE *f, const struct countries *c)
+{
+	const double label_w = 60, bar_w = 420, row = 22, top = 8, width = 600;
+	int order[26 * 26], n = 0;
+	long long max = 1;
+
+	/* The most opens first, then by code: a selection, at most 676. */
+	for (int i = 0; i < 26 * 26; i++) {
+		if (c->opens[i] == 0)
+			continue;
+		int k = n++;
+		while (k > 0 && c->opens[order[k - 1]] < c->opens[i]) {
+			order[k] = order[k - 1];
+			k--;
+		}
+		order[k] = i;
+		if (c->opens[i] > max)
+			max = c->opens[i];
+	}
+	double height = top * 2 + row * (double)n;
+	fprintf(f, "<svg id=\"countries-chart\" xmlns=\"http://www.w3.org/2000/svg\" "
+	    "viewBox=\"0 0 %.0f %.0f\" width=\"%.0f\" height=\"%.0f\" role=\"img\" "
+	    "aria-label=\"Human opens per country\">\n", width, height, width, height);
+	for (int i = 0; i < n; i++) {
+		long long v = c->opens[order[i]];
+		char cc[3] = { (char)('A' + order[i] / 26), (char)('A' + order[i] % 26), '\0' };
+		double y = top + row * (double)i, w = (double)v * bar_w / (double)max;
+
+		fprintf(f, "<g><title>%s: %lld human open%s</title><text x=\"%.1f\" y=\"%.1f\" "
+		    "text-anchor=\"end\">%s</text><rect class=\"country-bar\" data-country=\"%s\" "
+		    "data-count=\"%lld\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\"/>"
+		    "<text x=\"%.1f\" y=\"%.1f\">%lld</text></g>\n", cc, v, v == 1 ? "" : "s",
+		    label_w - 8, y + 15, cc, cc, v, label_w, y + 3, w, row - 6, label_w + w + 6,
+		    y + 15, v);
+	}
+	fputs("</svg>\n", f);
+}
+
+static int
+place_row_cb(void *arg, const struct report_place *p)
+{
+	FILE *f = arg;
+
+	fputs("<tr class=\"place-row\"", f);
+	attr(f, "data-sender", p->sender);
+	attr(f, "data-country", p->country);
+	if (p->city != NULL)
+		attr(f, "data-city", p->city);
+	fprintf(f, " data-count=\"%lld\"><td class=\"l\">", p->opens_human);
+	html_str(f, p->sender);
+	fputs("</td><td class=\"l\">", f);
+	html_str(f, p->country);
+	fputs("</td><td class=\"l\">", f);
+	html_str(f, p->city ? p->city : "");
+	fprintf(f, "</td><td>%lld</td></tr>\n", p->opens_human);
+	return 0;
+}
+
+/* Nothing at all unless some event has a place (geoip_database). */
+static int
+places_section(struct store *st, const struct report_data *rd, FILE *f, char *err,
+	       size_t errlen)
+{
+	struct countries *c = calloc(1, sizeof(*c));
+	int rc = -1;
+
+	if (c == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	if (store_report_places(st, rd, PLACES_BY_SENDER, country_cb, c, err, errlen) != 0)
+		goto out;
+	rc = 0;
+	if (c->total == 0)
+		goto out;
+	fputs("<h2>Human opens per country</h2>\n<p class=\"meta\">Where the beacon's "
+	    "geoip_database placed the reader's address; opens without a place are not "
+	    "counted here.</p>\n", f);
+	countries_chart(f, c);
+	fputs("<div class=\"scroll\"><table class=\"places\">\n<thead><tr>"
+	    "<th class=\"l\">Sender</th><th class=\"l\">Country</th><th class=\"l\">City</th>"
+	    "<th>Human opens</th></tr></thead>\n<tbody>\n", f);
+	rc = store_report_places(st, rd, PLACES_BY_SENDER, place_row_cb, f, err, errlen);
+	fputs("</tbody>\n</table></div>\n", f);
+out:
+	free(c);
+	return rc == 0 ? 0 : -1;
 }
 
 /* ---- messages ---- */
@@ -271,6 +388,11 @@ message_row_cb(void *arg, const struct report_message *m)
 	fputs("</td><td class=\"l\"><span class=\"id\">", f);
 	html_str(f, m->id);
 	fputs("</span>", f);
+	if (m->subject != NULL) {
+		fputs("<br><span class=\"subject\">", f);
+		html_str_cut(f, m->subject, 80);
+		fputs("</span>", f);
+	}
 	if (m->message_id != NULL) {
 		fputs("<br><span class=\"small\">", f);
 		html_str_cut(f, m->message_id, 60);
@@ -367,7 +489,7 @@ report_html(struct store *st, const struct report_data *rd, const struct report_
 		snprintf(err, errlen, "out of memory");
 		goto out;
 	}
-	rc = store_report_links(st, &o->f, link_cb, &bs, err, errlen);
+	rc = store_report_urls(st, rd, url_cb, &bs, err, errlen);
 	if (rc != 0) {
 		if (rc > 0)
 			snprintf(err, errlen, "out of memory");
@@ -416,11 +538,16 @@ report_html(struct store *st, const struct report_data *rd, const struct report_
 	if (bs.total == 0)
 		fputs("<p class=\"empty\">These messages have no tracked links.</p>\n", f);
 	else {
+		fputs("<p class=\"meta\">Each destination once, its clicks summed over the "
+		    "messages that link to it; each message's own links are in the table "
+		    "below.", f);
 		if (bs.total > bs.n)
-			fprintf(f, "<p class=\"meta\">The %zu most clicked of %zu links.</p>\n",
-			    bs.n, bs.total);
+			fprintf(f, " The %zu most clicked of %zu destinations.", bs.n, bs.total);
+		fputs("</p>\n", f);
 		links_chart(f, &bs);
 	}
+	if (places_section(st, rd, f, err, errlen) != 0)
+		goto out;
 
 	fputs("<h2>Messages</h2>\n<div class=\"scroll\"><table class=\"messages\">\n<thead><tr>"
 	    "<th class=\"l\">Sender</th><th class=\"l\">Message</th><th class=\"l\">Sent</th>"
@@ -435,10 +562,8 @@ report_html(struct store *st, const struct report_data *rd, const struct report_
 out:
 	report_free_days(&days);
 	if (bs.b != NULL) {
-		for (size_t i = 0; i < bs.n; i++) {
-			free(bs.b[i].id);
+		for (size_t i = 0; i < bs.n; i++)
 			free(bs.b[i].url);
-		}
 		free(bs.b);
 	}
 	return rc;

@@ -19,7 +19,19 @@
  *         "first_human_open": ISO|null, "time_to_open_seconds": N|null,
  *         "clicks": {"human": N, "scanner": N}, "optouts": N,
  *         "links": [{"num": N, "url": S|null, "human_clicks": N,
- *                    "scanner_clicks": N}]}]}]
+ *                    "scanner_clicks": N}]}]}],
+ *   "urls": [{"url": S|null, "messages": N, "human_clicks": N,
+ *             "scanner_clicks": N}, ...]
+ *       each destination (the stored URL) once across the messages:
+ *       messages linking to it, its clicks summed; the most clicked by
+ *       humans first, then by URL; null (links whose URL is not stored)
+ *       last
+ *   "places": {"by_sender": [PLACE...], "by_message": [PLACE...]}
+ *       human opens per place (geoip_database; empty without it), per
+ *       sender and per message: PLACE is {"sender": S, "id": S (by_message
+ *       only), "country": "FR", "city": S|null, "opens_human": N}, in the
+ *       senders' (and messages') order, the most opens first, then by
+ *       country and city; city is null unless geoip_precision = city
  * }
  * COUNTS: "messages": N, "recipients": N,
  *   "opens": {"human": N, "machine": N}, "unique_human_opens": N,
@@ -184,6 +196,40 @@ json_message_cb(void *arg, const struct report_message *m)
 	return 0;
 }
 
+/* "urls": each destination once, across the messages */
+static int
+json_url_cb(void *arg, const struct report_url *u)
+{
+	struct json_ctx *j = arg;
+
+	fputs(j->first ? "\n    {\"url\": " : ",\n    {\"url\": ", j->f);
+	j->first = false;
+	json_str(j->f, u->url);
+	fprintf(j->f, ", \"messages\": %lld, \"human_clicks\": %lld, \"scanner_clicks\": %lld}",
+	    u->messages, u->human_clicks, u->scanner_clicks);
+	return 0;
+}
+
+static int
+json_place_cb(void *arg, const struct report_place *p)
+{
+	struct json_ctx *j = arg;
+
+	fputs(j->first ? "\n    {\"sender\": " : ",\n    {\"sender\": ", j->f);
+	j->first = false;
+	json_str(j->f, p->sender);
+	if (p->message != NULL) {
+		fputs(", \"id\": ", j->f);
+		json_str(j->f, p->message);
+	}
+	fputs(", \"country\": ", j->f);
+	json_str(j->f, p->country);
+	fputs(", \"city\": ", j->f);
+	json_str(j->f, p->city);
+	fprintf(j->f, ", \"opens_human\": %lld}", p->opens_human);
+	return 0;
+}
+
 int
 report_json(struct store *st, const struct report_data *rd, const struct report_opts *o,
 	    FILE *f, char *err, size_t errlen)
@@ -234,7 +280,25 @@ report_json(struct store *st, const struct report_data *rd, const struct report_
 	}
 	if (j.open)
 		fputs("]}", f);
-	fputs("]\n}\n", f);
+	fputs("]", f);
+	if (rc == 0) {
+		fputs(",\n  \"urls\": [", f);
+		j.first = true;
+		rc = store_report_urls(st, rd, json_url_cb, &j, err, errlen);
+		fputs("]", f);
+	}
+	if (rc == 0) {
+		fputs(",\n  \"places\": {\"by_sender\": [", f);
+		j.first = true;
+		rc = store_report_places(st, rd, PLACES_BY_SENDER, json_place_cb, &j, err, errlen);
+		fputs("],\n   \"by_message\": [", f);
+		j.first = true;
+		if (rc == 0)
+			rc = store_report_places(st, rd, PLACES_BY_MESSAGE, json_place_cb, &j, err,
+						 errlen);
+		fputs("]}", f);
+	}
+	fputs("\n}\n", f);
 	rc = rc == 0 ? 0 : -1;
 out:
 	report_free_days(&days);

@@ -1,6 +1,7 @@
 /* report_table: the default format of mailbeacon report, a table within
- * 100 columns: one row per sender and the total, then each sender's
- * messages with their links. Stored text goes through tty_cell/tty_text. */
+ * 100 columns: one row per sender and the total, each destination once
+ * with its clicks over the messages, then each sender's messages with their
+ * links. Stored text goes through tty_cell/tty_text. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -157,6 +158,68 @@ table_message_cb(void *arg, const struct report_message *m)
 	return 0;
 }
 
+/* "  " CLICKS H/S(11) MSGS(6) URL(78) */
+struct url_rows {
+	FILE *f;
+	long long n;
+};
+
+static int
+table_url_cb(void *arg, const struct report_url *u)
+{
+	struct url_rows *r = arg;
+	FILE *f = r->f;
+	char b[48];
+
+	r->n++;
+	pair(b, u->human_clicks, u->scanner_clicks);
+	fputs("  ", f);
+	tty_cell(f, b, 11, true);
+	num(b, u->messages);
+	fputc(' ', f);
+	tty_cell(f, b, 6, true);
+	fputs("  ", f);
+	tty_text(f, u->url ? u->url : "(URL not stored)", 78);
+	fputc('\n', f);
+	return 0;
+}
+
+/* "  " SENDER(30) "  " CC(2) "  " CITY(30) " " OPENS(7), under a heading
+ * printed before the first: nothing at all without geoip_database. */
+struct place_rows {
+	FILE *f;
+	long long n;
+};
+
+static void
+place_row(FILE *f, const char *sender, const char *country, const char *city, const char *opens)
+{
+	fputs("  ", f);
+	tty_cell(f, sender, 30, false);
+	fputs("  ", f);
+	tty_cell(f, country, 2, false);
+	fputs("  ", f);
+	tty_cell(f, city, 30, false);
+	fputc(' ', f);
+	tty_cell(f, opens, 7, true);
+	fputc('\n', f);
+}
+
+static int
+table_place_cb(void *arg, const struct report_place *p)
+{
+	struct place_rows *r = arg;
+	char b[32];
+
+	if (r->n++ == 0) {
+		fputs("\nhuman opens per place (geoip_database)\n", r->f);
+		place_row(r->f, "SENDER", "CC", "CITY", "OPENS");
+	}
+	num(b, p->opens_human);
+	place_row(r->f, p->sender, p->country, p->city ? p->city : "-", b);
+	return 0;
+}
+
 /* One line per filter, each within 100 columns. */
 static void
 table_filters(FILE *f, const struct report_opts *o)
@@ -197,6 +260,8 @@ report_table(struct store *st, const struct report_data *rd, const struct report
 {
 	const struct report_counts tot = *store_report_totals(rd);
 	struct table_ctx t = { f, NULL };
+	struct url_rows urls = { f, 0 };
+	struct place_rows places = { f, 0 };
 	char b[32];
 	int rc;
 
@@ -212,6 +277,15 @@ report_table(struct store *st, const struct report_data *rd, const struct report
 	fputs("   MSGS   RCPTS     OPENS H/M  UNIQUE   OPEN%    CLICKS H/S  CLICK%\n", f);
 	store_report_senders(rd, table_sender_cb, f);
 	table_sender_row(f, "all senders", &tot);
+	fputs("\nhuman clicks per link, each destination once (MSGS: the messages linking to it)\n"
+	    "   CLICKS H/S   MSGS  URL\n", f);
+	if (store_report_urls(st, rd, table_url_cb, &urls, err, errlen) != 0)
+		return -1;
+	if (urls.n == 0)
+		fputs("  (these messages have no tracked links)\n", f);
+	if (store_report_places(st, rd, PLACES_BY_SENDER, table_place_cb, &places, err,
+				errlen) != 0)
+		return -1;
 	rc = store_report_messages(st, rd, table_message_cb, &t, err, errlen);
 	free(t.sender_copy);
 	if (rc > 0)

@@ -784,43 +784,36 @@ store_report_messages(struct store *st, const struct report_data *d,
 	return stop;
 }
 
+/* Grouped by the stored URL: a destination's links in any message are one
+ * row. NULL sorts first on SQLite and last on PostgreSQL: "l.url IS NULL"
+ * puts it last on both. */
 int
-store_report_links(struct store *st, const struct report_filter *f,
-		   int (*fn)(void *arg, const struct report_message *m,
-			     const struct report_link *l), void *arg,
-		   char *err, size_t errlen)
+store_report_urls(struct store *st, const struct report_data *d,
+		  int (*fn)(void *arg, const struct report_url *u), void *arg,
+		  char *err, size_t errlen)
 {
 	static const char head[] =
-	    "SELECT m.id, m.sender, m.sent, l.num, l.url, l.clicks_human, l.clicks_scanner";
+	    "SELECT l.url, count(DISTINCT m.id), CAST(sum(l.clicks_human) AS BIGINT),"
+	    "  CAST(sum(l.clicks_scanner) AS BIGINT)";
 	static const char join[] = " JOIN links l ON l.message_id = m.id";
-	static const char tail[] =
-	    " ORDER BY l.clicks_human DESC, m.sender, m.sent, m.id, l.num";
-	struct report_message m;
-	struct report_link l;
+	static const char tail[] = " GROUP BY l.url ORDER BY 3 DESC, l.url IS NULL, l.url";
+	struct report_url u;
 	struct sq *s;
 	int rc, stop = 0;
 
-	if (prepare_filtered(st, f, head, join, tail, NULL, &s, err, errlen) == -1)
+	if (prepare_filtered(st, &d->f, head, join, tail, NULL, &s, err, errlen) == -1)
 		return -1;
 	sq_stream(s);	/* the callback writes output, it runs no query */
 	while ((rc = sq_step(s)) == 1) {
-		memset(&m, 0, sizeof(m));
-		m.id = col_text(s, 0);
-		m.sender = col_text(s, 1);
-		m.sent = col_ll(s, 2);
-		if (m.id == NULL)
-			m.id = "";
-		if (m.sender == NULL)
-			m.sender = "";
-		l.num = col_ll(s, 3);
-		l.url = col_text(s, 4);
-		l.human_clicks = col_ll(s, 5);
-		l.scanner_clicks = col_ll(s, 6);
-		if ((stop = fn(arg, &m, &l)) != 0)
+		u.url = col_text(s, 0);
+		u.messages = col_ll(s, 1);
+		u.human_clicks = col_ll(s, 2);
+		u.scanner_clicks = col_ll(s, 3);
+		if ((stop = fn(arg, &u)) != 0)
 			break;
 	}
 	if (stop == 0 && rc != 0)
-		stop = dberr(st, err, errlen, "report: links");
+		stop = dberr(st, err, errlen, "report: urls");
 	sq_finish(s);
 	return stop;
 }

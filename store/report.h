@@ -102,14 +102,6 @@ int store_report_messages(struct store *st, const struct report_data *d,
 int store_report_days(const struct report_data *d,
 		      int (*fn)(void *arg, const struct report_day *d), void *arg,
 		      char *err, size_t errlen);
-/* Every link of the messages, the most clicked by humans first (then by
- * sender, sent, message, number); m carries the message's id, sender and
- * sent time only. */
-int store_report_links(struct store *st, const struct report_filter *f,
-		       int (*fn)(void *arg, const struct report_message *m,
-				 const struct report_link *l), void *arg,
-		       char *err, size_t errlen);
-
 /* One destination (the stored URL) across the messages: how many of them
  * link to it, and its clicks summed over all of them. */
 struct report_url {

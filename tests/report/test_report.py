@@ -965,7 +965,9 @@ def urls_aggregate():
     urls = [r for r in rows if r["scope"] == "url"]
     assert [(r["url"], int(r["messages"]), int(r["clicks_human"]), int(r["clicks_scanner"]))
             for r in urls] == want, (urls, want)
-    assert rows[-len(urls) - 1]["scope"] == "total", "url rows do not follow the total"
+    scopes = [r["scope"] for r in rows]
+    at = scopes.index("total") + 1
+    assert scopes[at:at + len(urls)] == ["url"] * len(urls), "url rows do not follow the total"
     text = site.run("report", check=0).stdout.decode("utf-8")
     for u, n, hc, sc in want:
         line = [l for l in text.split("\n") if l.endswith(u) and l.split()[0] == "%d/%d" % (
