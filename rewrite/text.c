@@ -22,6 +22,9 @@ text_url_at(const char *t, size_t len, size_t i)
 {
 	size_t p;
 
+	/* Asked at every offset of a text part: most are no 'h'. */
+	if (i >= len || (t[i] | 0x20) != 'h')
+		return 0;
 	if (i > 0 && (isalnum((unsigned char)t[i - 1]) || t[i - 1] == '/'))
 		return 0;
 	if (i + 7 < len && strncasecmp(t + i, "http://", 7) == 0)
