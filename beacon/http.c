@@ -318,6 +318,37 @@ form_unavailable(struct MHD_Connection *c, const char *route, const char *what,
 			    "Your request could not be recorded; please try again later.\n");
 }
 
+/* The address typed into a form of a message with several recipients (the
+ * opt-out's, the consent's: title): its keyed hash and 200, the address
+ * wiped; or 400 (none typed: the page says so, with a way back to url) or
+ * 429 (too many tried for this message or from this network), with the
+ * page in b. */
+static unsigned
+typed_address(struct MHD_Connection *c, const struct req *r, const char *msgid,
+	      const char *title, const char *url, unsigned char hash[STORE_HASH_LEN],
+	      struct mbuf *b)
+{
+	char *address = form_value(&r->body, "address");
+
+	if (address == NULL || *address == '\0' || strchr(address, '@') == NULL) {
+		free(address);
+		page_address_needed(b, title, url);
+		return MHD_HTTP_BAD_REQUEST;
+	}
+	struct sockaddr_storage client;
+	char network[64];
+	client_network(c, &client, network, sizeof(network));
+	if (!limit_optout_attempt(msgid, network, now_ms())) {
+		free(address);
+		page_optout_too_many(b);
+		return MHD_HTTP_TOO_MANY_REQUESTS;
+	}
+	store_recipient_hash(&bc.hash_key, address, hash);
+	sodium_memzero(address, strlen(address));
+	free(address);
+	return MHD_HTTP_OK;
+}
+
 static enum MHD_Result
 optout_unavailable(struct MHD_Connection *c, struct store *st, const char *msgid)
 {
@@ -366,23 +397,9 @@ route_optout(struct MHD_Connection *c, struct req *r, const char *url, const str
 		page_optout_done(&b);
 		return respond_html(c, "optout", MHD_HTTP_OK, &b);
 	}
-	char *address = form_value(&r->body, "address");
-	if (address == NULL || *address == '\0' || strchr(address, '@') == NULL) {
-		free(address);
-		page_optout_address_needed(&b, url);
-		return respond_html(c, "optout", MHD_HTTP_BAD_REQUEST, &b);
-	}
-	struct sockaddr_storage client;
-	char network[64];
-	client_network(c, &client, network, sizeof(network));
-	if (!limit_optout_attempt(t->msgid, network, now_ms())) {
-		free(address);
-		page_optout_too_many(&b);
-		return respond_html(c, "optout", MHD_HTTP_TOO_MANY_REQUESTS, &b);
-	}
-	store_recipient_hash(&bc.hash_key, address, hash);
-	sodium_memzero(address, strlen(address));
-	free(address);
+	unsigned status = typed_address(c, r, t->msgid, "Stop tracking", url, hash, &b);
+	if (status != MHD_HTTP_OK)
+		return respond_html(c, "optout", status, &b);
 	/* A beacon whose store never saw the message (it runs on another
 	 * host) takes the address as typed. */
 	int known = total == 0 ? 1 : store_message_has_recipient(st, t->msgid, hash);
@@ -475,25 +492,11 @@ route_consent(struct MHD_Connection *c, struct req *r, const char *url, const st
 		store_consent_ask_free(&ask);
 		return respond_html(c, "consent", MHD_HTTP_OK, &b);
 	}
-	char *address = form_value(&r->body, "address");
-	if (address == NULL || strchr(address, '@') == NULL) {
-		free(address);
+	unsigned status = typed_address(c, r, t->msgid, "Allow read tracking?", url, hash, &b);
+	if (status != MHD_HTTP_OK) {
 		store_consent_ask_free(&ask);
-		page_consent_address_needed(&b, url);
-		return respond_html(c, "consent", MHD_HTTP_BAD_REQUEST, &b);
+		return respond_html(c, "consent", status, &b);
 	}
-	struct sockaddr_storage client;
-	char network[64];
-	client_network(c, &client, network, sizeof(network));
-	if (!limit_optout_attempt(t->msgid, network, now_ms())) {
-		free(address);
-		store_consent_ask_free(&ask);
-		page_optout_too_many(&b);
-		return respond_html(c, "consent", MHD_HTTP_TOO_MANY_REQUESTS, &b);
-	}
-	store_recipient_hash(&bc.hash_key, address, hash);
-	sodium_memzero(address, strlen(address));
-	free(address);
 	int known = store_consent_ask_has(st, t->msgid, hash, err, sizeof(err));
 	/* A stranger's address costs the same committed write and writes
 	 * nothing. */

@@ -80,9 +80,9 @@ page_optout_done(struct mbuf *b)
 }
 
 void
-page_optout_address_needed(struct mbuf *b, const char *url)
+page_address_needed(struct mbuf *b, const char *title, const char *url)
 {
-	page_start(b, "Stop tracking");
+	page_start(b, title);
 	mbuf_puts(b, "<p>Please type the email address the message was sent to.</p>\n<p><a href=\"");
 	text_html_escape(TEXT_TO_MBUF(b), url, strlen(url));
 	mbuf_puts(b, "\">Back</a></p>\n</body></html>\n");
@@ -172,15 +172,6 @@ page_consent_received(struct mbuf *b)
 	mbuf_puts(b, "<p>If this message was sent to the address you typed, and tracking was "
 		  "not stopped for it before, its consent is recorded. Other addresses are not "
 		  "recorded.</p>\n</body></html>\n");
-}
-
-void
-page_consent_address_needed(struct mbuf *b, const char *url)
-{
-	page_start(b, "Allow read tracking?");
-	mbuf_puts(b, "<p>Please type the email address the message was sent to.</p>\n<p><a href=\"");
-	text_html_escape(TEXT_TO_MBUF(b), url, strlen(url));
-	mbuf_puts(b, "\">Back</a></p>\n</body></html>\n");
 }
 
 void

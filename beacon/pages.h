@@ -14,10 +14,11 @@ void page_optout(struct mbuf *b, const struct config *cfg, const char *url, size
 /* A message purged from the store: nothing can be recorded any more. */
 void page_optout_expired(struct mbuf *b, const struct config *cfg);
 /* The answers to the form: recorded (the only recipient); no address
- * typed (url: back to the form); too many addresses tried; and the one
+ * typed (url: back to the form, whose title this page keeps; the consent
+ * form's too); too many addresses tried; and the one
  * answer to any typed address, recipient or not. */
 void page_optout_done(struct mbuf *b);
-void page_optout_address_needed(struct mbuf *b, const char *url);
+void page_address_needed(struct mbuf *b, const char *title, const char *url);
 void page_optout_too_many(struct mbuf *b);
 void page_optout_received(struct mbuf *b);
 /* consent=optin's consent page. The notice is what a person agrees to:
@@ -33,12 +34,11 @@ void page_consent(struct mbuf *b, const char *notice, const char *version, const
 		  size_t recipients, bool changed);
 /* The answers: recorded (the only recipient); the recipient had stopped
  * tracking, which a consent page does not undo; the one answer to any
- * typed address; the address missing; a message this service does not
+ * typed address; a message this service does not
  * know (expired, or asked on another host): nothing recorded. */
 void page_consent_done(struct mbuf *b, const char *sender);
 void page_consent_stopped(struct mbuf *b);
 void page_consent_received(struct mbuf *b);
-void page_consent_address_needed(struct mbuf *b, const char *url);
 void page_consent_unknown(struct mbuf *b);
 /* What the service records (/privacy). */
 void page_privacy(struct mbuf *b, const struct config *cfg);
