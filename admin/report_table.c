@@ -96,6 +96,24 @@ struct table_ctx {
 	char *sender_copy;
 };
 
+/* A link's or a destination's clicks, CLICKS H/S(11) right-aligned. */
+static void
+clicks_cell(FILE *f, long long human, long long scanner)
+{
+	char b[48];
+
+	pair(b, human, scanner);
+	tty_cell(f, b, 11, true);
+}
+
+/* The URL(78) that ends a link's or a destination's line. */
+static void
+url_end(FILE *f, const char *url)
+{
+	tty_text(f, url ? url : "(URL not stored)", 78);
+	fputc('\n', f);
+}
+
 /* "  " ID(22) SENT(16) RCPTS(5) OPENS H/M(11) FIRST OPEN(16) TO OPEN(7) CLICKS H/S(11) */
 static int
 table_message_cb(void *arg, const struct report_message *m)
@@ -148,12 +166,10 @@ table_message_cb(void *arg, const struct report_message *m)
 		num(b + 1, l->num);
 		fputs("    ", f);
 		tty_cell(f, b, 5, false);
-		pair(b, l->human_clicks, l->scanner_clicks);
 		fputc(' ', f);
-		tty_cell(f, b, 11, true);
+		clicks_cell(f, l->human_clicks, l->scanner_clicks);
 		fputc(' ', f);
-		tty_text(f, l->url ? l->url : "(URL not stored)", 78);
-		fputc('\n', f);
+		url_end(f, l->url);
 	}
 	return 0;
 }
@@ -172,15 +188,13 @@ table_url_cb(void *arg, const struct report_url *u)
 	char b[48];
 
 	r->n++;
-	pair(b, u->human_clicks, u->scanner_clicks);
 	fputs("  ", f);
-	tty_cell(f, b, 11, true);
+	clicks_cell(f, u->human_clicks, u->scanner_clicks);
 	num(b, u->messages);
 	fputc(' ', f);
 	tty_cell(f, b, 6, true);
 	fputs("  ", f);
-	tty_text(f, u->url ? u->url : "(URL not stored)", 78);
-	fputc('\n', f);
+	url_end(f, u->url);
 	return 0;
 }
 
