@@ -204,15 +204,20 @@ link_text_is_url(const char *text, size_t len)
 static const struct {
 	const char *w;
 	size_t len;
-} unsubscribe_words[] = {
-	WORD("unsubscribe"), WORD("unsub"), WORD("opt-out"), WORD("optout"), WORD("opt out"),
-	WORD("abmelden"), WORD("abbestellen"), WORD("desabonner"), WORD("d\xc3\xa9sabonner"),
-	WORD("desinscri"), WORD("d\xc3\xa9sinscri"), WORD("darse de baja"),
-	WORD("cancelar suscripci"), WORD("afmelden"), WORD("uitschrijven"), WORD("disiscriv"),
-	WORD("avregistrer"), WORD("avsluta"),
+} unsubscribe_words[] = {	/* grouped by first letter: see words_from */
+	WORD("abmelden"), WORD("abbestellen"), WORD("afmelden"), WORD("avregistrer"), WORD("avsluta"),
+	WORD("cancelar suscripci"),
+	WORD("desabonner"), WORD("d\xc3\xa9sabonner"), WORD("desinscri"), WORD("d\xc3\xa9sinscri"),
+	WORD("darse de baja"), WORD("disiscriv"),
+	WORD("opt-out"), WORD("optout"), WORD("opt out"),
+	WORD("unsubscribe"), WORD("unsub"), WORD("uitschrijven"),
 };
+/* Where the words starting with a, c, d, o and u begin; each group ends
+ * where the next begins. */
+enum { WORDS_A = 0, WORDS_C = 5, WORDS_D = 6, WORDS_O = 12, WORDS_U = 15, WORDS_END = 18 };
 #undef WORD
-#define N_UNSUBSCRIBE_WORDS (sizeof(unsubscribe_words) / sizeof(*unsubscribe_words))
+_Static_assert(sizeof(unsubscribe_words) / sizeof(*unsubscribe_words) == WORDS_END,
+	       "the groups of unsubscribe_words");
 
 bool
 says_unsubscribe(const char *s, size_t len)
@@ -223,12 +228,19 @@ says_unsubscribe(const char *s, size_t len)
 	 * compared as strncasecmp() compares them, with tolower(). */
 	for (size_t i = 0; i < len; i++) {
 		int c = tolower((unsigned char)s[i]);
-		if (c != 'u' && c != 'o' && c != 'a' && c != 'd' && c != 'c')
-			continue;
-		for (size_t w = 0; w < N_UNSUBSCRIBE_WORDS; w++) {
+		size_t from, to;
+		switch (c) {
+		case 'a': from = WORDS_A, to = WORDS_C; break;
+		case 'c': from = WORDS_C, to = WORDS_D; break;
+		case 'd': from = WORDS_D, to = WORDS_O; break;
+		case 'o': from = WORDS_O, to = WORDS_U; break;
+		case 'u': from = WORDS_U, to = WORDS_END; break;
+		default: continue;
+		}
+		for (size_t w = from; w < to; w++) {
 			const char *word = unsubscribe_words[w].w;
 			size_t wl = unsubscribe_words[w].len, k = 1;
-			if (word[0] != c || wl > len - i)
+			if (wl > len - i)
 				continue;
 			/* strncasecmp() inline: most candidates differ at once. */
 			while (k < wl && tolower((unsigned char)s[i + k]) == tolower((unsigned char)word[k]))

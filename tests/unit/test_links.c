@@ -8,6 +8,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <stdio.h>
 #include <string.h>
 
 #include "entities_html5.h"
@@ -100,6 +101,39 @@ test_table(void **state)
 	assert_int_equal(legacy, 106);
 }
 
+/* Each word of every language is found anywhere, in any case, and the
+ * near misses are not (the words are looked up by their first letter). */
+static void
+test_says_unsubscribe(void **state)
+{
+	static const char *const words[] = {
+		"unsubscribe", "unsub", "opt-out", "optout", "opt out", "abmelden", "abbestellen",
+		"desabonner", "d\xc3\xa9sabonner", "desinscri", "d\xc3\xa9sinscri", "darse de baja",
+		"cancelar suscripci", "afmelden", "uitschrijven", "disiscriv", "avregistrer", "avsluta",
+	};
+	static const char *const misses[] = {
+		"", "unsu", "opt-ou", "opt_out", "opt-in", "abmeldung", "abbestelle", "dsabonner",
+		"desinscr", "d\xc3\xa9sinscr", "darse de alta", "cancelar suscripc", "afmelde",
+		"uitschrijve", "disiscri", "avregistre", "avslut", "https://e.com/subscribe?a=b",
+	};
+	char buf[128];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(words) / sizeof(*words); i++) {
+		const char *w = words[i];
+		assert_true(says_unsubscribe(w, strlen(w)));
+		snprintf(buf, sizeof(buf), "https://e.com/x?%s=1", w);
+		assert_true(says_unsubscribe(buf, strlen(buf)));
+		snprintf(buf, sizeof(buf), "Click to %s", w);
+		for (char *c = buf; *c; c++)
+			if (*c >= 'a' && *c <= 'z')
+				*c = (char)(*c - 'a' + 'A');
+		assert_true(says_unsubscribe(buf, strlen(buf)));
+	}
+	for (size_t i = 0; i < sizeof(misses) / sizeof(*misses); i++)
+		assert_false(says_unsubscribe(misses[i], strlen(misses[i])));
+}
+
 int
 main(void)
 {
@@ -108,6 +142,7 @@ main(void)
 		cmocka_unit_test(test_legacy_names_in_attributes),
 		cmocka_unit_test(test_numeric_references),
 		cmocka_unit_test(test_table),
+		cmocka_unit_test(test_says_unsubscribe),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
