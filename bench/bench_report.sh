@@ -2,7 +2,7 @@
 # bench_report.sh: the store and `mailbeacon report` at scale.
 #
 #   bench_report.sh [--messages N] [--events N] [--senders N] [--days D]
-#                   [--runs R] [--keep-db PATH]
+#                   [--runs R] [--keep-db PATH] [--db PATH] [--compare OLD_BUILD]
 #
 # Makes a store with the real schema (mailbeacon-milter -n creates it), fills
 # it with SQL (recursive CTEs, one transaction): N messages (default 1 M)
@@ -20,6 +20,15 @@
 # sqlite3 shell (SELECT count(*), sum(time) FROM events), i.e. the cost of
 # reading the data once. Target: < 2 s each. Prints EXPLAIN QUERY PLAN of
 # the report's per-message query for the --since and --sender filters.
+#
+# --keep-db PATH keeps the store (with its configuration beside it); --db
+# PATH uses such a store instead of making one (it is copied, not changed).
+# --compare OLD_BUILD: the store is made (or must have been made) with that
+# older build's schema; a copy is migrated by this build (the time of the
+# migration, its counters' backfill, is printed), both builds are timed,
+# and every format of every kind of report (bench_report_compare, lib.sh)
+# must be byte-identical between the older build on its store and this one
+# on the migrated copy: the script exits 1 when one is not.
 . "$(dirname "$0")/lib.sh"
 MESSAGES=1000000
 EVENTS=5000000
@@ -27,6 +36,8 @@ SENDERS=2000
 DAYS=90
 RUNS=3
 KEEP_DB=
+REUSE_DB=
+COMPARE=
 while [ $# -gt 0 ]; do
 	case $1 in
 	--messages) MESSAGES=$2; shift 2 ;;
@@ -35,7 +46,10 @@ while [ $# -gt 0 ]; do
 	--days) DAYS=$2; shift 2 ;;
 	--runs) RUNS=$2; shift 2 ;;
 	--keep-db) KEEP_DB=$2; shift 2 ;;
-	*) echo "usage: $0 [--messages N] [--events N] [--senders N] [--days D] [--runs R] [--keep-db PATH]" >&2; exit 1 ;;
+	--db) REUSE_DB=$2; shift 2 ;;
+	--compare) COMPARE=$(cd "$2" && pwd) || exit 1; shift 2 ;;
+	*) echo "usage: $0 [--messages N] [--events N] [--senders N] [--days D] [--runs R]" \
+		"[--keep-db PATH] [--db PATH] [--compare OLD_BUILD]" >&2; exit 1 ;;
 	esac
 done
 bench_need sqlite3 python3
@@ -49,9 +63,17 @@ trap 'exit 1' INT TERM HUP
 bench_machine
 echo "# report: messages=$MESSAGES events=$EVENTS senders=$SENDERS days=$DAYS runs=$RUNS"
 
-bench_admin_site "$D" "mb.db"
+# The schema is made by the build whose store this is: the older one's
+# when comparing.
+MB_BUILD=${COMPARE:-$MB_BUILD} bench_admin_site "$D" "mb.db"
 DB=$D/mb.db
 [ -f "$DB" ] || { echo "no store created"; exit 1; }
+NOW=$(date +%s)
+if [ -n "$REUSE_DB" ]; then
+	echo "# the store of $REUSE_DB (copied)"
+	cp "$REUSE_DB" "$DB" || exit 1
+	cp "$(dirname "$REUSE_DB")/keys" "$(dirname "$REUSE_DB")/hash.key" "$D/" || exit 1
+else
 
 NOW=$(date +%s)
 # The store's indexes on events, dropped while filling and made again after
@@ -109,8 +131,20 @@ ANALYZE;
 PRAGMA wal_checkpoint(TRUNCATE);
 EOF
 t1=$(now_s)
+echo "# generated in $(python3 -c "print('%.1f' % ($t1 - $t0))") s"
+fi
+if [ -n "$COMPARE" ]; then
+	# The older build reads the store as it made it; this one a migrated
+	# copy (the counters backfilled from the events).
+	cp "$DB" "$D/old.db" || exit 1
+	sed 's/^database = .*/database = old.db/' "$D/mailbeacon.conf" >"$D/old.conf"
+	t0=$(now_s)
+	"$ADMIN" -c "$D/mailbeacon.conf" db migrate || exit 1
+	t1=$(now_s)
+	echo "# migrated (counters backfilled) in $(python3 -c "print('%.1f' % ($t1 - $t0))") s"
+fi
 SIZE=$(du -m "$DB" | cut -f1)
-echo "# generated in $(python3 -c "print('%.1f' % ($t1 - $t0))") s: $(sqlite3 "$DB" \
+echo "# store: $(sqlite3 "$DB" \
 	'SELECT (SELECT count(*) FROM messages) || " messages, " || (SELECT count(*) FROM events)
 	 || " events, " || (SELECT count(*) FROM links) || " links"'), ${SIZE} MiB"
 # The schema is the store's: the admin command opens it without migrating.
@@ -120,8 +154,14 @@ echo "# generated in $(python3 -c "print('%.1f' % ($t1 - $t0))") s: $(sqlite3 "$
 SENDER=u7@d7.example
 DOMAIN=@d7.example
 names=(baseline since30d since30d-json sender sender-domain)
+[ -n "$COMPARE" ] && names+=(old-since30d old-since30d-json old-sender old-sender-domain)
+OLD_ADMIN=$COMPARE/admin/mailbeacon
 run_named() {
 	case $1 in
+	old-since30d) "$OLD_ADMIN" -c "$D/old.conf" report --since 30d ;;
+	old-since30d-json) "$OLD_ADMIN" -c "$D/old.conf" report --since 30d --format json ;;
+	old-sender) "$OLD_ADMIN" -c "$D/old.conf" report --sender "$SENDER" ;;
+	old-sender-domain) "$OLD_ADMIN" -c "$D/old.conf" report --sender "$DOMAIN" ;;
 	baseline) sqlite3 "$DB" 'SELECT count(*), sum(time) FROM events' ;;
 	since30d) "$ADMIN" -c "$D/mailbeacon.conf" report --since 30d ;;
 	since30d-json) "$ADMIN" -c "$D/mailbeacon.conf" report --since 30d --format json ;;
@@ -131,14 +171,25 @@ run_named() {
 }
 bench_report_runs "$RUNS" "report (store ${SIZE} MiB on disk, page cache warm)" \
 	"(baseline = sqlite3 'SELECT count(*), sum(time) FROM events': one pass over the events)"
-echo "(sender = $SENDER, sender-domain = $DOMAIN)"
+echo "(sender = $SENDER, sender-domain = $DOMAIN; old-*: $COMPARE)"
 echo
+SAME=0
+if [ -n "$COMPARE" ]; then
+	echo "== every format, $COMPARE on its store vs this build on the migrated copy"
+	mkdir -p "$D/compare"
+	bench_report_compare "$OLD_ADMIN" "$D/old.conf" "$ADMIN" "$D/mailbeacon.conf" "$D/compare" ||
+		SAME=1
+	[ $SAME = 0 ] && echo "(all byte-identical)" || echo "SOME REPORTS DIFFER"
+	echo
+fi
 # The report's two queries (store/report.c) as --since and --sender @DOMAIN
-# compose them: pass 1 (messages and events), pass 2 (messages and links).
-P1="SELECT m.rowid, m.sender, m.sent, m.recipient_count, e.kind, e.verdict, e.time, e.link"
+# compose them: pass 1 (messages and their counters), pass 2 (messages and
+# links with theirs).
+P1="SELECT m.rowid, m.sender, m.sent, m.recipient_count, m.opens_human, m.opens_machine,
+ m.clicks_human, m.clicks_scanner, m.optouts, m.first_human_open, m.last_event"
 P2="SELECT m.rowid, m.id, m.queue_id, m.message_id_header, m.sender, m.subject, m.sent,
- m.recipient_count, m.link_count, l.num, l.url"
-J1="LEFT JOIN events e ON e.message_id = m.id"
+ m.recipient_count, m.link_count, l.num, l.url, l.clicks_human, l.clicks_scanner"
+J1=""
 J2="LEFT JOIN links l ON l.message_id = m.id"
 SINCE="FROM messages m INDEXED BY messages_report %s WHERE 1 AND m.sent >= $NOW - 30*86400
  ORDER BY m.sender, m.sent, m.id"
@@ -157,3 +208,4 @@ if [ -n "$KEEP_DB" ]; then
 		echo "# kept the store as $KEEP_DB"
 fi
 echo "# load after: $(uptime | sed 's/^ *//')"
+exit $SAME

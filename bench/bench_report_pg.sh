@@ -6,6 +6,7 @@
 # (tests/pg/cluster.sh: initdb in a temporary directory, unix socket only).
 #
 #   bench_report_pg.sh [--messages N] [--events N] [--senders N] [--days D] [--runs R] [--keep]
+#                      [--compare OLD_BUILD]
 #
 # --keep leaves the cluster running and its configuration in place (the
 # script says where; stop it with pg_ctl -D DATA stop, as user postgres).
@@ -13,6 +14,12 @@
 # (table and json), --sender ADDR and --sender @DOMAIN. Baseline in the same
 # run: one full pass over the events by psql (SELECT count(*), sum(time)
 # FROM events). Target: --since 30d < 2 s at 1 M messages / 5 M events.
+# --compare OLD_BUILD: the database is made with that older build's schema;
+# a copy (CREATE DATABASE ... TEMPLATE) is migrated by this build (the time
+# of the migration, its counters' backfill, is printed), both builds are
+# timed, and every format of every kind of report (bench_report_compare,
+# lib.sh) must be byte-identical between the older build on its database
+# and this one on the migrated copy: the script exits 1 when one is not.
 . "$(dirname "$0")/lib.sh"
 MESSAGES=1000000
 EVENTS=5000000
@@ -20,6 +27,7 @@ SENDERS=2000
 DAYS=90
 RUNS=3
 KEEP=0
+COMPARE=
 while [ $# -gt 0 ]; do
 	case $1 in
 	--messages) MESSAGES=$2; shift 2 ;;
@@ -28,7 +36,9 @@ while [ $# -gt 0 ]; do
 	--days) DAYS=$2; shift 2 ;;
 	--runs) RUNS=$2; shift 2 ;;
 	--keep) KEEP=1; shift ;;
-	*) echo "usage: $0 [--messages N] [--events N] [--senders N] [--days D] [--runs R] [--keep]" >&2; exit 1 ;;
+	--compare) COMPARE=$(cd "$2" && pwd) || exit 1; shift 2 ;;
+	*) echo "usage: $0 [--messages N] [--events N] [--senders N] [--days D] [--runs R] [--keep]" \
+		"[--compare OLD_BUILD]" >&2; exit 1 ;;
 	esac
 done
 bench_need python3
@@ -57,7 +67,9 @@ bench_machine
 echo "# report on PostgreSQL: messages=$MESSAGES events=$EVENTS senders=$SENDERS days=$DAYS runs=$RUNS"
 echo "# $("$PG_BIN/postgres" --version)"
 
-bench_admin_site "$D" "$PG_URI" "database_timeout = 300"
+# The schema is made by the build whose database this is: the older one's
+# when comparing.
+MB_BUILD=${COMPARE:-$MB_BUILD} bench_admin_site "$D" "$PG_URI" "database_timeout = 300"
 
 NOW=$(date +%s)
 DOMAINS=$(( SENDERS < 100 ? SENDERS : 100 ))
@@ -106,25 +118,55 @@ echo "# generated in $(python3 -c "print('%.1f' % ($t1 - $t0))") s:" \
 	"$(sql "SELECT (SELECT count(*) FROM messages) || ' messages, ' || (SELECT count(*) FROM events)
 	        || ' events, ' || (SELECT count(*) FROM links) || ' links'"), ${SIZE} MiB," \
 	"$(sql "SELECT count(*) FROM pg_inherits WHERE inhparent = 'events'::regclass") events partitions"
-"$ADMIN" -c "$D/mailbeacon.conf" report --message m000000000000000000001 >/dev/null ||
+CONF=$D/mailbeacon.conf
+if [ -n "$COMPARE" ]; then
+	# The older build reads the database as it made it; this one a
+	# migrated copy (the counters backfilled from the events).
+	PG_DB=postgres pg_cluster_psql "CREATE DATABASE mb_new TEMPLATE mailbeacon" || exit 1
+	CONF=$D/new.conf
+	sed "s|^database = .*|database = ${PG_URI/\/mailbeacon?//mb_new?}|" "$D/mailbeacon.conf" >"$CONF"
+	t0=$(now_s)
+	"$ADMIN" -c "$CONF" db migrate || exit 1
+	t1=$(now_s)
+	PG_DB=mb_new pg_cluster_psql "VACUUM ANALYZE" || exit 1
+	echo "# migrated (counters backfilled) in $(python3 -c "print('%.1f' % ($t1 - $t0))") s," \
+		"then VACUUM ANALYZE"
+fi
+"$ADMIN" -c "$CONF" report --message m000000000000000000001 >/dev/null ||
 	{ echo "report cannot read the generated store"; exit 1; }
 
 SENDER=u7@d7.example
 DOMAIN=@d7.example
 names=(baseline since30d since30d-json sender sender-domain)
+[ -n "$COMPARE" ] && names+=(old-since30d old-since30d-json old-sender old-sender-domain)
+OLD_ADMIN=$COMPARE/admin/mailbeacon
 run_named() {
 	case $1 in
 	baseline) sql 'SELECT count(*), sum(time) FROM events' ;;
-	since30d) "$ADMIN" -c "$D/mailbeacon.conf" report --since 30d ;;
-	since30d-json) "$ADMIN" -c "$D/mailbeacon.conf" report --since 30d --format json ;;
-	sender) "$ADMIN" -c "$D/mailbeacon.conf" report --sender "$SENDER" ;;
-	sender-domain) "$ADMIN" -c "$D/mailbeacon.conf" report --sender "$DOMAIN" ;;
+	since30d) "$ADMIN" -c "$CONF" report --since 30d ;;
+	since30d-json) "$ADMIN" -c "$CONF" report --since 30d --format json ;;
+	sender) "$ADMIN" -c "$CONF" report --sender "$SENDER" ;;
+	sender-domain) "$ADMIN" -c "$CONF" report --sender "$DOMAIN" ;;
+	old-since30d) "$OLD_ADMIN" -c "$D/mailbeacon.conf" report --since 30d ;;
+	old-since30d-json) "$OLD_ADMIN" -c "$D/mailbeacon.conf" report --since 30d --format json ;;
+	old-sender) "$OLD_ADMIN" -c "$D/mailbeacon.conf" report --sender "$SENDER" ;;
+	old-sender-domain) "$OLD_ADMIN" -c "$D/mailbeacon.conf" report --sender "$DOMAIN" ;;
 	esac
 }
 bench_report_runs "$RUNS" "report on PostgreSQL (database ${SIZE} MiB, caches warm)" \
 	"(baseline = psql 'SELECT count(*), sum(time) FROM events': one pass over the events)"
-echo "(sender = $SENDER, sender-domain = $DOMAIN)"
+echo "(sender = $SENDER, sender-domain = $DOMAIN; old-*: $COMPARE)"
+SAME=0
+if [ -n "$COMPARE" ]; then
+	echo "== every format, $COMPARE on its database vs this build on the migrated copy"
+	mkdir -p "$D/compare"
+	bench_report_compare "$OLD_ADMIN" "$D/mailbeacon.conf" "$ADMIN" "$CONF" "$D/compare" || SAME=1
+	[ $SAME = 0 ] && echo "(all byte-identical)" || echo "SOME REPORTS DIFFER"
+fi
 echo "# EXPLAIN of pass 1 for --since 30d:"
-sql "EXPLAIN SELECT m.rowid, m.sender, m.sent, m.recipient_count, e.kind, e.verdict, e.time, e.link
-     FROM messages m LEFT JOIN events e ON e.message_id = m.id
-     WHERE true AND m.sent >= $NOW - 30 * 86400 ORDER BY m.sender, m.sent, m.id" | sed 's/^/#   /'
+PG_DB=${COMPARE:+mb_new} sql "EXPLAIN SELECT m.rowid, m.sender, m.sent, m.recipient_count,
+     m.opens_human, m.opens_machine, m.clicks_human, m.clicks_scanner, m.optouts,
+     m.first_human_open, m.last_event
+     FROM messages m WHERE true AND m.sent >= $NOW - 30 * 86400 ORDER BY m.sender, m.sent, m.id" |
+	sed 's/^/#   /'
+exit $SAME

@@ -118,3 +118,41 @@ bench_admin_site() {
 	"$MB_BUILD/milter/mailbeacon-milter" -n -c "$dir/mailbeacon.conf" >"$dir/milter-n.log" 2>&1 ||
 		{ cat "$dir/milter-n.log"; exit 1; }
 }
+
+# bench_report_compare OLD_ADMIN OLD_CONF NEW_ADMIN NEW_CONF DIR: every
+# format (table, csv, json, html) of report for every kind of filter, by an
+# older build on its store and by this one on the same rows (its store
+# migrated from the older one's), compared byte for byte with the time of
+# generation taken out (--since and --until are absolute, so that the two
+# runs select the same messages). Prints a line per pair; returns 1 when
+# any differs (the outputs stay in DIR).
+bench_report_compare() {
+	local old=$1 oc=$2 new=$3 nc=$4 dir=$5 now s u name args fmt r fail=0
+	now=$(date +%s)
+	s=$((now - 30 * 86400))
+	u=$((now - 10 * 86400))
+	while IFS='|' read -r name args; do
+		for fmt in table csv json html; do
+			eval "set -- $args"
+			"$old" -c "$oc" report "$@" --format $fmt 2>&1 | bench_report_sans_time >"$dir/old.$name.$fmt"
+			"$new" -c "$nc" report "$@" --format $fmt 2>&1 | bench_report_sans_time >"$dir/new.$name.$fmt"
+			r=identical
+			cmp -s "$dir/old.$name.$fmt" "$dir/new.$name.$fmt" || { r=DIFFERENT; fail=1; }
+			printf '%-13s %-5s %11s bytes %s\n' "$name" $fmt "$(wc -c <"$dir/new.$name.$fmt")" $r
+		done
+	done <<LIST
+since30d|--since @$s
+since-until|--since @$s --until @$u
+sender|--sender u7@d7.example
+sender-case|--sender U7@D7.EXAMPLE
+domain|--sender @d7.example
+message|--message m000000000000000000002
+message-hdr|--message '<5.bench@example.com>'
+LIST
+	return $fail
+}
+
+# The report with its time of generation replaced by NOW (table, JSON, HTML).
+bench_report_sans_time() {
+	sed -E 's/([Gg]enerated"?:? "?)[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z/\1NOW/'
+}
