@@ -872,10 +872,15 @@ element_kind(const char *name, size_t nl)
 	return k ? k->kind : 0;
 }
 
+enum { VIS_SHOWN, VIS_HIDDEN, VIS_UNKNOWN };
+
 struct open_element {
 	size_t name, name_len;	/* in the text */
 	unsigned kind;
-	bool hidden;
+	/* VIS_UNKNOWN until asked (vis_hidden): most elements are closed by
+	 * their end tag, which never asks, so their attributes (styles) are
+	 * not read a second time. */
+	unsigned char hidden;
 };
 
 struct vis_walk {
@@ -1088,6 +1093,22 @@ libxml_atts_hide(unsigned kind, const xmlChar **atts)
 	return (kind & EL_OPENS_SHOWN) && !open;
 }
 
+/* Whether an open element is hidden: its attributes are lexed again (as
+ * footer_hidden_by lexed them, from the end of its name) and read the
+ * first time this is asked. */
+static bool
+vis_hidden(const struct vis_walk *w, struct open_element *e)
+{
+	if (e->hidden == VIS_UNKNOWN) {
+		struct attr attrs[TAG_MAX_ATTRS];
+		size_t n;
+		lex_attrs(w->t, w->len, e->name + e->name_len, attrs, &n);
+		e->hidden = attrs_hide(w->t, e->name, e->name_len, e->kind, attrs, n) ?
+		    VIS_HIDDEN : VIS_SHOWN;
+	}
+	return e->hidden == VIS_HIDDEN;
+}
+
 /* Pops the elements above index k and k itself. A hidden formatting
  * element closed by anything but its own end tag would be reopened by the
  * browser (the active formatting elements): that is not followed here. */
@@ -1095,8 +1116,8 @@ static const char *
 vis_pop(struct vis_walk *w, size_t k, bool own_end_tag)
 {
 	for (size_t i = k; i < w->depth; i++) {
-		const struct open_element *e = &w->stack[i];
-		if (e->hidden && (e->kind & EL_FORMATTING) && !(own_end_tag && i == k))
+		struct open_element *e = &w->stack[i];
+		if ((e->kind & EL_FORMATTING) && !(own_end_tag && i == k) && vis_hidden(w, e))
 			return "a hidden formatting element closed out of order";
 	}
 	w->depth = k;
@@ -1145,12 +1166,9 @@ vis_end_tag(struct vis_walk *w, size_t name, size_t nl)
 }
 
 static const char *
-vis_start_tag(struct vis_walk *w, size_t name, size_t nl, const struct attr *attrs, size_t n)
+vis_start_tag(struct vis_walk *w, size_t name, size_t nl, unsigned kind, const struct attr *attrs,
+	      size_t n)
 {
-	const char *t = w->t;
-	unsigned kind = element_kind(t + name, nl);
-	bool hidden = attrs_hide(t, name, nl, kind, attrs, n);
-
 	if (kind & EL_UNSURE)
 		return "after svg, math, select or a frameset, which this check does not follow";
 	if (kind & EL_PLAINTEXT)
@@ -1158,7 +1176,7 @@ vis_start_tag(struct vis_walk *w, size_t name, size_t nl, const struct attr *att
 	/* A second <body> or <html> adds its attributes to the first; <head>
 	 * ends at the first thing that belongs to the body. */
 	if (kind & EL_BODY)
-		return hidden ? "the body is hidden" : NULL;
+		return attrs_hide(w->t, name, nl, kind, attrs, n) ? "the body is hidden" : NULL;
 	if (kind & EL_HEAD)
 		return NULL;
 	if (kind & EL_CLOSES_P) {
@@ -1189,7 +1207,7 @@ vis_start_tag(struct vis_walk *w, size_t name, size_t nl, const struct attr *att
 		w->cap = cap;
 	}
 	w->stack[w->depth++] = (struct open_element){
-		name, nl, kind, hidden || (kind & EL_HIDES)
+		name, nl, kind, (kind & EL_HIDES) ? VIS_HIDDEN : VIS_UNKNOWN
 	};
 	return NULL;
 }
@@ -1283,18 +1301,19 @@ footer_hidden_by(const char *t, size_t len, size_t at)
 				why = "inside a tag or attribute";
 				break;
 			}
+			unsigned kind = 0;
 			if (end_tag) {
 				why = vis_end_tag(&w, name, nl);
-			} else if (element_kind(t + name, nl) & EL_RAWTEXT) {
+			} else if ((kind = element_kind(t + name, nl)) & EL_RAWTEXT) {
 				size_t close = rawtext_end(t, len, end, name, nl);
 				if (close >= at)
 					why = "inside a raw-text element (title, textarea, style, script ...)";
-				else if ((element_kind(t + name, nl) & EL_SCRIPT) &&
+				else if ((kind & EL_SCRIPT) &&
 					 memmem(t + end, close - end, "<!--", 4) != NULL)
 					why = "after a script it cannot tell the end of";
 				end = close;
 			} else {
-				why = vis_start_tag(&w, name, nl, attrs, nattrs);
+				why = vis_start_tag(&w, name, nl, kind, attrs, nattrs);
 			}
 		} else {
 			end = s + 1;	/* a '<' that is text */
@@ -1302,7 +1321,7 @@ footer_hidden_by(const char *t, size_t len, size_t at)
 		p = end;
 	}
 	for (size_t k = 0; why == NULL && k < w.depth; k++)
-		if (w.stack[k].hidden)
+		if (vis_hidden(&w, &w.stack[k]))
 			why = "inside a hidden element";
 	free(w.stack);
 	return why;
