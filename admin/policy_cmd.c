@@ -31,7 +31,7 @@ cmd_policy(struct admin_env *env, int argc, char **argv)
 		printf(" notify=mail");
 	if (r->digest != POLICY_DIGEST_NONE)
 		printf(" digest=%s", policy_digest_name(r->digest));
-	if (r->words != 0)	/* who decides: shown even when left at the default */
+	if (r->consent != POLICY_CONSENT_UNSET)	/* as written; unset is optout */
 		printf(" consent=%s", policy_consent_name(r->consent));
 	for (size_t i = 0; i < r->n_logins; i++)
 		printf("%s%s", i == 0 ? " logins=" : ",", r->logins[i]);
