@@ -89,9 +89,12 @@ append_ascii_html(struct mbuf *out, const char *s, size_t len)
 {
 	for (size_t i = 0; i < len;) {
 		unsigned char c = (unsigned char)s[i];
-		if (c < 0x80) {
-			mbuf_putc(out, c);
-			i++;
+		if (c < 0x80) {	/* a run of ASCII at once: footers render per message */
+			size_t n = 1;
+			while (i + n < len && (unsigned char)s[i + n] < 0x80)
+				n++;
+			mbuf_append(out, s + i, n);
+			i += n;
 			continue;
 		}
 		unsigned long cp;
@@ -126,7 +129,11 @@ footer_render(const char *tmpl, bool html, const struct footer_vars *v, struct m
 			p = close + 1;
 			continue;
 		}
-		mbuf_putc(&tmp, (unsigned char)*p++);
+		/* This octet and the text up to the next '{', at once. */
+		const char *next = strchr(p + 1, '{');
+		size_t n = next ? (size_t)(next - p) : strlen(p);
+		mbuf_append(&tmp, p, n);
+		p += n;
 	}
 	int rc = tmp.failed ? -1 : 0;
 	if (rc == 0 && tmp.len > 0)

@@ -435,17 +435,19 @@ part_eol(const struct mbuf *decoded, const char *msg_eol)
 	return (nl > decoded->data && nl[-1] == '\r') ? "\r\n" : "\n";
 }
 
-/* Copies text with every line break written as eol. */
+/* Copies text with every line break written as eol (CRs dropped), a line
+ * at a time. */
 static int
 with_eol(const char *text, const char *eol, struct mbuf *out)
 {
-	for (const char *c = text; *c; c++) {
-		if (*c == '\r')
-			continue;
+	for (const char *c = text; *c;) {
+		size_t n = strcspn(c, "\r\n");
+		mbuf_append(out, c, n);
+		c += n;
 		if (*c == '\n')
 			mbuf_puts(out, eol);
-		else
-			mbuf_putc(out, (unsigned char)*c);
+		if (*c != '\0')
+			c++;
 	}
 	return out->failed ? -1 : 0;
 }

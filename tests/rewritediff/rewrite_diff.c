@@ -26,17 +26,27 @@
 #define MUTATE_MAX_INPUT (64 * 1024)
 #define MAX_DICT 4096
 
+/* Footer templates with what the defaults lack: non-ASCII text, braces
+ * that are no placeholder, CR LF and LF line breaks. */
+static const char custom_html[] =
+	"<p>Caf\xc3\xa9 {sender} \xe2\x80\x93 {tracked}. {unknown} {x <a href=\"{optout_url}\">Stop</a>\r\n"
+	"<a href='{privacy_url}'>Privacy \xe2\x9c\x93</a> {} }{</p>\n";
+static const char custom_text[] =
+	"Na\xc3\xafve {sender}\r\n{optout_url}\n{privacy_url} {nope} }{ \xf0\x9f\x93\xa7\n";
+
 /* The settings the engine reads, in four combinations that reach its
  * branches: the pixel at the bottom or top, text clicks, receipts, a
- * footer-only rule. */
+ * footer-only rule, the default and other footers. */
 static const struct variant {
 	unsigned words;
 	bool pixel_top;
+	const char *footer_html, *footer_text;
 } variants[] = {
-	{ POLICY_OPENS | POLICY_CLICKS | POLICY_FOOTER, false },
-	{ POLICY_OPENS | POLICY_CLICKS | POLICY_TEXT_CLICKS | POLICY_FOOTER, true },
-	{ POLICY_CLICKS | POLICY_TEXT_CLICKS | POLICY_RECEIPT | POLICY_FOOTER, false },
-	{ POLICY_FOOTER, false },
+	{ POLICY_OPENS | POLICY_CLICKS | POLICY_FOOTER, false, footer_default_html, footer_default_text },
+	{ POLICY_OPENS | POLICY_CLICKS | POLICY_TEXT_CLICKS | POLICY_FOOTER, true, custom_html, custom_text },
+	{ POLICY_CLICKS | POLICY_TEXT_CLICKS | POLICY_RECEIPT | POLICY_FOOTER, false, footer_default_html,
+	  footer_default_text },
+	{ POLICY_FOOTER, false, custom_html, custom_text },
 };
 #define N_VARIANTS (sizeof(variants) / sizeof(variants[0]))
 
@@ -238,8 +248,8 @@ rewrite_one(const char *label, const char *msg, size_t len, const struct variant
 		.keys = &keys,
 		.words = v->words,
 		.sender = "alice@example.com",
-		.footer_html = footer_default_html,
-		.footer_text = footer_default_text,
+		.footer_html = v->footer_html,
+		.footer_text = v->footer_text,
 		.now = 1700000000,
 		.msgid = "diffdiffdiffdiffdiffAA",
 	};
