@@ -479,8 +479,8 @@ store_open_pg(const char *uri, const char *password, bool create, bool migrate, 
 	return 0;
 }
 
-static int open_sqlite(const char *path, bool create, bool migrate, int busy_ms,
-		       struct store **out, char *err, size_t errlen);
+static int open_sqlite(const char *path, bool create, bool migrate, bool one_thread,
+		       int busy_ms, struct store **out, char *err, size_t errlen);
 
 static int
 open_config(const struct config *cfg, enum store_role role, bool create, bool migrate,
@@ -492,7 +492,8 @@ open_config(const struct config *cfg, enum store_role role, bool create, bool mi
 	int rc;
 
 	if (db == NULL || !pgstore_is_uri(db))
-		return open_sqlite(db, create, migrate, busy_ms, out, err, errlen);
+		return open_sqlite(db, create, migrate, role == STORE_FOR_REPORT, busy_ms, out, err,
+				   errlen);
 	mbuf_init(&pw);
 	if (cfg->database_password_file != NULL) {
 		/* One line: libpq's password, unless the URI names one. */
@@ -574,12 +575,14 @@ int
 store_open(const char *path, bool create, int busy_ms, struct store **out,
 	   char *err, size_t errlen)
 {
-	return open_sqlite(path, create, true, busy_ms, out, err, errlen);
+	return open_sqlite(path, create, true, false, busy_ms, out, err, errlen);
 }
 
+/* one_thread: the handle is only ever used by the thread that opened it
+ * (the admin command's reports): SQLite takes no mutex around each call. */
 static int
-open_sqlite(const char *path, bool create, bool migrate, int busy_ms, struct store **out,
-	    char *err, size_t errlen)
+open_sqlite(const char *path, bool create, bool migrate, bool one_thread, int busy_ms,
+	    struct store **out, char *err, size_t errlen)
 {
 	static const char *const pragmas[] = {
 		"PRAGMA synchronous = FULL",
@@ -615,7 +618,7 @@ open_sqlite(const char *path, bool create, bool migrate, int busy_ms, struct sto
 		return -1;
 	}
 	rc = sqlite3_open_v2(path, &st->db,
-	    SQLITE_OPEN_READWRITE, NULL);
+	    SQLITE_OPEN_READWRITE | (one_thread ? SQLITE_OPEN_NOMUTEX : 0), NULL);
 	if (rc != SQLITE_OK) {
 		if (st->db == NULL)
 			snprintf(st->err, sizeof(st->err), "%s: cannot open: "
