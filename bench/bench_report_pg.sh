@@ -124,7 +124,8 @@ if [ -n "$COMPARE" ]; then
 	# migrated copy (the counters backfilled from the events).
 	PG_DB=postgres pg_cluster_psql "CREATE DATABASE mb_new TEMPLATE mailbeacon" || exit 1
 	CONF=$D/new.conf
-	sed "s|^database = .*|database = ${PG_URI/\/mailbeacon?//mb_new?}|" "$D/mailbeacon.conf" >"$CONF"
+	{ grep -v '^database = ' "$D/mailbeacon.conf"
+	  echo "database = ${PG_URI/\/mailbeacon?//mb_new?}"; } >"$CONF"
 	t0=$(now_s)
 	"$ADMIN" -c "$CONF" db migrate || exit 1
 	t1=$(now_s)

@@ -72,6 +72,9 @@ SELECT to_regclass('public.mailbeacon_schema') IS NOT NULL AS have_schema \gset
 -- recipients' keyed hashes and links, the events and the opt-outs, and
 -- the "Read:" mails the beacon sent (notify=mail).
 -- sync_state is the admin command's alone.
+-- The counters that reports read (messages' and links' counter columns,
+-- message_days) are updated by the trigger events_counters as the schema's
+-- owner (SECURITY DEFINER): inserting an event needs no other right.
 GRANT SELECT ON mailbeacon_schema TO :"daemons";
 GRANT SELECT, INSERT ON messages, message_recipients, links, events, optouts TO :"daemons";
 GRANT SELECT, INSERT ON mail_notifications TO :"daemons";
