@@ -76,7 +76,7 @@ report_usage(FILE *f)
 "       \"human_clicks\": N, \"scanner_clicks\": N}]}]}],\n"
 "   \"urls\": [{\"url\": S|null, \"messages\": N, \"human_clicks\": N,\n"
 "             \"scanner_clicks\": N}],\n"
-"   \"places\": {\"by_sender\": [PLACE], \"by_message\": [PLACE]}}\n"
+"   \"places\": {\"by_message\": [PLACE], \"by_sender\": [PLACE]}}\n"
 "  PLACE (geoip_database): {\"sender\": S, \"id\": S (by_message only),\n"
 "   \"country\": \"FR\", \"city\": S|null, \"opens_human\": N}, human opens\n"
 "  COUNTS: \"messages\": N, \"recipients\": N, \"opens\": {\"human\": N,\n"

@@ -4,6 +4,7 @@
  * (the stored URL across the messages), and with geoip_database a row per
  * message and place, then per sender and place. */
 #include <stdio.h>
+#include <stdlib.h>
 #include "report_fmt.h"
 
 static void
@@ -155,6 +156,24 @@ csv_place_cb(void *arg, const struct report_place *p)
 	return 0;
 }
 
+/* The messages' place rows go out as the messages are walked; the
+ * senders', from the same walk, are kept in memory until then. */
+struct csv_places {
+	FILE *message, *sender;
+};
+
+static int
+csv_message_place_cb(void *arg, const struct report_place *p)
+{
+	return csv_place_cb(((struct csv_places *)arg)->message, p);
+}
+
+static int
+csv_sender_place_cb(void *arg, const struct report_place *p)
+{
+	return csv_place_cb(((struct csv_places *)arg)->sender, p);
+}
+
 int
 report_csv(struct store *st, const struct report_data *rd, FILE *f, char *err, size_t errlen)
 {
@@ -166,9 +185,19 @@ report_csv(struct store *st, const struct report_data *rd, FILE *f, char *err, s
 		return -1;
 	store_report_senders(rd, csv_sender_cb, f);
 	csv_counts(f, "total", NULL, store_report_totals(rd));
-	if (store_report_urls(st, rd, csv_url_cb, f, err, errlen) != 0 ||
-	    store_report_places(st, rd, PLACES_BY_MESSAGE, csv_place_cb, f, err, errlen) != 0 ||
-	    store_report_places(st, rd, PLACES_BY_SENDER, csv_place_cb, f, err, errlen) != 0)
+	if (store_report_urls(st, rd, csv_url_cb, f, err, errlen) != 0)
 		return -1;
-	return 0;
+	char *by_sender = NULL;
+	size_t len = 0;
+	struct csv_places cp = { f, open_memstream(&by_sender, &len) };
+	int rc = cp.sender == NULL ? -1 : store_report_places(st, rd, csv_message_place_cb,
+							       csv_sender_place_cb, &cp, err, errlen);
+	if ((cp.sender == NULL || fclose(cp.sender) != 0) && rc == 0)
+		rc = -1;
+	if (rc == 0 && by_sender != NULL)
+		fwrite(by_sender, 1, len, f);
+	else if (rc != 0 && (rc > 0 || cp.sender == NULL))
+		snprintf(err, errlen, "out of memory");
+	free(by_sender);
+	return rc == 0 ? 0 : -1;
 }

@@ -264,17 +264,23 @@ links_chart(FILE *f, const struct bars *bs)
 
 /* ---- human opens per place ---- */
 
-/* Human opens per ISO country code (two letters A-Z: 26 * 26 slots). */
+/* Human opens per ISO country code (two letters A-Z: 26 * 26 slots), and
+ * the table's rows, kept until the chart that sums them is out. */
 struct countries {
 	long long opens[26 * 26];
 	long long total;
+	FILE *rows;
 };
+
+static void place_row(FILE *f, const struct report_place *p);
 
 static int
 country_cb(void *arg, const struct report_place *p)
 {
 	struct countries *c = arg;
 	const char *cc = p->country ? p->country : "";
+
+	place_row(c->rows, p);
 
 	if (strlen(cc) == 2 && cc[0] >= 'A' && cc[0] <= 'Z' && cc[1] >= 'A' && cc[1] <= 'Z') {
 		c->opens[(cc[0] - 'A') * 26 + (cc[1] - 'A')] += p->opens_human;
@@ -322,11 +328,9 @@ countries_chart(FILE *f, const struct countries *c)
 	fputs("</svg>\n", f);
 }
 
-static int
-place_row_cb(void *arg, const struct report_place *p)
+static void
+place_row(FILE *f, const struct report_place *p)
 {
-	FILE *f = arg;
-
 	fputs("<tr class=\"place-row\"", f);
 	attr(f, "data-sender", p->sender);
 	attr(f, "data-country", p->country);
@@ -339,7 +343,6 @@ place_row_cb(void *arg, const struct report_place *p)
 	fputs("</td><td class=\"l\">", f);
 	html_str(f, p->city ? p->city : "");
 	fprintf(f, "</td><td>%lld</td></tr>\n", p->opens_human);
-	return 0;
 }
 
 /* Nothing at all unless some event has a place (geoip_database). */
@@ -348,16 +351,21 @@ places_section(struct store *st, const struct report_data *rd, FILE *f, char *er
 	       size_t errlen)
 {
 	struct countries *c = calloc(1, sizeof(*c));
+	char *rows = NULL;
+	size_t len = 0;
 	int rc = -1;
 
-	if (c == NULL) {
+	if (c == NULL || (c->rows = open_memstream(&rows, &len)) == NULL) {
 		snprintf(err, errlen, "out of memory");
+		free(c);
 		return -1;
 	}
-	if (store_report_places(st, rd, PLACES_BY_SENDER, country_cb, c, err, errlen) != 0)
-		goto out;
-	rc = 0;
-	if (c->total == 0)
+	rc = store_report_places(st, rd, NULL, country_cb, c, err, errlen);
+	if (fclose(c->rows) != 0 && rc == 0) {
+		snprintf(err, errlen, "out of memory");
+		rc = -1;
+	}
+	if (rc != 0 || c->total == 0)
 		goto out;
 	fputs("<h2>Human opens per country</h2>\n<p class=\"meta\">Where the beacon's "
 	    "geoip_database placed the reader's address; opens without a place are not "
@@ -366,9 +374,11 @@ places_section(struct store *st, const struct report_data *rd, FILE *f, char *er
 	fputs("<div class=\"scroll\"><table class=\"places\">\n<thead><tr>"
 	    "<th class=\"l\">Sender</th><th class=\"l\">Country</th><th class=\"l\">City</th>"
 	    "<th>Human opens</th></tr></thead>\n<tbody>\n", f);
-	rc = store_report_places(st, rd, PLACES_BY_SENDER, place_row_cb, f, err, errlen);
+	if (rows != NULL)
+		fwrite(rows, 1, len, f);
 	fputs("</tbody>\n</table></div>\n", f);
 out:
+	free(rows);
 	free(c);
 	return rc == 0 ? 0 : -1;
 }

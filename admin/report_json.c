@@ -26,7 +26,7 @@
  *       messages linking to it, its clicks summed; the most clicked by
  *       humans first, then by URL; null (links whose URL is not stored)
  *       last
- *   "places": {"by_sender": [PLACE...], "by_message": [PLACE...]}
+ *   "places": {"by_message": [PLACE...], "by_sender": [PLACE...]}
  *       human opens per place (geoip_database; empty without it), per
  *       sender and per message: PLACE is {"sender": S, "id": S (by_message
  *       only), "country": "FR", "city": S|null, "opens_human": N}, in the
@@ -230,6 +230,24 @@ json_place_cb(void *arg, const struct report_place *p)
 	return 0;
 }
 
+/* by_message goes out as the messages are walked; by_sender, which comes
+ * from the same walk, is kept in memory until then. */
+struct json_places {
+	struct json_ctx message, sender;
+};
+
+static int
+json_message_place_cb(void *arg, const struct report_place *p)
+{
+	return json_place_cb(&((struct json_places *)arg)->message, p);
+}
+
+static int
+json_sender_place_cb(void *arg, const struct report_place *p)
+{
+	return json_place_cb(&((struct json_places *)arg)->sender, p);
+}
+
 int
 report_json(struct store *st, const struct report_data *rd, const struct report_opts *o,
 	    FILE *f, char *err, size_t errlen)
@@ -288,15 +306,23 @@ report_json(struct store *st, const struct report_data *rd, const struct report_
 		fputs("]", f);
 	}
 	if (rc == 0) {
-		fputs(",\n  \"places\": {\"by_sender\": [", f);
-		j.first = true;
-		rc = store_report_places(st, rd, PLACES_BY_SENDER, json_place_cb, &j, err, errlen);
-		fputs("],\n   \"by_message\": [", f);
-		j.first = true;
-		if (rc == 0)
-			rc = store_report_places(st, rd, PLACES_BY_MESSAGE, json_place_cb, &j, err,
-						 errlen);
+		char *by_sender = NULL;
+		size_t len = 0;
+		FILE *sf = open_memstream(&by_sender, &len);
+		struct json_places jp = { { f, NULL, 0, false, true }, { sf, NULL, 0, false, true } };
+
+		fputs(",\n  \"places\": {\"by_message\": [", f);
+		rc = sf == NULL ? -1 : store_report_places(st, rd, json_message_place_cb,
+							   json_sender_place_cb, &jp, err, errlen);
+		if ((sf == NULL || fclose(sf) != 0) && rc == 0)
+			rc = -1;
+		if (rc > 0 || (rc < 0 && sf == NULL))
+			snprintf(err, errlen, "out of memory");
+		fputs("],\n   \"by_sender\": [", f);
+		if (by_sender != NULL)
+			fwrite(by_sender, 1, len, f);
 		fputs("]}", f);
+		free(by_sender);
 	}
 	fputs("\n}\n", f);
 	rc = rc == 0 ? 0 : -1;

@@ -297,8 +297,7 @@ report_table(struct store *st, const struct report_data *rd, const struct report
 		return -1;
 	if (urls.n == 0)
 		fputs("  (these messages have no tracked links)\n", f);
-	if (store_report_places(st, rd, PLACES_BY_SENDER, table_place_cb, &places, err,
-				errlen) != 0)
+	if (store_report_places(st, rd, NULL, table_place_cb, &places, err, errlen) != 0)
 		return -1;
 	rc = store_report_messages(st, rd, table_message_cb, &t, err, errlen);
 	free(t.sender_copy);

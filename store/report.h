@@ -125,15 +125,16 @@ struct report_place {
 	const char *country, *city;
 	long long opens_human;
 };
-enum report_places_by { PLACES_BY_SENDER, PLACES_BY_MESSAGE };
-/* The human opens of d's messages that have a place, summed per sender and
- * place (ordered by sender) or per message and place (ordered by sender,
- * sent time and id, as the messages are); within one, the most opens
- * first, then by country and city (none first), bytewise on both backends.
- * Nothing, at once, when no event has a place. */
+/* The human opens of d's messages that have a place: message_fn (unless
+ * NULL) gets each message's places when that message is done, sender_fn
+ * (unless NULL) each sender's, summed, after that sender's last message;
+ * both in the report's order of messages, and within one the most opens
+ * first, then by country and city (none first), bytewise on both
+ * backends. A callback's non-zero return stops and is returned. Nothing,
+ * at once, when no event has a place. */
 int store_report_places(struct store *st, const struct report_data *d,
-			enum report_places_by by,
-			int (*fn)(void *arg, const struct report_place *p), void *arg,
+			int (*message_fn)(void *arg, const struct report_place *p),
+			int (*sender_fn)(void *arg, const struct report_place *p), void *arg,
 			char *err, size_t errlen);
 
 /* ---- export (a data-subject access request) ---- */
