@@ -85,7 +85,23 @@ class Ctx:
         return s
 
     def message(self, site):
-        return site.make_message(record=not self.pg_uri)
+        m = site.make_message(record=not self.pg_uri)
+        if self.pg_uri:
+            # The rows the milter writes (beaconlib's record, for SQLite).
+            sql = ("INSERT INTO messages (id, queue_id, message_id_header, sender, sasl_login,"
+                   " recipient_count, sent, words, link_count, subject) VALUES"
+                   " ('%s', 'Q%s', '<%s@test.example>', '%s', NULL, %d, %d,"
+                   " 'opens clicks footer', %d, NULL);" % (m.msgid, m.msgid[:12], m.msgid,
+                                                           bl.SENDER, len(m.to), m.sent,
+                                                           len(m.clicks)))
+            for a in m.to:
+                sql += ("INSERT INTO message_recipients (message_id, recipient_hash) VALUES"
+                        " ('%s', '\\x%s');" % (m.msgid, site.recipient_hash(a).hex()))
+            for c in m.clicks:
+                sql += ("INSERT INTO links (message_id, num, url) VALUES ('%s', %d, '%s');"
+                        % (m.msgid, c.num, c.dest.split("?")[0].replace("'", "''")))
+            self.psql_rows(sql)
+        return m
 
     def psql_rows(self, sql):
         p = subprocess.run([self.psql, "-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1",
@@ -237,6 +253,23 @@ def case_city(ctx):
                               " ORDER BY id", (m.msgid,))]
         expect(ctx.report, "city-sync", p.returncode == 0 and synced == want,
                "sync exit %d (%s), rows %r" % (p.returncode, p.stderr.strip(), synced))
+        # The report counts the human opens per place, and export shows
+        # each event's.
+        p = subprocess.run([site.tool("admin"), "-c", site.conf, "report", "--format", "json",
+                            "--message", m.msgid], capture_output=True, text=True, timeout=120)
+        got = json.loads(p.stdout)["places"]["by_message"] if p.returncode == 0 else p.stderr
+        expect(ctx.report, "city-report",
+               got == [{"sender": bl.SENDER, "id": m.msgid, "country": c, "city": t,
+                        "opens_human": 1} for c, t in sorted(want, key=lambda x: (x[0], x[1] or ""))],
+               "report places %r" % (got,))
+        p = subprocess.run([site.tool("admin"), "-c", site.conf, "export", "--sender", bl.SENDER],
+                           capture_output=True, text=True, timeout=120)
+        evs = [e for x in (json.loads(p.stdout)["messages"] if p.returncode == 0 else [])
+               for e in x["events"]]
+        expect(ctx.report, "city-export",
+               [(e["country"], e["city"]) for e in evs] == want,
+               "export events %r (%s)" % ([(e.get("country"), e.get("city")) for e in evs],
+                                          p.stderr.strip()))
         # The footer of a message says so too (preview renders it as the
         # milter does).
         text = footer_of(site)
