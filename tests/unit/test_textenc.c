@@ -214,6 +214,37 @@ test_put_utf8(void **state)
 	mbuf_free(&b);
 }
 
+/* A name fit to store: valid UTF-8, no control character; the length
+ * given is what is checked (a NUL inside it is a control). */
+static void
+test_utf8_printable(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *s;
+		size_t n;
+		bool ok;
+	} cases[] = {
+		{ "Lyon", 4, true },
+		{ "S\xc3\xa3o Paulo", 10, true },
+		{ "K\xc3\xb6ln, \"Dom\" <b>", 16, true },
+		{ "", 0, true },
+		{ "Ly\x01on", 5, false },	/* C0 */
+		{ "Ly\ton", 5, false },		/* TAB is a control too */
+		{ "Ly\x7fon", 5, false },	/* DEL */
+		{ "Ly\xc2\x85on", 6, false },	/* C1: NEL */
+		{ "Ly\xc3on", 5, false },	/* cut short */
+		{ "\xc0\xaf", 2, false },	/* overlong */
+		{ "\xed\xa0\x80", 3, false },	/* surrogate */
+		{ "Lyon\0x", 6, false },	/* NUL within the length */
+		{ "S\xc3\xa3o", 2, false },	/* the length cuts a sequence */
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		if (text_utf8_printable(cases[i].s, cases[i].n) != cases[i].ok)
+			fail_msg("case %zu: %s", i, cases[i].ok ? "refused" : "accepted");
+}
+
 int
 main(void)
 {
@@ -225,6 +256,7 @@ main(void)
 		cmocka_unit_test(test_html_escape_utf8),
 		cmocka_unit_test(test_json_string),
 		cmocka_unit_test(test_put_utf8),
+		cmocka_unit_test(test_utf8_printable),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
