@@ -174,16 +174,18 @@ table_message_cb(void *arg, const struct report_message *m)
 	return 0;
 }
 
-/* "  " CLICKS H/S(11) MSGS(6) URL(78) */
-struct url_rows {
+/* Where a section's rows go, and how many went. */
+struct rows {
 	FILE *f;
 	long long n;
 };
 
+/* "  " CLICKS H/S(11) MSGS(6) URL(78) */
+
 static int
 table_url_cb(void *arg, const struct report_url *u)
 {
-	struct url_rows *r = arg;
+	struct rows *r = arg;
 	FILE *f = r->f;
 	char b[48];
 
@@ -200,10 +202,6 @@ table_url_cb(void *arg, const struct report_url *u)
 
 /* "  " SENDER(30) "  " CC(2) "  " CITY(30) " " OPENS(7), under a heading
  * printed before the first: nothing at all without geoip_database. */
-struct place_rows {
-	FILE *f;
-	long long n;
-};
 
 static void
 place_row(FILE *f, const char *sender, const char *country, const char *city, const char *opens)
@@ -222,7 +220,7 @@ place_row(FILE *f, const char *sender, const char *country, const char *city, co
 static int
 table_place_cb(void *arg, const struct report_place *p)
 {
-	struct place_rows *r = arg;
+	struct rows *r = arg;
 	char b[32];
 
 	if (r->n++ == 0) {
@@ -274,8 +272,7 @@ report_table(struct store *st, const struct report_data *rd, const struct report
 {
 	const struct report_counts tot = *store_report_totals(rd);
 	struct table_ctx t = { f, NULL };
-	struct url_rows urls = { f, 0 };
-	struct place_rows places = { f, 0 };
+	struct rows urls = { f, 0 }, places = { f, 0 };
 	char b[32];
 	int rc;
 
