@@ -132,6 +132,8 @@ test_defaults(void **state)
 	assert_string_equal(cfg.sendmail_path, "/usr/sbin/sendmail");
 	assert_string_equal(cfg.notify_from, "<>");
 	assert_int_equal(cfg.notify_max_per_hour, 20);
+	assert_null(cfg.geoip_database);	/* no location unless asked for */
+	assert_int_equal(cfg.geoip_precision, GEOIP_COUNTRY);
 	config_free(&cfg);
 	assert_null(cfg.beacon_url);
 }
@@ -333,6 +335,8 @@ test_bad_values(void **state)
 		"notify_from = a b@example.com",
 		"notify_from = a@b@example.com",
 		"notify_max_per_hour = 0",
+		"geoip_precision = town",
+		"geoip_precision = City",
 		"database =",
 		"user =",
 	};
@@ -363,6 +367,8 @@ test_good_values(void **state)
 		"notify_from = mailbeacon@example.com",
 		"notify_from = <>",
 		"notify_max_per_hour = 1",
+		"geoip_database = /var/lib/GeoIP/GeoLite2-City.mmdb",
+		"geoip_precision = city",
 		"milter_socket = inet:1@localhost",
 		"milter_socket = inet:65535@mail.example.com",
 		"milter_socket = inet6:8891@::1",
