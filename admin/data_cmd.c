@@ -550,12 +550,25 @@ cmd_purge(struct admin_env *env, int argc, char **argv)
 		store_close(st);
 		return EXIT_RUNTIME;
 	}
+	/* consent=optin's asks live as long as their messages' links and at
+	 * least consent_ask_interval: gone sooner, a recipient would be asked
+	 * again early. */
+	long long asks = 0, ask_cutoff = cutoff;
+	if ((long long)time(NULL) - env->cfg->consent_ask_interval < ask_cutoff)
+		ask_cutoff = (long long)time(NULL) - env->cfg->consent_ask_interval;
+	if (store_consent_purge(st, ask_cutoff, &asks, err, sizeof(err)) == -1) {
+		log_warnx("the rest is purged, but not consent=optin's asks: %s", err);
+		store_close(st);
+		return EXIT_RUNTIME;
+	}
 	fmt_iso(cutoff, b);
 	printf("purged what is older than %d days (sent or recorded before %s); rows "
 	    "deleted:\n", env->cfg->retention_days, b);
 	print_counts(&c);
+	printf("  consent_asks        %lld\n", asks);
 	printf("kept: %lld opt-out%s (consent data, never expires)\n", c.optouts_kept,
 	    c.optouts_kept == 1 ? "" : "s");
+	printf("kept: consent=optin's consents (the proof; forget --recipient erases them)\n");
 	rc = compact(st, "purge", vacuum, false);
 	store_close(st);
 	return rc;

@@ -357,3 +357,23 @@ store_consent_forget(struct store *st, const unsigned char hash[STORE_HASH_LEN],
 	}
 	return commit(st, err, errlen, "forget: consents: commit");
 }
+
+int
+store_consent_purge(struct store *st, long long cutoff, long long *asks, char *err,
+		    size_t errlen)
+{
+	struct sq *q;
+
+	*asks = 0;
+	if (st == NULL || sq_exec(st, "BEGIN IMMEDIATE", "BEGIN") < 0)
+		return fail(st, err, errlen, "purge: consent asks: begin");
+	if ((q = sq_prepare(st, "DELETE FROM consent_asks WHERE time < ?1", NULL)) == NULL)
+		return rollback(st, err, errlen, "purge: consent asks");
+	int rc = sq_bind_int64(q, 1, cutoff) == 0 ? sq_step(q) : -1;
+	if (rc == 0)
+		*asks = sq_changes(q);
+	sq_finish(q);
+	if (rc != 0)
+		return rollback(st, err, errlen, "purge: consent asks");
+	return commit(st, err, errlen, "purge: consent asks: commit");
+}

@@ -94,4 +94,10 @@ int store_consent_counts(struct store *st, const char *sender,
 int store_consent_forget(struct store *st, const unsigned char hash[STORE_HASH_LEN],
 			 long long *consents, long long *asks, char *err, size_t errlen);
 
+/* purge: deletes, in one transaction, the asks sent before cutoff (the
+ * caller keeps them at least consent_ask_interval and retention_days),
+ * counted in *asks. Consents are kept: they are proof. */
+int store_consent_purge(struct store *st, long long cutoff, long long *asks, char *err,
+			size_t errlen);
+
 #endif

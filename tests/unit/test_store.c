@@ -844,6 +844,12 @@ test_consent(void **state)
 	assert_null(rows[0].sender);
 	assert_int_equal(store_optout_exists(st, h[0]), 1);
 	assert_int_equal(store_consent_ask_has(st, m1, h[1], err, sizeof(err)), 1);
+	/* purge: asks before the cutoff go. */
+	assert_int_equal(store_consent_purge(st, 1000, &asks, err, sizeof(err)), 0);
+	assert_int_equal(asks, 0);
+	assert_int_equal(store_consent_purge(st, 1001, &asks, err, sizeof(err)), 0);
+	assert_int_equal(asks, 1);
+	assert_int_equal(store_consent_ask_has(st, m1, h[1], err, sizeof(err)), 0);
 	store_close(st);
 }
 
