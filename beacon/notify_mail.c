@@ -375,6 +375,16 @@ notify_mail_first(struct store *st, const struct webhook_candidate *c)
 		snprintf(what, sizeof(what), "open of %s", c->message_id);
 	else
 		snprintf(what, sizeof(what), "click %u of %s", c->link, c->message_id);
+	/* A first: no person's event of its kind before its second (those of
+	 * the same second, here or on another beacon, are settled by the
+	 * claim). */
+	long long before = store_human_events_before(st, c->message_id,
+						     c->kind == 'o' ? "open" : "click", c->link, c->time);
+	if (before != 0) {
+		if (before < 0)
+			log_warnx("notification mail %s not sent: %s", what, store_errmsg(st));
+		return;
+	}
 	int found = store_message_notice(st, c->message_id, &n);
 	if (found <= 0 || n.sender == NULL) {
 		if (found < 0)

@@ -15,10 +15,11 @@ struct mbuf;
 int notify_mail_start(void);
 /* Stops it; a sendmail still running is killed, the queue is dropped. */
 void notify_mail_stop(void);
-/* Writer thread: c is the first of its kind for a message whose sender
- * has notify=mail. Records it in the store (one mail per message and
- * link, across restarts and beacons), applies the sender's hourly limit
- * and queues the mail. */
+/* Writer thread: c is a person's open (or click of a link), committed, of
+ * a message whose sender has notify=mail. When no such event of an earlier
+ * second is stored, claims it in the store (the claim settles ties: one
+ * mail per message and link, across restarts and beacons), applies the
+ * sender's hourly limit and queues the mail. */
 void notify_mail_first(struct store *st, const struct webhook_candidate *c);
 /* mailbeacon_notify_mails_total{result=sent|retried|failed|dropped} and
  * mailbeacon_notify_mails_queued, for /metrics. */

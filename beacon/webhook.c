@@ -160,6 +160,12 @@ consider(struct store *st, const struct webhook_candidate *c, size_t same_in_bat
 	}
 	if (found == 0 || sender == NULL || !notify_of(sender, &url, &mail))
 		goto out;	/* unknown here, or no notify= for its sender */
+	/* A mail's first is settled in the store (notify_mail.c), so that
+	 * of two beacons recording firsts at once exactly one mails. */
+	if (mail)
+		notify_mail_first(st, c);
+	if (url == NULL)
+		goto out;
 	long long n = store_human_events_count(st, c->message_id, c->kind == 'o' ? "open" : "click",
 					       c->link);
 	if (n < 0) {
@@ -168,10 +174,6 @@ consider(struct store *st, const struct webhook_candidate *c, size_t same_in_bat
 	}
 	if ((size_t)n != same_in_batch)
 		goto out;	/* an earlier one was committed before */
-	if (mail)
-		notify_mail_first(st, c);
-	if (url == NULL)
-		goto out;
 	if (c->kind == 'c' && store_link_url(st, c->message_id, c->link, &link_url) < 0) {
 		log_warnx("webhook for message %s not sent: %s", c->message_id, store_errmsg(st));
 		goto out;

@@ -208,6 +208,11 @@ int store_message_sender(struct store *st, const char *message_id, char **sender
  * 1 right after the first one was committed. -1 on error or another kind. */
 long long store_human_events_count(struct store *st, const char *message_id, const char *kind,
 				   unsigned link);
+/* The same count, only of the events before the time before (seconds): 0
+ * for a first that came in the same second as others, wherever they were
+ * recorded (notify=mail's "first", which the claim below settles). */
+long long store_human_events_before(struct store *st, const char *message_id, const char *kind,
+				    unsigned link, long long before);
 /* Link number link of the message as stored (malloc'd; NULL when its URL
  * is not kept, see store_link_urls): 1 when there is such a link, 0 when
  * not, -1 on error. */

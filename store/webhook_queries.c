@@ -12,11 +12,17 @@
 #include "store_int.h"
 
 static const char SQL_MESSAGE[] = "SELECT sender, message_id_header FROM messages WHERE id = ?1";
-static const char SQL_HUMAN_OPENS[] = "SELECT count(*) FROM events WHERE message_id = ?1"
-	" AND kind = 'open' AND verdict IN " STORE_HUMAN_OPEN_VERDICTS_SQL " AND dnt = 0";
-static const char SQL_HUMAN_CLICKS[] = "SELECT count(*) FROM events WHERE message_id = ?1"
-	" AND kind = 'click' AND link = ?2 AND verdict IN " STORE_HUMAN_CLICK_VERDICTS_SQL
-	" AND dnt = 0";
+#define HUMAN_OPENS_SQL "SELECT count(*) FROM events WHERE message_id = ?1" \
+	" AND kind = 'open' AND verdict IN " STORE_HUMAN_OPEN_VERDICTS_SQL " AND dnt = 0"
+#define HUMAN_CLICKS_SQL "SELECT count(*) FROM events WHERE message_id = ?1" \
+	" AND kind = 'click' AND link = ?2 AND verdict IN " STORE_HUMAN_CLICK_VERDICTS_SQL \
+	" AND dnt = 0"
+static const char SQL_HUMAN_OPENS[] = HUMAN_OPENS_SQL;
+static const char SQL_HUMAN_CLICKS[] = HUMAN_CLICKS_SQL;
+/* The same, only those before a time (every parameter is used: PostgreSQL
+ * must know each one's type). */
+static const char SQL_HUMAN_OPENS_BEFORE[] = HUMAN_OPENS_SQL " AND time < ?2";
+static const char SQL_HUMAN_CLICKS_BEFORE[] = HUMAN_CLICKS_SQL " AND time < ?3";
 static const char SQL_LINK_URL[] = "SELECT url FROM links WHERE message_id = ?1 AND num = ?2";
 static const char SQL_NOTICE[] = "SELECT sender, subject, sent, recipient_count FROM messages"
 	" WHERE id = ?1";
@@ -71,19 +77,27 @@ store_message_sender(struct store *st, const char *message_id, char **sender,
 	return rc;
 }
 
-long long
-store_human_events_count(struct store *st, const char *message_id, const char *kind,
-			 unsigned link)
+/* store_human_events_count, or with bounded the events before the time
+ * before only. */
+static long long
+human_events(struct store *st, const char *message_id, const char *kind, unsigned link,
+	     bool bounded, long long before)
 {
 	bool click = kind != NULL && strcmp(kind, "click") == 0;
 
 	if (st == NULL || message_id == NULL || kind == NULL ||
 	    (!click && strcmp(kind, "open") != 0))
 		return -1;
-	struct sq *s = prepare(st, click ? SQL_HUMAN_CLICKS : SQL_HUMAN_OPENS, message_id,
-				  link, click, "events of a message");
+	const char *sql = bounded ? (click ? SQL_HUMAN_CLICKS_BEFORE : SQL_HUMAN_OPENS_BEFORE)
+				  : (click ? SQL_HUMAN_CLICKS : SQL_HUMAN_OPENS);
+	struct sq *s = prepare(st, sql, message_id, link, click, "events of a message");
 	if (s == NULL)
 		return -1;
+	if (bounded && sq_bind_int64(s, click ? 3 : 2, before) < 0) {
+		store_dberr(st, "events of a message");
+		sq_finish(s);
+		return -1;
+	}
 	long long n = -1;
 	if (sq_step(s) == 1)
 		n = sq_int64(s, 0);
@@ -91,6 +105,20 @@ store_human_events_count(struct store *st, const char *message_id, const char *k
 		store_dberr(st, "events of a message");
 	sq_finish(s);
 	return n;
+}
+
+long long
+store_human_events_count(struct store *st, const char *message_id, const char *kind,
+			 unsigned link)
+{
+	return human_events(st, message_id, kind, link, false, 0);
+}
+
+long long
+store_human_events_before(struct store *st, const char *message_id, const char *kind,
+			  unsigned link, long long before)
+{
+	return human_events(st, message_id, kind, link, true, before);
 }
 
 int

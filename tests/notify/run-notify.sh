@@ -17,6 +17,8 @@
 #      "Read: and 2 more" at the window's end, from the null sender; a
 #      sendmail that hangs: pixels are answered while it still hangs, and
 #      the retry is counted on /metrics; one that exits 1: counted too
+#   then two beacons on one PostgreSQL database (tests/pg/cluster.sh) take
+#      the same reader's open and click at once: one mail each
 #
 # Needs root (a private Postfix instance), postfix, smtp-sink, sqlite3 and
 # python3; skips (exit 77) without them. Environment: top_builddir (set by
@@ -44,6 +46,7 @@ for prog in milter/mailbeacon-milter beacon/mailbeacond admin/mailbeacon; do
 done
 
 . "$here/../e2e/postfix-lib.sh"
+. "$here/../pg/cluster.sh"
 
 DRIVER="python3 $here/notify.py"
 SEND="python3 $here/../e2e/send.py"
@@ -113,7 +116,18 @@ beacon_restart() {
 		note "the beacon did not start: $(tail -3 "$BEACON_LOG")"
 }
 
+notify_cleanup() {
+	local rc=$?
+	# The daemons first: they hold connections to the cluster.
+	mb_beacons_stop >/dev/null 2>&1
+	mb_milter_stop >/dev/null 2>&1
+	pg_cluster_remove >/dev/null 2>&1
+	(exit $rc)
+	e2e_cleanup
+}
+
 e2e_init || exit 1
+trap notify_cleanup EXIT
 E2E_TAG=n$$
 sink_start "$E2E_DIR/sink" "$PORT_SINK" || { fail setup "smtp-sink did not start"; finish; }
 mb_conf_init "$E2E_DIR/mb" 127.0.0.1/32 || exit 1
@@ -276,6 +290,43 @@ subject=$($DRIVER reads --sink "$SINK_DIR" | cut -f1)
 printf '%s\n' "$subject" | grep -Eq '^Read: your message to 1 recipient of [0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2} UTC$' ||
 	note "subject '$subject'"
 verdict subject-without-subject "$subject"
+
+# Two beacons on one PostgreSQL database, each taking the same reader's
+# open and click at the same moment: one mail each, not two (and not none).
+mb_beacons_stop
+pg_cluster_start
+rc=$?
+if [ $rc = 77 ]; then
+	echo "# PostgreSQL 15 (initdb) is not installed: the two-beacon case did NOT run"
+elif [ $rc != 0 ]; then
+	fail two-beacons-on-postgresql "cannot start a PostgreSQL cluster"
+else
+	sink_clear
+	PORT_BEACON2=$(e2e_free_port_but "$PORT_SMTP" "$PORT_SINK" "$PORT_SUB" "$PORT_BEACON") || exit 1
+	conf_derive "$MB_DIR/base.conf" "$MB_DIR/pg.conf" "database=$PG_URI" || exit 1
+	conf_derive "$MB_DIR/pg.conf" "$MB_DIR/pg2.conf" "beacon_listen=127.0.0.1:$PORT_BEACON2" || exit 1
+	mb_milter_stop
+	mb_milter_start "$MB_DIR/pg.conf" || note "the milter did not start on PostgreSQL"
+	beacon_restart "$MB_DIR/pg.conf"
+	mb_beacon_start "$MB_DIR/pg2.conf" "$PORT_BEACON2" "$BEACON_LOG" >/dev/null 2>&1 ||
+		note "the second beacon did not start"
+	send_seq 9
+	both() {
+		$DRIVER hit --port "$PORT_BEACON" --path "$1" --shape "$2" >/dev/null &
+		$DRIVER hit --port "$PORT_BEACON2" --path "$1" --shape "$2" >/dev/null ||
+			note "$2 not answered by the second beacon"
+		wait $! || note "$2 not answered by the first beacon"
+	}
+	both "$PIXEL" reader-open
+	sleep 1.2
+	both "$LINK1" reader-click
+	wait_reads 2 30 || note "not 2 \"Read:\" mails within 30 s"
+	PORT_BEACON=$PORT_BEACON2 hit "$PIXEL" reader-open
+	quiet_reads 2
+	n=$(pg_cluster_psql "SELECT count(*) FROM mail_notifications")
+	[ "$n" = 2 ] || note "mail_notifications holds $n rows, not 2"
+	verdict two-beacons-on-postgresql "one open and one click mail for the same hits on both beacons"
+fi
 
 mb_beacons_stop
 p=$(grep -iE 'sanitizer|runtime error|leak' "$BEACON_LOG" "$MB_MILTER_LOG" | head -3 | paste -sd'|')

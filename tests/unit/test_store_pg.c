@@ -540,6 +540,20 @@ test_notification_claim(void **state)
 	assert_int_equal(n.recipients, 2);
 	store_notice_free(&n);
 	assert_int_equal(store_message_notice(b, "XXXXXXXXXXXXXXXXXXXXXX", &n), 0);
+	/* notify=mail's first: no person's event of an earlier second. */
+	struct store_event ev[] = {
+		{ .message_id = m.id, .kind = "open", .time = 1700000050, .verdict = "human" },
+		{ .message_id = m.id, .kind = "click", .link = 3, .time = 1700000060,
+		  .verdict = "human" },
+		{ .message_id = m.id, .kind = "click", .link = 3, .time = 1700000070,
+		  .verdict = "scanner" },
+	};
+	assert_int_equal(store_events_insert(a, ev, 3), 0);
+	assert_int_equal(store_human_events_before(b, m.id, "open", 0, 1700000050), 0);
+	assert_int_equal(store_human_events_before(b, m.id, "open", 0, 1700000051), 1);
+	assert_int_equal(store_human_events_before(b, m.id, "click", 3, 1700000060), 0);
+	assert_int_equal(store_human_events_before(b, m.id, "click", 3, 1700000099), 1);
+	assert_int_equal(store_human_events_before(b, m.id, "click", 2, 1700000099), 0);
 	assert_int_equal(store_notification_claim(a, m.id, 0, 1700000100), 1);
 	assert_int_equal(store_notification_claim(b, m.id, 0, 1700000101), 0);
 	assert_int_equal(store_notification_claim(b, m.id, 3, 1700000102), 1);

@@ -139,6 +139,14 @@ test_human_events_count(void **state)
 	assert_int_equal(store_human_events_count(st, MSG, "click", 1), 0);
 	assert_int_equal(store_human_events_count(st, MSG, "click", 2), 1);
 	assert_int_equal(store_human_events_count(st, MSG, "open", 2), 2);
+	/* notify=mail's count: only the events of an earlier second (all of
+	 * these are at 200). */
+	assert_int_equal(store_human_events_before(st, MSG, "open", 0, 200), 0);
+	assert_int_equal(store_human_events_before(st, MSG, "open", 0, 201), 2);
+	assert_int_equal(store_human_events_before(st, MSG, "click", 2, 200), 0);
+	assert_int_equal(store_human_events_before(st, MSG, "click", 2, 201), 1);
+	assert_int_equal(store_human_events_before(st, MSG, "click", 1, 201), 0);
+	assert_int_equal(store_human_events_before(st, MSG, "optout", 0, 201), -1);
 	/* Per message. */
 	assert_int_equal(store_human_events_count(st, OTHER, "open", 0), 0);
 	/* Opt-outs and unknown kinds are not counted: an error. */
