@@ -109,7 +109,8 @@ static const char *const migrations[] = {
 	/* 6: notify=mail: which "Read:" mails went out (link 0: the first
 	 * open; N: the first click of link N), so that neither a restart nor
 	 * a second beacon sends one twice. Starts empty: messages opened
-	 * before are not firsts anyway (beacon/webhook.c counts). */
+	 * before are not firsts anyway (beacon/notify_mail.c counts the
+	 * events of earlier seconds). */
 	"CREATE TABLE mail_notifications ("
 	"  message_id TEXT NOT NULL REFERENCES messages(id) ON DELETE CASCADE,"
 	"  link INTEGER NOT NULL,"
