@@ -85,7 +85,7 @@ start=$(date +%s)
 lines=$(wc -l <"$tmp/base.out")
 edited=$(awk '$3 == 1' "$tmp/base.out" | wc -l)
 want=$(( (${#inputs[@]} + MUTATIONS) ))
-echo "# $BASE vs the tree: ${#inputs[@]} files x 4 variants + $MUTATIONS mutations = $lines rewrites" \
+echo "# $BASE vs the tree: ${#inputs[@]} files x 2 or 4 variants + $MUTATIONS mutations = $lines rewrites" \
 	"($edited edited), $(($(date +%s) - start)) s"
 if [ "$lines" -lt "$want" ]; then
 	echo "FAIL: $lines results, expected at least $want" >&2
