@@ -175,6 +175,9 @@ qp_literal(const char *in, size_t len, size_t i)
 	return c == ' ' && i + 1 < len && in[i + 1] != '\n' && in[i + 1] != '\r';
 }
 
+/* The octets qp_literal() passes wherever they stand: '!' to '~' but '='. */
+static const bool qp_printable[256] = { ['!' ... '<'] = true, ['>' ... '~'] = true };
+
 int
 qp_encode(const char *in, size_t len, const char *eol, struct mbuf *out)
 {
@@ -196,16 +199,19 @@ qp_encode(const char *in, size_t len, const char *eol, struct mbuf *out)
 		 * they are written as they are, as the checks below would decide,
 		 * a run at a time. */
 		if (col < 75 && qp_literal(in, len, i) && (c != '.' || col > 0)) {
-			size_t end = i + (75 - col), start = i;
+			size_t end = i + (75 - col), j = i + 1;
 			if (end > len)
 				end = len;
 			if (end - i > sizeof(q.buf) - q.n)
 				end = i + (sizeof(q.buf) - q.n);
-			do
-				q.buf[q.n++] = in[i++];
-			while (i < end && qp_literal(in, len, i));
-			col += i - start;
-			i--;
+			/* The run is measured first (printables by table) and
+			 * copied at once. */
+			while (j < end && (qp_printable[(unsigned char)in[j]] || qp_literal(in, len, j)))
+				j++;
+			memcpy(q.buf + q.n, in + i, j - i);
+			q.n += j - i;
+			col += j - i;
+			i = j - 1;
 			continue;
 		}
 		int at_eol = (c == '\n') || (c == '\r' && i + 1 < len && in[i + 1] == '\n');
