@@ -1,8 +1,9 @@
-/* report_consent: the consent=optin section of mailbeacon report's table,
- * per sender: recipients asked, recipients who consented, those who
+/* report_consent: the consent=optin figures of mailbeacon report (the
+ * table's last section, the JSON's "consent"), per sender: recipients asked, recipients who consented, those who
  * withdrew (stopped tracking) and the consent rate (of the asked, those who
- * said yes). Printed only when some sender of the report has consent data,
- * so reports without consent=optin stay as they were. */
+ * said yes). The table prints its section only when some sender of the
+ * report has consent data, so reports without consent=optin stay as they
+ * were. */
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -14,6 +15,7 @@ struct consent_rows {
 	FILE *f;
 	const char *sender;	/* the report's --sender: "a@b" or "@domain", or NULL */
 	size_t n;
+	bool json;
 };
 
 /* The report's sender filter: the address (ASCII case-insensitive) or
@@ -39,6 +41,14 @@ consent_row(void *arg, const struct store_consent_counts *c)
 
 	if (!sender_matches(r->sender, c->sender))
 		return 0;
+	if (r->json) {
+		fprintf(r->f, "%s\n    {\"sender\": ", r->n++ ? "," : "");
+		json_str(r->f, c->sender);
+		fprintf(r->f, ", \"asked\": %lld, \"consented\": %lld, \"withdrawn\": %lld, "
+			"\"asked_consented\": %lld}", c->asked, c->consented, c->withdrawn,
+			c->asked_consented);
+		return 0;
+	}
 	if (r->n++ == 0) {
 		fputs("\nconsent=optin: recipients asked, who consented (on the consent page or "
 		      "outside mail),\nwho withdrew (stopped tracking); RATE: of the asked, those "
@@ -59,7 +69,20 @@ int
 report_consent_table(struct store *st, const struct report_opts *o, FILE *f, char *err,
 		     size_t errlen)
 {
-	struct consent_rows r = { f, o->f.sender, 0 };
+	struct consent_rows r = { f, o->f.sender, 0, false };
 
 	return store_consent_counts(st, NULL, consent_row, &r, err, errlen) == 0 ? 0 : -1;
+}
+
+int
+report_consent_json(struct store *st, const struct report_opts *o, FILE *f, char *err,
+		    size_t errlen)
+{
+	struct consent_rows r = { f, o->f.sender, 0, true };
+	int rc;
+
+	fputs(",\n  \"consent\": [", f);
+	rc = store_consent_counts(st, NULL, consent_row, &r, err, errlen);
+	fputs(r.n > 0 ? "\n  ]" : "]", f);
+	return rc == 0 ? 0 : -1;
 }

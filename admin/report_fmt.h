@@ -59,6 +59,10 @@ int report_html(struct store *st, const struct report_data *rd,
  * sender of the report has consent data. */
 int report_consent_table(struct store *st, const struct report_opts *o, FILE *out, char *err,
 			 size_t errlen);
+/* The same as the JSON's last key, "consent": [{"sender": S, "asked": N,
+ * "consented": N, "withdrawn": N, "asked_consented": N}] ([] when none). */
+int report_consent_json(struct store *st, const struct report_opts *o, FILE *out, char *err,
+			size_t errlen);
 
 /* ---- formatting ---- */
 

@@ -26,12 +26,16 @@
  *       messages linking to it, its clicks summed; the most clicked by
  *       humans first, then by URL; null (links whose URL is not stored)
  *       last
- *   "places": {"by_message": [PLACE...], "by_sender": [PLACE...]}
+ *   "places": {"by_message": [PLACE...], "by_sender": [PLACE...]},
  *       human opens per place (geoip_database; empty without it), per
  *       sender and per message: PLACE is {"sender": S, "id": S (by_message
  *       only), "country": "FR", "city": S|null, "opens_human": N}, in the
  *       senders' (and messages') order, the most opens first, then by
- *       country and city; city is null unless geoip_precision = city
+ *       country and city; city is null unless geoip_precision = city,
+ *   "consent": [{"sender": S, "asked": N, "consented": N, "withdrawn": N,
+ *                "asked_consented": N}]
+ *       consent=optin per sender (report_consent.c): recipients asked,
+ *       who consented, who withdrew, the asked who consented; [] when none
  * }
  * COUNTS: "messages": N, "recipients": N,
  *   "opens": {"human": N, "machine": N}, "unique_human_opens": N,
@@ -324,6 +328,8 @@ report_json(struct store *st, const struct report_data *rd, const struct report_
 		fputs("]}", f);
 		free(by_sender);
 	}
+	if (rc == 0)
+		rc = report_consent_json(st, o, f, err, errlen);
 	fputs("\n}\n", f);
 	rc = rc == 0 ? 0 : -1;
 out:

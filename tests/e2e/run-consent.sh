@@ -276,6 +276,11 @@ assert len(x["consent_asks"]) == 2, x["consent_asks"]' "$v1" || note "export of 
 	printf '%s\n' "$out" | sed -n '/^consent=optin/,$p' | sed 's/^/# /'
 	printf '%s\n' "$out" | grep -Eq "^$ALICE +4 +4 +1 +100.0%$" ||
 		note "report: no consent row 'asked 4, consented 4, withdrawn 1, 100.0%'"
+	mb_admin_as_pf -c "$MB_CONF" report --format json --sender "$ALICE" | python3 -c '
+import json, sys
+c = json.load(sys.stdin)["consent"]
+assert c == [{"sender": "alice@example.com", "asked": 4, "consented": 4, "withdrawn": 1,
+              "asked_consented": 4}], c' || note "report --format json: consent figures"
 	# forget: bob's consents and asks go, his withdrawal stays.
 	out=$(mb_admin_as_pf -c "$MB_CONF" forget --recipient bob@example.com) || note "forget: $out"
 	printf '%s\n' "$out" | sed 's/^/# /'
