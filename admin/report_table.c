@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "report_fmt.h"
+#include "textenc.h"
 
 static void
 pct(char buf[16], long long num, long long den)
@@ -17,17 +18,7 @@ pct(char buf[16], long long num, long long den)
 static char *
 put_ull(char *p, unsigned long long v)
 {
-	char t[24];
-	size_t n = 0;
-
-	do {
-		t[n++] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v > 0);
-	while (n > 0)
-		*p++ = t[--n];
-	*p = '\0';
-	return p;
+	return p + text_decimal(p, v);
 }
 
 /* "a/b" (snprintf's "%lld/%lld", without it for the usual case: a report

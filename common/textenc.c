@@ -107,6 +107,22 @@ out_status(struct text_out out)
 	return ferror_unlocked(out.file) ? -1 : 0;
 }
 
+size_t
+text_decimal(char *out, unsigned long long v)
+{
+	char rev[20];
+	size_t n = 0;
+
+	do {
+		rev[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v > 0);
+	for (size_t i = 0; i < n; i++)
+		out[i] = rev[n - 1 - i];
+	out[n] = '\0';
+	return n;
+}
+
 int
 text_put_utf8(struct text_out out, uint32_t cp)
 {

@@ -24,6 +24,11 @@ bool text_utf8_printable(const char *s, size_t n);
 /* Writes code point cp (at most U+10FFFF) as UTF-8 into out: its length. */
 size_t text_utf8_encode(uint32_t cp, char out[4]);
 
+/* Writes the decimal digits of v (as "%llu" does) and a NUL into out (21
+ * octets are enough): the number of digits. For numbers written per link
+ * or per row, where printf's cost shows. */
+size_t text_decimal(char *out, unsigned long long v);
+
 /* Where the writers below put their output: buf when it is set, else file.
  * Build one with TEXT_TO_MBUF(b) or TEXT_TO_FILE(f). */
 struct text_out {

@@ -9,6 +9,7 @@
 #include <sodium.h>
 
 #include "b64url.h"
+#include "textenc.h"
 #include "token.h"
 
 #define TOKEN_DOMAIN	"mailbeacon-v1"
@@ -159,22 +160,6 @@ token_check_fields(const struct keyring *kr, const struct token *t,
 	return 0;
 }
 
-/* The decimal digits of v (as "%llu" writes them), without a NUL. */
-static size_t
-token_decimal(char *out, unsigned long long v)
-{
-	char rev[20];
-	size_t n = 0;
-
-	do {
-		rev[n++] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v > 0);
-	for (size_t i = 0; i < n; i++)
-		out[i] = rev[n - 1 - i];
-	return n;
-}
-
 /* Writes everything up to and including the tag; the caller adds the
  * kind's suffix. The fields are copied, not printed: this runs for every
  * link of every message. */
@@ -188,8 +173,8 @@ token_write(const struct key *k, const struct token *t, size_t destlen,
 	size_t sentlen, linklen, kidlen = strlen(k->id), n = 0;
 
 	/* token_check_fields: 0 < sent <= SENT_MAX, link <= LINK_MAX */
-	sentlen = token_decimal(sent, (unsigned long long)t->sent);
-	linklen = t->kind == TOKEN_CLICK ? token_decimal(link, t->link) : 0;
+	sentlen = text_decimal(sent, (unsigned long long)t->sent);
+	linklen = t->kind == TOKEN_CLICK ? text_decimal(link, t->link) : 0;
 	memset(&f, 0, sizeof(f));
 	f.kind = (char)t->kind;
 	f.msgid = t->msgid;

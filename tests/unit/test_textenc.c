@@ -245,6 +245,28 @@ test_utf8_printable(void **state)
 			fail_msg("case %zu: %s", i, cases[i].ok ? "refused" : "accepted");
 }
 
+/* text_decimal writes what printf's %llu writes, and says how long. */
+static void
+test_decimal(void **state)
+{
+	unsigned long long v[] = { 0, 1, 9, 10, 99, 100, 999999, 1000000, 999999999999ull,
+				   4294967295ull, 4294967296ull, 18446744073709551615ull };
+	char got[24], want[24];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(v) / sizeof(*v); i++) {
+		int n = snprintf(want, sizeof(want), "%llu", v[i]);
+		memset(got, 'x', sizeof(got));
+		assert_int_equal(text_decimal(got, v[i]), (size_t)n);
+		assert_string_equal(got, want);
+	}
+	for (unsigned long long x = 1; x < 1000000; x = x * 7 + 3) {
+		snprintf(want, sizeof(want), "%llu", x);
+		text_decimal(got, x);
+		assert_string_equal(got, want);
+	}
+}
+
 int
 main(void)
 {
@@ -257,6 +279,7 @@ main(void)
 		cmocka_unit_test(test_json_string),
 		cmocka_unit_test(test_put_utf8),
 		cmocka_unit_test(test_utf8_printable),
+		cmocka_unit_test(test_decimal),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
