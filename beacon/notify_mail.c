@@ -3,8 +3,8 @@
  * sendmail_path (-t -oi -f notify_from) in a child with a deadline.
  *
  * A mail names the message (its subject when store_subject = yes, else its
- * recipient count and send time), the event's time, client class and
- * verdict, and the postmaster's `mailbeacon report --message ID`; never a
+ * recipient count and send time), the event's time, client class, country
+ * (with geoip_database) and verdict, and the postmaster's `mailbeacon report --message ID`; never a
  * recipient, never an address of the reader. It carries
  * Auto-Submitted: auto-generated (vacation responders stay quiet) and
  * X-Mailbeacon: notification (the milter passes it untouched).
@@ -277,8 +277,10 @@ read_mail(const struct webhook_candidate *c, const struct store_notice *n, const
 		    n->recipients == 1 ? "" : "s");
 	if (c->kind == 'c' && link_url != NULL)
 		mbuf_printf(&b, "Link:    %s\n", link_url);
-	mbuf_printf(&b, "Time:    %s\nClient:  %s\nVerdict: %s\n\n", when,
-		    c->client[0] ? c->client : "unknown", c->verdict);
+	mbuf_printf(&b, "Time:    %s\nClient:  %s\n", when, c->client[0] ? c->client : "unknown");
+	if (c->country[0] != '\0')
+		mbuf_printf(&b, "Country: %s\n", c->country);
+	mbuf_printf(&b, "Verdict: %s\n\n", c->verdict);
 	mbuf_printf(&b, "For the postmaster: mailbeacon report --message %s\n\n"
 		    "-- \nThe mail server's tracking (notify=mail) sent this; it never names\n"
 		    "who opened or clicked.\n", c->message_id);

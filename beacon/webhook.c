@@ -134,6 +134,7 @@ webhook_candidates(const struct store_event *ev, size_t n, struct webhook_candid
 		snprintf(c->message_id, sizeof(c->message_id), "%s", e->message_id);
 		snprintf(c->verdict, sizeof(c->verdict), "%s", e->verdict);
 		snprintf(c->client, sizeof(c->client), "%s", e->client_class ? e->client_class : "");
+		snprintf(c->country, sizeof(c->country), "%s", e->country ? e->country : "");
 		c->kind = open ? 'o' : 'c';
 		c->link = open ? 0 : e->link;
 		c->time = e->time;

@@ -15,6 +15,7 @@ struct webhook_candidate {
 	char message_id[32];
 	char verdict[16];
 	char client[32];	/* the client class ("" when not recorded) */
+	char country[8];	/* ISO code ("" unless geoip_database) */
 	char kind;		/* 'o' or 'c' */
 	unsigned link;
 	long long time;

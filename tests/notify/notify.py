@@ -4,8 +4,9 @@
   notify.py tracked --sink DIR --seq N
       prints the pixel path and the click paths (one a line: "o PATH",
       "c NUM PATH") of message N at the sink (the milter's rewrite).
-  notify.py hit --port P --path PATH --shape SHAPE
-      one request to the beacon as SHAPE makes it: reader-open, mpp-open
+  notify.py hit --port P --path PATH --shape SHAPE [--forwarded-for IP]
+      one request to the beacon as SHAPE makes it (through a proxy for
+      the client IP when given): reader-open, mpp-open
       (Apple Mail Privacy Protection), prefetch-open, scanner-open,
       dnt-open (a reader's, with DNT: 1), reader-click, scanner-click;
       prints the status, exits 1 unless it is the one the beacon gives
@@ -17,10 +18,10 @@
       sink byte for byte: its body identical, each of its header lines
       present unchanged, and nothing the milter adds (X-Mailbeacon: ID,
       pixel, tracking URLs).
-  notify.py check-body --sink DIR --message ID
+  notify.py check-body --sink DIR --message ID [--want TEXT]... [--never TEXT]...
       every "Read:" mail has what it must and nothing it must not: the
-      report line for ID, the time, the client and verdict, no recipient
-      address, no IP address.
+      report line for ID, the time, the client and verdict (and each
+      TEXT), no recipient address (no TEXT of --never), no IP address.
   notify.py while-hanging --port P --path PATH --pid-file F --count N
       N pixel requests, each answered (200) while the process in F (the
       hanging sendmail) is still alive; prints the slowest answer.
@@ -89,7 +90,10 @@ def cmd_tracked(a):
 
 
 def cmd_hit(a):
-    status, _, _ = fetch(a.port, a.path, SHAPES[a.shape])
+    headers = dict(SHAPES[a.shape])
+    if a.forwarded_for:
+        headers["X-Forwarded-For"] = a.forwarded_for
+    status, _, _ = fetch(a.port, a.path, headers)
     print(status)
     return 0 if status == (302 if a.path.startswith("/c/") else 200) else 1
 
@@ -179,7 +183,7 @@ def cmd_check_body(a):
         body = m.get_content()
         if ("mailbeacon report --message %s" % a.message) not in body:
             problems.append("%s: no report line for %s" % (name, a.message))
-        for want in ("Time:", "Client:", "Verdict: human"):
+        for want in ["Time:", "Client:", "Verdict: human"] + a.want:
             if want not in body:
                 problems.append("%s: no %r" % (name, want))
         if m["Auto-Submitted"] != "auto-generated":
@@ -247,6 +251,7 @@ def main():
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--path", required=True)
     p.add_argument("--shape", choices=sorted(SHAPES), required=True)
+    p.add_argument("--forwarded-for")
     p = sub.add_parser("reads")
     p.add_argument("--sink", required=True)
     p = sub.add_parser("untouched")
@@ -256,6 +261,7 @@ def main():
     p.add_argument("--sink", required=True)
     p.add_argument("--message", required=True)
     p.add_argument("--never", action="append", default=[])
+    p.add_argument("--want", action="append", default=[])
     p = sub.add_parser("while-hanging")
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--path", required=True)

@@ -61,7 +61,7 @@ failed=0
 why=
 ok() { echo "ok $1${2:+ ($2)}"; passed=$((passed + 1)); }
 fail() { echo "FAIL $1: $2"; failed=$((failed + 1)); }
-note() { why=${why:+$why; }$*; }
+note() { why=${why:+$why; }${*:-a check failed and said nothing}; }
 # verdict NAME [DETAIL]: ok or FAIL with what was noted since the last one.
 verdict() {
 	if [ -z "$why" ]; then ok "$1" "${2:-}"; else fail "$1" "$why"; fi
@@ -92,7 +92,14 @@ quiet_reads() {
 	n=$(reads)
 	[ "$n" -eq "$1" ] || note "$n \"Read:\" mails at the sink, not $1: $($DRIVER reads --sink "$SINK_DIR" | cut -f1 | paste -sd'|')"
 }
-hit() { $DRIVER hit --port "$PORT_BEACON" --path "$1" --shape "$2" >/dev/null || note "$2 $1 not answered as it should"; }
+# hit PATH SHAPE: one request; a reader's comes through the proxy for
+# READER_IP when that is set.
+hit() {
+	local via=
+	case $2 in reader-*) via=${READER_IP:+--forwarded-for $READER_IP} ;; esac
+	$DRIVER hit --port "$PORT_BEACON" --path "$1" --shape "$2" $via >/dev/null ||
+		note "$2 $1 not answered as it should"
+}
 metric() { $DRIVER metric --port "$PORT_BEACON" --name mailbeacon_notify_mails_total --result "$1"; }
 # send_seq N: message N from alice through Postfix; sets PIXEL, LINK1, LINK2.
 send_seq() {
@@ -171,6 +178,20 @@ chmod 755 "$E2E_DIR/bin"/sendmail-* || exit 1
 conf_derive "$MB_CONF" "$MB_DIR/base.conf" "store_subject=yes" "scanner_window=0" \
 	"beacon_rate_limit=100000" "beacon_listen=127.0.0.1:$PORT_BEACON" \
 	"sendmail_path=$E2E_DIR/bin/sendmail-copy -C $PF_CONF" "notify_from=$NOTIFIER" || exit 1
+# With geoip_database the mail gives the reader's country: the readers come
+# through a proxy on loopback from 198.51.100.7 (Germany in the test MMDB of
+# tests/geoip).
+COUNTRY=
+if perl -MMaxMind::DB::Writer::Tree -e 1 2>/dev/null &&
+    perl "$here/../geoip/make-mmdb.pl" "$MB_DIR/geo.mmdb" first; then
+	chmod 644 "$MB_DIR/geo.mmdb"
+	conf_derive "$MB_DIR/base.conf" "$MB_DIR/geo.conf" "geoip_database=$MB_DIR/geo.mmdb" \
+		"trusted_proxies=127.0.0.1/32" && mv "$MB_DIR/geo.conf" "$MB_DIR/base.conf" || exit 1
+	READER_IP=198.51.100.7
+	COUNTRY=DE
+else
+	echo "# perl's MaxMind::DB::Writer::Tree is missing: the mails' country was NOT checked"
+fi
 mb_milter_start "$MB_DIR/base.conf" || { fail setup "the milter did not start"; finish; }
 pf_start || { fail setup "Postfix did not start"; finish; }
 beacon_restart "$MB_DIR/base.conf"
@@ -217,8 +238,9 @@ tos=$($DRIVER reads --sink "$SINK_DIR" | cut -f2 | sort -u | paste -sd'|')
 froms=$($DRIVER reads --sink "$SINK_DIR" | cut -f3 | sort -u | paste -sd'|')
 case $froms in *"<$NOTIFIER>"*) ;; *) note "envelope sender '$froms', not <$NOTIFIER>" ;; esac
 $DRIVER check-body --sink "$SINK_DIR" --message "$MSGID" --never carol --never "$RCPT" \
-	--never 127.0.0 >"$E2E_DIR/check-body.out" || note "$(paste -sd'|' "$E2E_DIR/check-body.out")"
-verdict what-the-mail-says "subject, sender, report line; no recipient, no IP"
+	--never 127.0.0 --never 198.51.100 ${COUNTRY:+--want "Country: $COUNTRY"} \
+	>"$E2E_DIR/check-body.out" 2>&1 || note "check-body: $(paste -sd'|' "$E2E_DIR/check-body.out")"
+verdict what-the-mail-says "subject, sender, report line${COUNTRY:+, country}; no recipient, no IP"
 
 out=$($DRIVER untouched --handed "$HANDED" --sink "$SINK_DIR") || note "$(printf '%s\n' "$out" | paste -sd'|')"
 n=$(grep -c 'untouched from=<beacon@example.com>: a mailbeacon notification' "$MB_MILTER_LOG")
