@@ -1,7 +1,8 @@
-/* report_consent: the consent=optin figures of mailbeacon report (the
- * table's last section, the JSON's "consent"), per sender: recipients asked, recipients who consented, those who
+/* report_consent: the consent=optin figures of mailbeacon report per
+ * sender (the table's last section, the HTML page's section, the JSON's
+ * "consent"): recipients asked, recipients who consented, those who
  * withdrew (stopped tracking) and the consent rate (of the asked, those who
- * said yes). The table prints its section only when some sender of the
+ * said yes). The table and the page show them only when some sender of the
  * report has consent data, so reports without consent=optin stay as they
  * were. */
 #include <stdbool.h>
@@ -15,7 +16,7 @@ struct consent_rows {
 	FILE *f;
 	const char *sender;	/* the report's --sender: "a@b" or "@domain", or NULL */
 	size_t n;
-	bool json;
+	enum report_format format;
 };
 
 /* The report's sender filter: the address (ASCII case-insensitive) or
@@ -41,7 +42,26 @@ consent_row(void *arg, const struct store_consent_counts *c)
 
 	if (!sender_matches(r->sender, c->sender))
 		return 0;
-	if (r->json) {
+	if (c->asked > 0)
+		snprintf(rate, sizeof(rate), "%.1f%%", 100.0 * ratio(c->asked_consented, c->asked));
+	else
+		snprintf(rate, sizeof(rate), "-");
+	if (r->format == FMT_HTML) {
+		if (r->n++ == 0)
+			fputs("<h2>Consent (consent=optin)</h2>\n<p class=\"meta\">Recipients asked "
+			      "by the ask footer, those who consented (on the consent page or outside "
+			      "mail), those who withdrew (stopped tracking), and the consent rate: of "
+			      "the asked, those who consented.</p>\n<div class=\"scroll\"><table "
+			      "class=\"consent\">\n<thead><tr><th class=\"l\">Sender</th><th>Asked</th>"
+			      "<th>Consented</th><th>Withdrawn</th><th>Consent rate</th></tr></thead>\n"
+			      "<tbody>\n", r->f);
+		fputs("<tr><td class=\"l\">", r->f);
+		html_str(r->f, c->sender);
+		fprintf(r->f, "</td><td>%lld</td><td>%lld</td><td>%lld</td><td>%s</td></tr>\n",
+			c->asked, c->consented, c->withdrawn, rate);
+		return 0;
+	}
+	if (r->format == FMT_JSON) {
 		fprintf(r->f, "%s\n    {\"sender\": ", r->n++ ? "," : "");
 		json_str(r->f, c->sender);
 		fprintf(r->f, ", \"asked\": %lld, \"consented\": %lld, \"withdrawn\": %lld, "
@@ -56,10 +76,6 @@ consent_row(void *arg, const struct store_consent_counts *c)
 		tty_cell(r->f, "SENDER", 30, false);
 		fputs("   ASKED  CONSENTED  WITHDRAWN    RATE\n", r->f);
 	}
-	if (c->asked > 0)
-		snprintf(rate, sizeof(rate), "%.1f%%", 100.0 * ratio(c->asked_consented, c->asked));
-	else
-		snprintf(rate, sizeof(rate), "-");
 	tty_cell(r->f, c->sender, 30, false);
 	fprintf(r->f, " %7lld %10lld %10lld %7s\n", c->asked, c->consented, c->withdrawn, rate);
 	return 0;
@@ -69,7 +85,7 @@ int
 report_consent_table(struct store *st, const struct report_opts *o, FILE *f, char *err,
 		     size_t errlen)
 {
-	struct consent_rows r = { f, o->f.sender, 0, false };
+	struct consent_rows r = { f, o->f.sender, 0, FMT_TABLE };
 
 	return store_consent_counts(st, NULL, consent_row, &r, err, errlen) == 0 ? 0 : -1;
 }
@@ -78,11 +94,23 @@ int
 report_consent_json(struct store *st, const struct report_opts *o, FILE *f, char *err,
 		    size_t errlen)
 {
-	struct consent_rows r = { f, o->f.sender, 0, true };
+	struct consent_rows r = { f, o->f.sender, 0, FMT_JSON };
 	int rc;
 
 	fputs(",\n  \"consent\": [", f);
 	rc = store_consent_counts(st, NULL, consent_row, &r, err, errlen);
 	fputs(r.n > 0 ? "\n  ]" : "]", f);
+	return rc == 0 ? 0 : -1;
+}
+
+int
+report_consent_html(struct store *st, const struct report_opts *o, FILE *f, char *err,
+		    size_t errlen)
+{
+	struct consent_rows r = { f, o->f.sender, 0, FMT_HTML };
+	int rc = store_consent_counts(st, NULL, consent_row, &r, err, errlen);
+
+	if (r.n > 0)
+		fputs("</tbody>\n</table></div>\n", f);
 	return rc == 0 ? 0 : -1;
 }

@@ -63,6 +63,10 @@ int report_consent_table(struct store *st, const struct report_opts *o, FILE *ou
  * "consented": N, "withdrawn": N, "asked_consented": N}] ([] when none). */
 int report_consent_json(struct store *st, const struct report_opts *o, FILE *out, char *err,
 			size_t errlen);
+/* The same as the HTML page's section, before the messages; nothing when
+ * none. */
+int report_consent_html(struct store *st, const struct report_opts *o, FILE *out, char *err,
+			size_t errlen);
 
 /* ---- formatting ---- */
 

@@ -523,8 +523,11 @@ report_html(struct store *st, const struct report_data *rd, const struct report_
 
 	fputs("<h2>Summary</h2>\n", f);
 	if (tot.messages == 0) {
-		fputs("<p class=\"empty\">No tracked messages match these filters.</p>\n"
-		    "</body>\n</html>\n", f);
+		/* consent=optin senders may have asked without tracking yet */
+		fputs("<p class=\"empty\">No tracked messages match these filters.</p>\n", f);
+		if (report_consent_html(st, o, f, err, errlen) != 0)
+			goto out;
+		fputs("</body>\n</html>\n", f);
 		rc = 0;
 		goto out;
 	}
@@ -557,6 +560,8 @@ report_html(struct store *st, const struct report_data *rd, const struct report_
 		links_chart(f, &bs);
 	}
 	if (places_section(st, rd, f, err, errlen) != 0)
+		goto out;
+	if (report_consent_html(st, o, f, err, errlen) != 0)
 		goto out;
 
 	fputs("<h2>Messages</h2>\n<div class=\"scroll\"><table class=\"messages\">\n<thead><tr>"

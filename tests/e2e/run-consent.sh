@@ -281,6 +281,9 @@ import json, sys
 c = json.load(sys.stdin)["consent"]
 assert c == [{"sender": "alice@example.com", "asked": 4, "consented": 4, "withdrawn": 1,
               "asked_consented": 4}], c' || note "report --format json: consent figures"
+	mb_admin_as_pf -c "$MB_CONF" report --format html --sender "$ALICE" |
+		grep -q '<td class="l">alice@example.com</td><td>4</td><td>4</td><td>1</td><td>100.0%</td>' ||
+		note "report --format html: no consent row"
 	# forget: bob's consents and asks go, his withdrawal stays.
 	out=$(mb_admin_as_pf -c "$MB_CONF" forget --recipient bob@example.com) || note "forget: $out"
 	printf '%s\n' "$out" | sed 's/^/# /'
