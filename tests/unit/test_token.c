@@ -594,6 +594,41 @@ test_msgid(void **state)
 	assert_int_equal(b64url_decode(a, MSGID_LEN, raw, sizeof(raw)), MSGID_BYTES);
 }
 
+/* A message id is taken exactly when it decodes canonically to 16 bytes:
+ * every last character, and characters outside the alphabet anywhere. */
+static void
+test_msgid_canonical(void **state)
+{
+	static const char alphabet[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+	static const char others[] = "=+/.~ \x80";
+	unsigned char raw[MSGID_BYTES];
+	struct token t = { .kind = TOKEN_OPEN, .sent = 1700000000 };
+	struct mbuf b;
+	int accepted = 0;
+
+	(void)state;
+	mbuf_init(&b);
+	for (size_t pos = 0; pos < MSGID_LEN; pos += MSGID_LEN - 1) {
+		for (const char *c = alphabet; *c; c++) {
+			memset(t.msgid, 'Q', MSGID_LEN);
+			t.msgid[MSGID_LEN] = '\0';
+			t.msgid[pos] = *c;
+			int want = b64url_decode(t.msgid, MSGID_LEN, raw, sizeof(raw)) == MSGID_BYTES;
+			mbuf_reset(&b);
+			assert_int_equal(token_format(&ring, &t, &b) == 0, want);
+			accepted += want;
+		}
+		for (const char *c = others; *c; c++) {
+			t.msgid[pos] = *c;
+			mbuf_reset(&b);
+			assert_int_equal(token_format(&ring, &t, &b), -1);
+		}
+	}
+	assert_int_equal(accepted, 64 + 4);	/* any first character; A, Q, g, w last */
+	mbuf_free(&b);
+}
+
 /* The table encoder of tokens writes what libsodium's writes, for every
  * length around its chunk size and every octet value. */
 static void
@@ -652,6 +687,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_b64url),
 		cmocka_unit_test(test_b64url_public),
+		cmocka_unit_test(test_msgid_canonical),
 		cmocka_unit_test(test_msgid),
 		cmocka_unit_test(test_round_trip),
 		cmocka_unit_test(test_consent_kind),
