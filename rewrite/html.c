@@ -41,6 +41,12 @@ struct range {
 	size_t start, end;
 };
 
+/* A start tag sax_start read: from its '<' to its closing '>' (or the '/'
+ * of "/>"). */
+struct tag_span {
+	size_t start, gt;
+};
+
 struct html_state {
 	htmlParserCtxtPtr ctxt;
 	const struct html_opts *opts;
@@ -77,6 +83,11 @@ struct html_state {
 	struct edit *edits;
 	size_t n_edits, cap_edits;
 	struct html_outcome *outcome;
+
+	/* The start tags sax_start read, in order: the footer check's walk
+	 * takes their ends from here instead of lexing them again. */
+	struct tag_span *spans;
+	size_t n_spans, cap_spans;
 };
 
 static unsigned element_kind(const char *name, size_t nl);
@@ -110,6 +121,22 @@ add_edit(struct html_state *st, size_t start, size_t end, const char *text, size
 	st->edits[st->n_edits] = (struct edit){ start, end, copy, len, st->n_edits };
 	st->n_edits++;
 	return 0;
+}
+
+/* Remembers where a start tag was read (without memory the walk lexes it
+ * again: nothing is lost). */
+static void
+record_span(struct html_state *st, size_t start, size_t gt)
+{
+	if (st->n_spans == st->cap_spans) {
+		size_t cap = st->cap_spans ? st->cap_spans * 2 : 256;
+		struct tag_span *n = realloc(st->spans, cap * sizeof(*n));
+		if (n == NULL)
+			return;
+		st->spans = n;
+		st->cap_spans = cap;
+	}
+	st->spans[st->n_spans++] = (struct tag_span){ start, gt };
 }
 
 static size_t
@@ -541,6 +568,7 @@ sax_start(void *ctx, const xmlChar *xname, const xmlChar **atts)
 			state_fail(st, "an earlier pixel or opt-out link in a tag that cannot be edited in place");
 		return;
 	}
+	record_span(st, s, pos);
 	if (strcmp(name, "a") == 0 || strcmp(name, "area") == 0) {
 		finish_link(st);
 		if (!neutralise_artefact(st, name, attrs, nattrs, atts))
@@ -1259,12 +1287,30 @@ is_alpha(int c)
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
 }
 
+/* Whether spans (in order; *cur moves on) has the start tag at s, and
+ * then its end in *gt. sax_start found it with lex_attrs() from the end of
+ * its name, as the walk would. */
+static bool
+span_at(const struct tag_span *spans, size_t n, size_t *cur, size_t s, size_t *gt)
+{
+	while (*cur < n && spans[*cur].start < s)
+		(*cur)++;
+	if (*cur < n && spans[*cur].start == s) {
+		*gt = spans[*cur].gt;
+		return true;
+	}
+	return false;
+}
+
 /* NULL when a footer inserted at offset at of the text would be visible,
- * else why not. */
+ * else why not. spans: the start tags libxml2 reported that sax_start
+ * read (their ends are not looked for again). */
 static const char *
-footer_hidden_by(const char *t, size_t len, size_t at)
+footer_hidden_by(const char *t, size_t len, size_t at, const struct tag_span *spans,
+		 size_t n_spans)
 {
 	struct vis_walk w = { .t = t, .len = len };
+	size_t cur = 0;
 
 	w.steps_left = at > SIZE_MAX / VIS_STEPS_PER_OCTET - 4096 ? SIZE_MAX :
 	    at * VIS_STEPS_PER_OCTET + 4096;
@@ -1295,16 +1341,21 @@ footer_hidden_by(const char *t, size_t len, size_t at)
 			size_t name = s + 1 + end_tag, q = name;
 			while (q < len && !is_space(t[q]) && t[q] != '/' && t[q] != '>')
 				q++;
-			size_t nl = q - name, gt = lex_attrs(t, len, q, attrs, &nattrs);
+			size_t nl = q - name, gt;
+			unsigned kind = end_tag ? 0 : element_kind(t + name, nl);
+			nattrs = 0;
+			/* The attributes themselves are needed for a body only
+			 * (vis_hidden lexes an element's again if it asks). */
+			if (end_tag || (kind & EL_BODY) || !span_at(spans, n_spans, &cur, s, &gt))
+				gt = lex_attrs(t, len, q, attrs, &nattrs);
 			end = gt == (size_t)-1 ? (size_t)-1 : gt + (t[gt] == '/' ? 2 : 1);
 			if (end > at) {
 				why = "inside a tag or attribute";
 				break;
 			}
-			unsigned kind = 0;
 			if (end_tag) {
 				why = vis_end_tag(&w, name, nl);
-			} else if ((kind = element_kind(t + name, nl)) & EL_RAWTEXT) {
+			} else if (kind & EL_RAWTEXT) {
 				size_t close = rawtext_end(t, len, end, name, nl);
 				if (close >= at)
 					why = "inside a raw-text element (title, textarea, style, script ...)";
@@ -1396,7 +1447,7 @@ html_edit(const char *in, size_t len, const char *charset, const struct html_opt
 
 	size_t bottom = st.have_body_close ? st.body_close :
 	    st.have_html_close ? st.html_close : st.len;
-	const char *hidden = footer_hidden_by(st.text, st.len, bottom);
+	const char *hidden = footer_hidden_by(st.text, st.len, bottom, st.spans, st.n_spans);
 	bool lx_hidden = st.have_body_close ? st.lx_body_hidden :
 	    st.have_html_close ? st.lx_html_hidden :
 	    st.lx_hidden_open > 0 || st.lx_run_hidden > 0 || st.lx_out_of_memory;
@@ -1452,6 +1503,7 @@ cleanup:
 		free(st.edits[i].text);
 	free(st.edits);
 	free(st.protect);
+	free(st.spans);
 	free(st.lx_hidden);
 	free(st.base_url);
 	mbuf_free(&st.href_url);
