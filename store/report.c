@@ -233,6 +233,22 @@ bind_filter(struct sq *s, const struct report_filter *f)
 }
 
 /* pg_tail: the tail on PostgreSQL when it differs (NULL: the same). */
+/* Prepares sql and binds the filter's parameters that it has. */
+static int
+prepare_bound(struct store *st, const char *sql, const struct report_filter *f, struct sq **s,
+	      char *err, size_t errlen)
+{
+	if (prepare(st, sql, NULL, s, err, errlen) == -1)
+		return -1;
+	if (bind_filter(*s, f) != 0) {
+		dberr(st, err, errlen, "report: bind");
+		sq_finish(*s);
+		*s = NULL;
+		return -1;
+	}
+	return 0;
+}
+
 static int
 prepare_filtered(struct store *st, const struct report_filter *f, const char *head,
 		 const char *join, const char *tail, const char *pg_tail, struct sq **s,
@@ -247,17 +263,9 @@ prepare_filtered(struct store *st, const struct report_filter *f, const char *he
 		snprintf(err, errlen, "report: out of memory");
 		return -1;
 	}
-	rc = prepare(st, sql, NULL, s, err, errlen);
+	rc = prepare_bound(st, sql, f, s, err, errlen);
 	free(sql);
-	if (rc == -1)
-		return -1;
-	if (bind_filter(*s, f) != 0) {
-		dberr(st, err, errlen, "report: bind");
-		sq_finish(*s);
-		*s = NULL;
-		return -1;
-	}
-	return 0;
+	return rc;
 }
 
 int
@@ -489,15 +497,7 @@ prepare_days(struct store *st, const struct report_filter *f, struct sq **s, cha
 	snprintf(sql, sizeof(sql), "%s FROM message_days d%s WHERE %s%s%s", cols,
 		 pg ? "" : " INDEXED BY message_days_sent", pg ? "true" : "1",
 		 f->has_since ? " AND d.sent >= ?2" : "", f->has_until ? " AND d.sent < ?3" : "");
-	if (prepare(st, sql, NULL, s, err, errlen) == -1)
-		return -1;
-	if (bind_filter(*s, f) != 0) {
-		dberr(st, err, errlen, "report: bind");
-		sq_finish(*s);
-		*s = NULL;
-		return -1;
-	}
-	return 0;
+	return prepare_bound(st, sql, f, s, err, errlen);
 }
 
 struct day_slot {
