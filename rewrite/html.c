@@ -41,6 +41,16 @@ struct range {
 	size_t start, end;
 };
 
+/* Whether an open element is hidden, as libxml2 or the footer walk reads
+ * it; VIS_UNKNOWN until someone asks (most elements close before). */
+enum { VIS_SHOWN, VIS_HIDDEN, VIS_UNKNOWN };
+
+/* An element libxml2 has open, or closed in the current run of closes. */
+struct lx_elem {
+	unsigned char hidden;	/* VIS_* */
+	char *style;		/* VIS_UNKNOWN: its style attribute, read when asked; owned */
+};
+
 /* A start tag sax_start read: from its '<' to its closing '>' (or the '/'
  * of "/>"). */
 struct tag_span {
@@ -72,9 +82,11 @@ struct html_state {
 
 	/* libxml2's own reading of the open elements, for the footer: it must
 	 * not be inside an element that libxml2 (or a browser) hides. */
-	bool *lx_hidden;	/* per open element */
-	size_t lx_depth, lx_cap, lx_hidden_open;
+	struct lx_elem *lx_open;	/* per open element */
+	size_t lx_depth, lx_cap, lx_hidden_open, lx_unknown_open;
 	unsigned lx_run_hidden;	/* hidden elements closed since the last other event */
+	struct lx_elem *lx_run;	/* ... and those closed not known yet */
+	size_t lx_run_n, lx_run_cap;
 	size_t lx_run_from;	/* ... counted from this position on */
 	bool lx_body_hidden, lx_html_hidden, lx_out_of_memory;
 	size_t lx_last;		/* where libxml2 reported the last start tag, text or comment */
@@ -91,7 +103,8 @@ struct html_state {
 };
 
 static unsigned element_kind(const char *name, size_t nl);
-static bool libxml_atts_hide(unsigned kind, const xmlChar **atts);
+static unsigned char libxml_atts_hide(unsigned kind, const xmlChar **atts, char **style);
+static bool style_hides(const char *css, size_t len);
 
 static void
 state_fail(struct html_state *st, const char *why)
@@ -492,33 +505,52 @@ neutralise_artefact(struct html_state *st, const char *name, const struct attr *
 	return true;
 }
 
+/* Reads the style an element was left with (VIS_UNKNOWN) now that it is
+ * asked for. */
+static bool
+lx_resolve(struct lx_elem *e)
+{
+	if (e->hidden == VIS_UNKNOWN) {
+		e->hidden = style_hides(e->style, strlen(e->style)) ? VIS_HIDDEN : VIS_SHOWN;
+		free(e->style);
+		e->style = NULL;
+	}
+	return e->hidden == VIS_HIDDEN;
+}
+
 /* Another event than an end tag: a run of implied closes is over. */
 static void
 lx_other_event(struct html_state *st)
 {
 	st->lx_run_hidden = 0;
 	st->lx_run_from = (size_t)-1;
+	for (size_t i = 0; i < st->lx_run_n; i++)
+		free(st->lx_run[i].style);
+	st->lx_run_n = 0;
 }
 
 static void
 lx_push(struct html_state *st, const char *name, const xmlChar **atts)
 {
 	unsigned kind = element_kind(name, strlen(name));
-	bool hidden = libxml_atts_hide(kind, atts);
+	char *style;
+	unsigned char hidden = libxml_atts_hide(kind, atts, &style);
 
 	lx_other_event(st);
 	if (st->lx_depth == st->lx_cap) {
 		size_t cap = st->lx_cap ? st->lx_cap * 2 : 64;
-		bool *h = realloc(st->lx_hidden, cap * sizeof(*h));
+		struct lx_elem *h = realloc(st->lx_open, cap * sizeof(*h));
 		if (h == NULL) {
+			free(style);
 			st->lx_out_of_memory = true;
 			return;
 		}
-		st->lx_hidden = h;
+		st->lx_open = h;
 		st->lx_cap = cap;
 	}
-	st->lx_hidden[st->lx_depth++] = hidden;
-	st->lx_hidden_open += hidden;
+	st->lx_open[st->lx_depth++] = (struct lx_elem){ hidden, style };
+	st->lx_hidden_open += hidden == VIS_HIDDEN;
+	st->lx_unknown_open += hidden == VIS_UNKNOWN;
 }
 
 /* libxml2 reports closes at the parser's position, which for elements that
@@ -528,21 +560,55 @@ lx_pop(struct html_state *st, size_t pos)
 {
 	if (st->lx_depth == 0)
 		return;
-	bool hidden = st->lx_hidden[--st->lx_depth];
-	st->lx_hidden_open -= hidden;
+	struct lx_elem e = st->lx_open[--st->lx_depth];
+	st->lx_hidden_open -= e.hidden == VIS_HIDDEN;
+	st->lx_unknown_open -= e.hidden == VIS_UNKNOWN;
 	if (st->lx_run_from == (size_t)-1)
 		st->lx_run_from = pos;
-	st->lx_run_hidden += hidden;
+	if (e.hidden == VIS_UNKNOWN && st->lx_run_n == st->lx_run_cap) {
+		size_t cap = st->lx_run_cap ? st->lx_run_cap * 2 : 16;
+		struct lx_elem *r = realloc(st->lx_run, cap * sizeof(*r));
+		if (r != NULL) {
+			st->lx_run = r;
+			st->lx_run_cap = cap;
+		}
+	}
+	if (e.hidden == VIS_UNKNOWN && st->lx_run_n < st->lx_run_cap)
+		st->lx_run[st->lx_run_n++] = e;
+	else
+		st->lx_run_hidden += lx_resolve(&e);
+}
+
+/* Whether an element libxml2 has open is hidden. */
+static bool
+lx_any_open_hidden(struct html_state *st)
+{
+	for (size_t i = 0; st->lx_hidden_open == 0 && st->lx_unknown_open > 0 && i < st->lx_depth; i++)
+		if (st->lx_open[i].hidden == VIS_UNKNOWN) {
+			st->lx_unknown_open--;
+			st->lx_hidden_open += lx_resolve(&st->lx_open[i]);
+		}
+	return st->lx_hidden_open > 0;
+}
+
+/* Whether an element of the current run of closes was hidden. */
+static bool
+lx_any_run_hidden(struct html_state *st)
+{
+	for (size_t i = 0; i < st->lx_run_n; i++)
+		st->lx_run_hidden += lx_resolve(&st->lx_run[i]);
+	st->lx_run_n = 0;
+	return st->lx_run_hidden > 0;
 }
 
 /* Whether libxml2 had a hidden element open just before the end tag at
  * tag that it is now reporting: those still open, and those this very
  * end tag closed (reported at positions past tag). */
 static bool
-lx_hidden_before(const struct html_state *st, size_t tag)
+lx_hidden_before(struct html_state *st, size_t tag)
 {
-	return st->lx_out_of_memory || st->lx_hidden_open > 0 ||
-	    (st->lx_run_hidden > 0 && st->lx_run_from > tag);
+	return st->lx_out_of_memory || lx_any_open_hidden(st) ||
+	    (st->lx_run_from > tag && lx_any_run_hidden(st));
 }
 
 static void
@@ -900,8 +966,6 @@ element_kind(const char *name, size_t nl)
 	return k ? k->kind : 0;
 }
 
-enum { VIS_SHOWN, VIS_HIDDEN, VIS_UNKNOWN };
-
 struct open_element {
 	size_t name, name_len;	/* in the text */
 	unsigned kind;
@@ -1103,22 +1167,39 @@ attrs_hide(const char *t, size_t name, size_t nl, unsigned kind, const struct at
 }
 
 /* The same for an element as libxml2 reports it (attribute values decoded),
- * with the elements whose content is raw text or not shown. */
-static bool
-libxml_atts_hide(unsigned kind, const xmlChar **atts)
+ * with the elements whose content is raw text or not shown. A style is not
+ * read here but copied into *style (VIS_UNKNOWN) for lx_resolve(): most
+ * elements close before anyone asks. */
+static unsigned char
+libxml_atts_hide(unsigned kind, const xmlChar **atts, char **style)
 {
+	const char *css = NULL;
+	size_t n_css = 0;
 	bool open = false;
 
+	*style = NULL;
 	if (kind & (EL_HIDES | EL_RAWTEXT | EL_UNSURE | EL_PLAINTEXT))
-		return true;
+		return VIS_HIDDEN;
 	for (size_t i = 0; atts != NULL && atts[i] != NULL; i += 2) {
 		const char *name = (const char *)atts[i], *val = (const char *)atts[i + 1];
-		if (strcasecmp(name, "hidden") == 0 ||
-		    (strcasecmp(name, "style") == 0 && val != NULL && style_hides(val, strlen(val))))
-			return true;
+		if (strcasecmp(name, "hidden") == 0)
+			return VIS_HIDDEN;
+		if (strcasecmp(name, "style") == 0 && val != NULL)
+			css = val, n_css++;
 		open |= strcasecmp(name, "open") == 0;
 	}
-	return (kind & EL_OPENS_SHOWN) && !open;
+	if ((kind & EL_OPENS_SHOWN) && !open)
+		return VIS_HIDDEN;
+	if (n_css == 0)
+		return VIS_SHOWN;
+	if (n_css == 1 && (*style = strdup(css)) != NULL)
+		return VIS_UNKNOWN;
+	/* Several styles, or no memory for the copy: read them now. */
+	for (size_t i = 0; atts[i] != NULL; i += 2)
+		if (strcasecmp((const char *)atts[i], "style") == 0 && atts[i + 1] != NULL &&
+		    style_hides((const char *)atts[i + 1], strlen((const char *)atts[i + 1])))
+			return VIS_HIDDEN;
+	return VIS_SHOWN;
 }
 
 /* Whether an open element is hidden: its attributes are lexed again (as
@@ -1450,7 +1531,7 @@ html_edit(const char *in, size_t len, const char *charset, const struct html_opt
 	const char *hidden = footer_hidden_by(st.text, st.len, bottom, st.spans, st.n_spans);
 	bool lx_hidden = st.have_body_close ? st.lx_body_hidden :
 	    st.have_html_close ? st.lx_html_hidden :
-	    st.lx_hidden_open > 0 || st.lx_run_hidden > 0 || st.lx_out_of_memory;
+	    st.lx_out_of_memory || lx_any_open_hidden(&st) || lx_any_run_hidden(&st);
 	if (hidden == NULL && lx_hidden)
 		hidden = "inside an element that libxml2 reads as hidden or raw text";
 	size_t lx_last = st.have_body_close ? st.lx_last_at_body :
@@ -1504,7 +1585,11 @@ cleanup:
 	free(st.edits);
 	free(st.protect);
 	free(st.spans);
-	free(st.lx_hidden);
+	for (size_t i = 0; i < st.lx_depth; i++)
+		free(st.lx_open[i].style);
+	free(st.lx_open);
+	lx_other_event(&st);
+	free(st.lx_run);
 	free(st.base_url);
 	mbuf_free(&st.href_url);
 	mbuf_free(&st.link_text);
