@@ -37,6 +37,26 @@ what_is_recorded(struct mbuf *b, const struct config *cfg)
 			    cfg->geoip_precision == GEOIP_CITY ? "city and country" : "country");
 }
 
+/* The opening of a form that posts to url: a hidden field (name, value)
+ * when name is not NULL, and the address question when the message had
+ * several recipients (or an unknown number, 0). */
+static void
+form_open(struct mbuf *b, const char *url, const char *name, const char *value,
+	  size_t recipients)
+{
+	mbuf_puts(b, "<form method=\"post\" action=\"");
+	text_html_escape(TEXT_TO_MBUF(b), url, strlen(url));
+	mbuf_puts(b, "\">\n");
+	if (name != NULL) {
+		mbuf_printf(b, "<input type=\"hidden\" name=\"%s\" value=\"", name);
+		text_html_escape(TEXT_TO_MBUF(b), value, strlen(value));
+		mbuf_puts(b, "\">\n");
+	}
+	if (recipients != 1)
+		mbuf_puts(b, "<p><label>Your email address (the message went to several people): "
+			  "<input type=\"email\" name=\"address\" required></label></p>\n");
+}
+
 void
 page_optout(struct mbuf *b, const struct config *cfg, const char *url, size_t recipients)
 {
@@ -46,12 +66,8 @@ page_optout(struct mbuf *b, const struct config *cfg, const char *url, size_t re
 	what_is_recorded(b, cfg);
 	mbuf_puts(b, "<p>If you do not want this, press the button. From then on, mail to you "
 		  "from this organisation is not tracked, and nothing more is recorded about "
-		  "this message.</p>\n<form method=\"post\" action=\"");
-	text_html_escape(TEXT_TO_MBUF(b), url, strlen(url));
-	mbuf_puts(b, "\">\n");
-	if (recipients != 1)
-		mbuf_puts(b, "<p><label>Your email address (the message went to several people): "
-			  "<input type=\"email\" name=\"address\" required></label></p>\n");
+		  "this message.</p>\n");
+	form_open(b, url, NULL, NULL, recipients);
 	mbuf_puts(b, "<p><button type=\"submit\">Stop tracking me</button></p>\n</form>\n"
 		  "<p><a href=\"/privacy\">What is recorded, in full</a></p>\n</body></html>\n");
 }
@@ -134,14 +150,7 @@ page_consent(struct mbuf *b, const char *notice, const char *version, const char
 		mbuf_puts(b, "<p><em>What is recorded changed since this page was opened, and "
 			  "nothing was recorded. Please read it again.</em></p>\n");
 	mbuf_puts(b, notice);
-	mbuf_puts(b, "<form method=\"post\" action=\"");
-	text_html_escape(TEXT_TO_MBUF(b), url, strlen(url));
-	mbuf_puts(b, "\">\n<input type=\"hidden\" name=\"notice\" value=\"");
-	text_html_escape(TEXT_TO_MBUF(b), version, strlen(version));
-	mbuf_puts(b, "\">\n");
-	if (recipients != 1)
-		mbuf_puts(b, "<p><label>Your email address (the message went to several people): "
-			  "<input type=\"email\" name=\"address\" required></label></p>\n");
+	form_open(b, url, "notice", version, recipients);
 	mbuf_puts(b, "<p><button type=\"submit\">Allow</button></p>\n</form>\n"
 		  "<p>If you do not want this, close this page: nothing is recorded.</p>\n"
 		  "<p><a href=\"/privacy\">What is recorded, in full</a></p>\n</body></html>\n");
