@@ -944,12 +944,29 @@ static const struct element_kind {
 	{ "xmp", EL_SPECIAL | EL_CLOSES_P | EL_RAWTEXT },
 };
 
-static int
-element_kind_cmp(const void *key, const void *entry)
+#define N_ELEMENT_KINDS (sizeof(element_kinds) / sizeof(*element_kinds))
+
+/* Where the names that start with each letter begin in element_kinds
+ * (sorted, every name starting with a lower-case letter): those of c run
+ * from element_first[c - 'a'] to element_first[c - 'a' + 1]. Filled before
+ * main() runs, from the constant table, so threads only read it. */
+static unsigned char element_first[27];
+
+__attribute__((constructor)) static void
+element_index(void)
 {
-	return strcmp(key, ((const struct element_kind *)entry)->name);
+	size_t k = 0;
+
+	for (int c = 0; c < 26; c++) {
+		element_first[c] = (unsigned char)k;
+		while (k < N_ELEMENT_KINDS && element_kinds[k].name[0] == 'a' + c)
+			k++;
+	}
+	element_first[26] = (unsigned char)k;
 }
 
+/* Looked up for every tag, twice: only the names with the same first letter
+ * are compared, the second letter inline. */
 static unsigned
 element_kind(const char *name, size_t nl)
 {
@@ -960,10 +977,14 @@ element_kind(const char *name, size_t nl)
 	for (size_t i = 0; i < nl; i++)
 		lower[i] = (char)tolower((unsigned char)name[i]);
 	lower[nl] = '\0';
-	const struct element_kind *k = bsearch(lower, element_kinds,
-					       sizeof(element_kinds) / sizeof(*element_kinds),
-					       sizeof(*element_kinds), element_kind_cmp);
-	return k ? k->kind : 0;
+	if (lower[0] < 'a' || lower[0] > 'z')
+		return 0;
+	for (size_t k = element_first[lower[0] - 'a']; k < element_first[lower[0] - 'a' + 1]; k++) {
+		const char *e = element_kinds[k].name;
+		if (e[1] == lower[1] && strcmp(lower + 1, e + 1) == 0)
+			return element_kinds[k].kind;
+	}
+	return 0;
 }
 
 struct open_element {
