@@ -1,5 +1,6 @@
 /* mailbeacon keygen: makes a signing key (first line of a new or existing
- * key_file, which is how keys are rotated) or the recipient hash key. The
+ * key_file, which is how keys are rotated), a data key (the same, in
+ * data_key_file) or the recipient hash key. The
  * file is replaced atomically and never becomes readable by others. */
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -29,12 +30,16 @@ void
 keygen_usage(FILE *f)
 {
 	fprintf(f, "usage: mailbeacon keygen [--id KEYID] [--group GROUP] [-o FILE]\n"
+		"       mailbeacon keygen --data [--id KEYID] [--group GROUP] [-o FILE]\n"
 		"       mailbeacon keygen --hash [--group GROUP] [-o FILE]\n"
 		"Makes a key of 32 random bytes. Without -o the key line is printed.\n"
 		"With -o FILE and no --hash: a signing key line \"KEYID SECRET\" (KEYID defaults\n"
 		"to the year and month, UTC). A new FILE gets it alone; an existing key file\n"
 		"gets it as its first line, so it signs from now on and the older keys still\n"
 		"verify (rotation: then SIGHUP mailbeacond, then mailbeacon-milter).\n"
+		"With --data: the same for a key of data_key_file, which encrypts the stored\n"
+		"fields: the first key encrypts new values, the older keys still decrypt\n"
+		"what they encrypted.\n"
 		"With --hash: the recipient hash key alone; FILE must not exist (this key is\n"
 		"never rotated: stored opt-outs depend on it).\n"
 		"A new file is mode 0600, or 0640 with group GROUP (so that the daemons'\n"
@@ -110,7 +115,7 @@ keygen_check(const char *tmp, int hash, const char *id, char *err, size_t errlen
 }
 
 static int
-keygen_file(const char *path, const char *id, int hash, const char *group)
+keygen_file(const char *path, const char *id, int hash, int data, const char *group)
 {
 	struct stat old_st;
 	struct mbuf old, text;
@@ -206,6 +211,13 @@ keygen_file(const char *path, const char *id, int hash, const char *group)
 	if (hash)
 		log_info("keygen: wrote the hash key to %s; back it up "
 			"with the database", path);
+	else if (data && have_old)
+		log_info("keygen: %s: data key '%s' now encrypts new values; the older "
+			"keys still decrypt what they encrypted. Restart or SIGHUP the programs",
+			path, id);
+	else if (data)
+		log_info("keygen: wrote data key '%s' to %s; back it up apart from "
+			"the database (without it, the encrypted fields are lost)", id, path);
 	else if (have_old)
 		log_info("keygen: %s: key '%s' now signs; the older keys "
 			"still verify. Send SIGHUP to mailbeacond, then to mailbeacon-milter",
@@ -232,13 +244,14 @@ cmd_keygen(struct admin_env *env, int argc, char **argv)
 	static const struct option opts[] = {
 		{ "id", required_argument, NULL, 'i' },
 		{ "hash", no_argument, NULL, 'H' },
+		{ "data", no_argument, NULL, 'D' },
 		{ "group", required_argument, NULL, 'g' },
 		{ "output", required_argument, NULL, 'o' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *path = NULL, *group = NULL;
 	char id[KEY_ID_MAX + 1];
-	int hash = 0, c;
+	int hash = 0, data = 0, c;
 
 	(void)env;
 	time_t now = time(NULL);
@@ -260,6 +273,9 @@ cmd_keygen(struct admin_env *env, int argc, char **argv)
 		case 'H':
 			hash = 1;
 			break;
+		case 'D':
+			data = 1;
+			break;
 		case 'g':
 			group = optarg;
 			break;
@@ -271,7 +287,7 @@ cmd_keygen(struct admin_env *env, int argc, char **argv)
 			return EXIT_USAGE;
 		}
 	}
-	if (optind != argc) {
+	if (optind != argc || (hash && data)) {
 		keygen_usage(stderr);
 		return EXIT_USAGE;
 	}
@@ -280,7 +296,7 @@ cmd_keygen(struct admin_env *env, int argc, char **argv)
 		return EXIT_RUNTIME;
 	}
 	if (path != NULL)
-		return keygen_file(path, id, hash, group);
+		return keygen_file(path, id, hash, data, group);
 
 	struct mbuf text;
 	mbuf_init(&text);

@@ -39,7 +39,7 @@ usage(FILE *f)
 		"      mail each sender with digest= in the policy their own report\n"
 		"  sync --from URL [--token-file FILE]\n"
 		"      pull events and opt-outs from a beacon on another host (resumable)\n"
-		"  keygen [--id KEYID] [--hash] [--group GROUP] [-o FILE]\n"
+		"  keygen [--id KEYID] [--hash | --data] [--group GROUP] [-o FILE]\n"
 		"      make a signing key (put first in FILE: rotation) or the hash key\n"
 		"  db status|migrate       the database's backend, schema and row counts; create\n"
 		"      or migrate its schema (as the owner of a PostgreSQL schema)\n"

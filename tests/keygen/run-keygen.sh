@@ -73,6 +73,18 @@ check "a key file readable by others is refused, not rotated" \
 	sh -c "! '$mb' keygen --id third -o keys 2>/dev/null && cmp -s keys keys.before"
 check "a bad key id is refused" sh -c "! '$mb' keygen --id 'a b' 2>/dev/null"
 check "no temporary file is left behind" test -z "$(ls | grep '\.new\.')"
+"$mb" keygen --data --id d1 -o data.key 2>data.err
+check "a new data key file is mode 600 with one key line" \
+	sh -c "test \"\$(stat -c %a data.key)\" = 600 && grep -Eqx 'd1 [A-Za-z0-9_-]{43}' data.key"
+check "the data key's message says to keep it apart from the database" grep -q 'apart from the database' data.err
+cp data.key data.before
+"$mb" keygen --data --id d2 -o data.key 2>data.err
+check "a data key rotation puts the new key first and keeps the old one" \
+	sh -c "test \"\$(cut -d' ' -f1 data.key | tr '\n' ' ')\" = 'd2 d1 ' && tail -n 1 data.key | cmp -s - data.before"
+check "a data key rotation says the older keys still decrypt" grep -q 'still decrypt' data.err
+check "--data and --hash together are refused" sh -c "! '$mb' keygen --data --hash 2>/dev/null"
+check "--data prints a key line without -o" \
+	sh -c "'$mb' keygen --data --id d0 | grep -Eqx 'd0 [A-Za-z0-9_-]{43}'"
 if getent group nogroup >/dev/null; then
 	"$mb" keygen -o grouped --group nogroup 2>/dev/null
 	check "--group makes the file 640 in that group" \
