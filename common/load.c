@@ -9,6 +9,7 @@
 #include <unistd.h>
 #include <sodium.h>
 
+#include "fieldcrypt.h"
 #include "load.h"
 #include "mbuf.h"
 #include "secret.h"
@@ -84,11 +85,31 @@ load_api_token(const char *path, char **out, char *err, size_t errlen)
 	return 0;
 }
 
+/* Encryption at rest is not in the store yet (issue 16): a store written
+ * now would hold the fields in plaintext, so data_key_file is refused
+ * rather than ignored, by every program, after its key file is checked. */
+static int
+load_data_key_refused(const char *path, char *err, size_t errlen)
+{
+	struct fieldcrypt fc;
+
+	if (path == NULL)
+		return 0;
+	if (fieldcrypt_load(&fc, path, err, errlen) < 0)
+		return -1;
+	fieldcrypt_free(&fc);
+	snprintf(err, errlen, "data_key_file = %s: this version of mailbeacon cannot encrypt "
+		 "the store yet and would store its fields in plaintext; remove the setting", path);
+	return -1;
+}
+
 int
 load_named(const struct load_targets *t, char *err, size_t errlen)
 {
 	const struct config *cfg = t->cfg;
 
+	if (load_data_key_refused(cfg->data_key_file, err, errlen) < 0)
+		return -1;
 	if (t->keys != NULL && keyring_load(cfg->key_file, t->keys, err, errlen) < 0)
 		return -1;
 	if (t->policy != NULL && policy_load(cfg->policy_file, t->policy, err, errlen) < 0)

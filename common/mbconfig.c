@@ -192,6 +192,8 @@ static const struct cfg_key cfg_keys[] = {
 	  FIELD(geoip_database), NULL, 0, 0, NULL, "a file name" },
 	{ "geoip_precision", CFG_ENUM, "country", 0,
 	  FIELD(geoip_precision), NULL, 0, 0, geoip_precision_words, "country or city" },
+	{ "data_key_file", CFG_OPTPATH, NULL, 0,
+	  FIELD(data_key_file), NULL, 0, 0, NULL, "a file name" },
 	{ "footer_ask_html", CFG_OPTPATH, NULL, 0,
 	  FIELD(footer_ask_html), NULL, 0, 0, NULL, "a file name" },
 	{ "footer_ask_text", CFG_OPTPATH, NULL, 0,

@@ -62,6 +62,7 @@ struct config {
 	int notify_max_per_hour;	/* per sender; beyond it one summary an hour */
 	char *geoip_database;	/* an MMDB file, or NULL: no location recorded */
 	enum geoip_precision geoip_precision;	/* what of the location is stored */
+	char *data_key_file;	/* keys that would encrypt stored fields; refused for now */
 	char *footer_ask_html;	/* consent=optin's ask footer, or NULL: built in */
 	char *footer_ask_text;
 	int consent_ask_interval;	/* seconds: a recipient is asked once in it */

@@ -61,7 +61,7 @@ static int
 teardown(void **state)
 {
 	const char *names[] = { "keys", "hash.key", "policy", "footer.html", "api.token",
-				"mailbeacon.conf" };
+				"mailbeacon.conf", "data.key" };
 	char path[256];
 
 	(void)state;
@@ -232,6 +232,41 @@ test_ask_footer(void **state)
 	assert_int_equal(footer_check_ask(footer_default_ask_text, err, sizeof(err)), 0);
 }
 
+/* data_key_file is refused by every program until the store encrypts
+ * (nothing may be written in plaintext under it), after its file is checked
+ * like the other secrets. */
+static void
+test_data_key_refused(void **state)
+{
+	struct config cfg;
+	char err[512], want[300];
+	struct load_targets t = { .cfg = &cfg };
+
+	(void)state;
+	put("mailbeacon.conf", "beacon_url = https://t.example.com\ndata_key_file = data.key\n", 0644);
+	put("data.key", "d1 AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8\n", 0600);
+	assert_int_equal(load_all(conf, &t, err, sizeof(err)), -1);
+	snprintf(want, sizeof(want), "data_key_file = %s/data.key: this version of mailbeacon "
+		 "cannot encrypt the store yet and would store its fields in plaintext; "
+		 "remove the setting", dir);
+	assert_string_equal(err, want);
+	config_free(&cfg);
+	put("data.key", "d1 AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8\n", 0644);
+	assert_int_equal(load_all(conf, &t, err, sizeof(err)), -1);
+	snprintf(want, sizeof(want), "%s/data.key: readable by other users (mode 0644)", dir);
+	assert_memory_equal(err, want, strlen(want));
+	config_free(&cfg);
+	put("data.key", "d1 tooshort\n", 0600);
+	assert_int_equal(load_all(conf, &t, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "data.key:1: "));
+	config_free(&cfg);
+	/* Unset: nothing changes. */
+	put("mailbeacon.conf", "beacon_url = https://t.example.com\n", 0644);
+	assert_int_equal(load_all(conf, &t, err, sizeof(err)), 0);
+	assert_null(cfg.data_key_file);
+	config_free(&cfg);
+}
+
 int
 main(void)
 {
@@ -241,6 +276,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_api_token, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_footer_error, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ask_footer, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_data_key_refused, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
