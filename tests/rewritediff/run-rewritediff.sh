@@ -17,6 +17,8 @@
 # field of the result and of the delivered message; the two outputs must be
 # identical. The token format is unchanged, so tags are compared as bytes.
 # Without git or the base commit (a release tarball) the test is skipped.
+# A change meant to alter the output (a new footer wording, say) moves BASE
+# to the commit that makes it, so that what follows is held to it.
 #
 # A difference is reported with its label; "fileN/vV" is the Nth file of
 # the list printed, "mutK/vV" is rewrite_diff --emit K (same arguments).
