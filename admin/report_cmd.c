@@ -52,12 +52,15 @@ report_usage(FILE *f)
 "  (one per sender), total (one) or url (one per destination, after the\n"
 "  total: messages, clicks_human, clicks_scanner and url; the rest empty), or\n"
 "  place (geoip_database: human opens per message, then per sender (id\n"
-"  empty), and country, or city: sender, id, opens_human, country, city).\n"
+"  empty), and country, or city: sender, id, opens_human, country, city),\n"
+"  or consent (consent=optin, one per sender, last: sender, asked, consented,\n"
+"  withdrawn, consent_rate (of the asked, those who consented)).\n"
 "  Columns: scope, sender, id, queue_id,\n"
 "  message_id, sent, last_sent, messages, recipients, opens_human,\n"
 "  opens_machine, unique_human_opens, first_human_open, time_to_open_seconds,\n"
 "  clicks_human, clicks_scanner, messages_clicked, optouts, open_rate,\n"
-"  click_rate, link_num, url, country, city. Times ISO 8601 UTC; empty when\n"
+"  click_rate, link_num, url, country, city, asked, consented, withdrawn,\n"
+"  consent_rate. Times ISO 8601 UTC; empty when\n"
 "  not applicable;\n"
 "  a cell that a spreadsheet would take for a formula starts with '.\n"
 "\n"
@@ -350,6 +353,8 @@ cmd_report(struct admin_env *env, int argc, char **argv)
 			break;
 		case FMT_CSV:
 			rc = report_csv(st, rd, stdout, err, sizeof(err));
+			if (rc == 0)
+				rc = report_consent_csv(st, &o, stdout, err, sizeof(err));
 			break;
 		case FMT_JSON:
 			rc = report_json(st, rd, &o, stdout, err, sizeof(err));

@@ -1,6 +1,6 @@
 /* report_consent: the consent=optin figures of mailbeacon report per
  * sender (the table's last section, the HTML page's section, the JSON's
- * "consent"): recipients asked, recipients who consented, those who
+ * "consent", the CSV's rows of scope consent): recipients asked, recipients who consented, those who
  * withdrew (stopped tracking) and the consent rate (of the asked, those who
  * said yes). The table and the page show them only when some sender of the
  * report has consent data, so reports without consent=optin stay as they
@@ -61,6 +61,22 @@ consent_row(void *arg, const struct store_consent_counts *c)
 			c->asked, c->consented, c->withdrawn, rate);
 		return 0;
 	}
+	if (r->format == FMT_CSV) {
+		/* id .. city empty: 22 cells */
+		fputs("consent,", r->f);
+		csv_field(r->f, c->sender);
+		fprintf(r->f, ",,,,,,,,,,,,,,,,,,,,,,,%lld,%lld,%lld,", c->asked, c->consented,
+			c->withdrawn);
+		if (c->asked > 0) {
+			char b[40];
+
+			fmt_double(ratio(c->asked_consented, c->asked), b);
+			fputs(b, r->f);
+		}
+		fputs("\r\n", r->f);
+		r->n++;
+		return 0;
+	}
 	if (r->format == FMT_JSON) {
 		fprintf(r->f, "%s\n    {\"sender\": ", r->n++ ? "," : "");
 		json_str(r->f, c->sender);
@@ -113,4 +129,13 @@ report_consent_html(struct store *st, const struct report_opts *o, FILE *f, char
 	if (r.n > 0)
 		fputs("</tbody>\n</table></div>\n", f);
 	return rc == 0 ? 0 : -1;
+}
+
+int
+report_consent_csv(struct store *st, const struct report_opts *o, FILE *f, char *err,
+		   size_t errlen)
+{
+	struct consent_rows r = { f, o->f.sender, 0, FMT_CSV };
+
+	return store_consent_counts(st, NULL, consent_row, &r, err, errlen) == 0 ? 0 : -1;
 }

@@ -2,7 +2,9 @@
  * are in report_usage, report_cmd.c): a row per message followed by its
  * links, then a row per sender, one for the total, a row per destination
  * (the stored URL across the messages), and with geoip_database a row per
- * message and place, then per sender and place. */
+ * message and place, then per sender and place; last, under consent=optin,
+ * a row per sender with its consent figures (report_consent.c). The
+ * consent columns come last, empty in the other rows. */
 #include <stdio.h>
 #include <stdlib.h>
 #include "report_fmt.h"
@@ -72,7 +74,7 @@ csv_message_cb(void *arg, const struct report_message *m)
 	csv_num(f, m->optouts);
 	csv_rate(f, uniq, 1);
 	csv_rate(f, clicked, 1);
-	fputs(",,,,\r\n", f);		/* link_num .. city */
+	fputs(",,,," CSV_NO_CONSENT "\r\n", f);	/* link_num .. city */
 	for (size_t i = 0; i < m->n_links; i++) {
 		const struct report_link *l = &m->links[i];
 
@@ -85,7 +87,7 @@ csv_message_cb(void *arg, const struct report_message *m)
 		fputs(",,,,", f);		/* messages_clicked .. click_rate */
 		csv_num(f, l->num);
 		csv_text(f, l->url);
-		fputs(",,\r\n", f);		/* country, city */
+		fputs(",," CSV_NO_CONSENT "\r\n", f);	/* country, city */
 	}
 	return 0;
 }
@@ -110,7 +112,7 @@ csv_counts(FILE *f, const char *scope, const char *sender, const struct report_c
 	csv_num(f, c->optouts);
 	csv_rate(f, c->unique_human_opens, c->messages);
 	csv_rate(f, c->messages_clicked, c->messages);
-	fputs(",,,,\r\n", f);		/* link_num .. city */
+	fputs(",,,," CSV_NO_CONSENT "\r\n", f);	/* link_num .. city */
 }
 
 static int
@@ -133,7 +135,7 @@ csv_url_cb(void *arg, const struct report_url *u)
 	csv_num(f, u->scanner_clicks);
 	fputs(",,,,,", f);			/* messages_clicked .. link_num */
 	csv_text(f, u->url);
-	fputs(",,\r\n", f);			/* country, city */
+	fputs(",," CSV_NO_CONSENT "\r\n", f);	/* country, city */
 	return 0;
 }
 
@@ -152,7 +154,7 @@ csv_place_cb(void *arg, const struct report_place *p)
 	fputs(",,,,,,,,,,,,", f);		/* opens_machine .. url */
 	csv_text(f, p->country);
 	csv_text(f, p->city);
-	fputs("\r\n", f);
+	fputs(CSV_NO_CONSENT "\r\n", f);
 	return 0;
 }
 
@@ -180,7 +182,7 @@ report_csv(struct store *st, const struct report_data *rd, FILE *f, char *err, s
 	fputs("scope,sender,id,queue_id,message_id,sent,last_sent,messages,recipients,"
 	    "opens_human,opens_machine,unique_human_opens,first_human_open,"
 	    "time_to_open_seconds,clicks_human,clicks_scanner,messages_clicked,optouts,"
-	    "open_rate,click_rate,link_num,url,country,city\r\n", f);
+	    "open_rate,click_rate,link_num,url,country,city," CSV_CONSENT_COLUMNS "\r\n", f);
 	if (store_report_messages(st, rd, csv_message_cb, f, err, errlen) != 0)
 		return -1;
 	store_report_senders(rd, csv_sender_cb, f);

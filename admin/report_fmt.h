@@ -67,6 +67,14 @@ int report_consent_json(struct store *st, const struct report_opts *o, FILE *out
  * none. */
 int report_consent_html(struct store *st, const struct report_opts *o, FILE *out, char *err,
 			size_t errlen);
+/* The same as CSV rows of scope consent after report_csv's (sender and
+ * the last four columns); nothing when none. */
+int report_consent_csv(struct store *st, const struct report_opts *o, FILE *out, char *err,
+		       size_t errlen);
+/* The CSV's consent columns, last, and the four empty cells that end every
+ * other row. */
+#define CSV_CONSENT_COLUMNS "asked,consented,withdrawn,consent_rate"
+#define CSV_NO_CONSENT ",,,,"
 
 /* ---- formatting ---- */
 

@@ -284,6 +284,18 @@ assert c == [{"sender": "alice@example.com", "asked": 4, "consented": 4, "withdr
 	mb_admin_as_pf -c "$MB_CONF" report --format html --sender "$ALICE" |
 		grep -q '<td class="l">alice@example.com</td><td>4</td><td>4</td><td>1</td><td>100.0%</td>' ||
 		note "report --format html: no consent row"
+	mb_admin_as_pf -c "$MB_CONF" report --format csv --sender "$ALICE" | python3 -c '
+import csv, io, sys
+raw = sys.stdin.buffer.read().decode()
+lines = list(csv.reader(io.StringIO(raw, newline="")))
+assert len({len(l) for l in lines}) == 1, "rows of different widths"
+rows = list(csv.DictReader(io.StringIO(raw, newline="")))
+c = [(r["sender"], r["asked"], r["consented"], r["withdrawn"], r["consent_rate"])
+     for r in rows if r["scope"] == "consent"]
+assert c == [("alice@example.com", "4", "4", "1", "1.0")], c
+assert rows[-1]["scope"] == "consent", rows[-1]
+assert all(r["asked"] == "" for r in rows if r["scope"] != "consent"), rows' ||
+		note "report --format csv: consent figures"
 	# forget: bob's consents and asks go, his withdrawal stays.
 	out=$(mb_admin_as_pf -c "$MB_CONF" forget --recipient bob@example.com) || note "forget: $out"
 	printf '%s\n' "$out" | sed 's/^/# /'

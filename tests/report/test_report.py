@@ -1182,7 +1182,7 @@ def places_formats():
              str(p["opens_human"])) for p in by_m + by_s]
     assert got == want, (got, want)
     widths = {len(r) for r in csv.reader(io.StringIO(raw.decode("utf-8"), newline=""))}
-    assert widths == {24}, widths   # every row as wide as the header
+    assert widths == {28}, widths   # every row as wide as the header (24 + 4 consent)
     lines = site.run("report", check=0).stdout.decode("utf-8").split("\n")
     at = lines.index("human opens per place (geoip_database)")
     body = lines[at + 2:at + 2 + len(by_s)]
