@@ -13,6 +13,9 @@
  * stores nothing twice. A malformed line stops the sync (exit 2) after the
  * good lines before it are stored.
  *
+ * consent=optin's consents and asks follow through GET /api/v1/consents,
+ * paged by time (sync_consents).
+ *
  * Exit: 0 ok, 1 usage or configuration error, 2 runtime error. */
 #include <getopt.h>
 #include <stdbool.h>
@@ -50,7 +53,9 @@ sync_usage(FILE *f)
 "each), and remembers per URL where it stopped: a second run fetches only\n"
 "what is new, and a run that was interrupted resumes without storing\n"
 "anything twice. Opt-outs also go into the opt-out list that the milter\n"
-"honours.\n"
+"honours. Then consent=optin's consents (with their proof) and asks recorded\n"
+"there (GET /api/v1/consents) come the same way; a consent of a recipient\n"
+"who opted out here is not taken (the withdrawal wins).\n"
 "\n"
 "  --from URL         the beacon's base URL, e.g. https://t.example.com\n"
 "                     (https:// with certificate verification; http:// only\n"
@@ -59,7 +64,8 @@ sync_usage(FILE *f)
 "                     the configuration: the same token as the beacon's);\n"
 "                     must not be readable by other users\n"
 "\n"
-"Prints \"N events, M opt-outs from URL (cursor A -> B)\".\n"
+"Prints \"N events, M opt-outs from URL (cursor A -> B)\", then\n"
+"\"N consents, M asks from URL (since A -> B)\" (new rows written).\n"
 "Exit: 0 ok, 1 usage or configuration error, 2 runtime error (network, an\n"
 "HTTP status other than 200, a malformed line: the lines before it are kept).\n");
 }
@@ -172,19 +178,24 @@ struct syncer {
 	struct store *st;
 	long long cursor;	/* stored */
 	size_t events, optout_events;
+	long status;		/* of the last fetch, 0 when none came */
+	size_t consents, asks;	/* consent=optin's, written */
 };
 
-/* GETs the page after s->cursor into pg. 0, or -1 with a message. */
+/* GETs the page of query ("events?after=" and s->cursor, or
+ * "consents?since=" and a time) into pg. 0, or -1 with a message. */
 static int
-fetch(struct syncer *s, struct page *pg, char *err, size_t errlen)
+fetch(struct syncer *s, struct page *pg, const char *query, long long from, char *err,
+      size_t errlen)
 {
 	char url[4096];
 	long status = 0;
 	char *ctype = NULL;
 	CURLcode rc;
 
-	if ((size_t)snprintf(url, sizeof(url), "%s/api/v1/events?after=%lld", s->base,
-			     s->cursor) >= sizeof(url)) {
+	s->status = 0;
+	if ((size_t)snprintf(url, sizeof(url), "%s/api/v1/%s%lld", s->base, query,
+			     from) >= sizeof(url)) {
 		snprintf(err, errlen, "--from: URL too long");
 		return -1;
 	}
@@ -204,6 +215,7 @@ fetch(struct syncer *s, struct page *pg, char *err, size_t errlen)
 		return -1;
 	}
 	curl_easy_getinfo(s->curl, CURLINFO_RESPONSE_CODE, &status);
+	s->status = status;
 	if (status != 200) {
 		char body[256];
 
@@ -308,6 +320,114 @@ out:
 	free(ev);
 	free(lines_in);
 	return rc;
+}
+
+/* consent=optin's consents and asks: GET /api/v1/consents?since=TIME, a
+ * page (oldest first) in one transaction with the time reached, kept as
+ * the cursor of BASE/api/v1/consents. A run asks again from a minute
+ * before that time: a row stamped earlier but committed after the last
+ * run's read still comes, and what came before is not written twice. */
+#define CONSENTS_OVERLAP 60	/* seconds */
+
+static int
+store_consent_page(struct syncer *s, const char *key, long long *cursor, struct page *pg,
+		   size_t *lines, long long *last, char *err, size_t errlen)
+{
+	char *p = pg->body.data, *end = p + pg->body.len;
+	struct consentline *in = NULL;
+	struct store_consent_item *it = NULL;
+	size_t n = 0, consents, asks;
+	int rc = -1;
+
+	*lines = 0;
+	if (pg->body.len == 0 || p == NULL)
+		return 0;
+	for (char *q = p; q < end; q++)
+		if (*q == '\n')
+			(*lines)++;
+	if (end[-1] != '\n')
+		(*lines)++;
+	if ((in = calloc(*lines, sizeof(*in))) == NULL ||
+	    (it = calloc(*lines, sizeof(*it))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	for (; n < *lines; n++) {
+		char *nl = memchr(p, '\n', (size_t)(end - p));
+		char why[256] = "";
+
+		if (nl == NULL)
+			snprintf(why, sizeof(why), "the last line is cut off (no newline)");
+		else if (consentline_decode(p, (size_t)(nl - p), &in[n], why, sizeof(why)) < 0)
+			;	/* why says it */
+		else if (n > 0 && in[n].it.time < it[n - 1].time)
+			snprintf(why, sizeof(why), "\"time\" goes back");
+		if (why[0] != '\0') {
+			snprintf(err, errlen, "%s: line %zu: malformed: %s; nothing of that page "
+				 "stored", key, n + 1, why);
+			goto out;
+		}
+		it[n] = in[n].it;
+		p = nl + 1;
+	}
+	*last = it[n - 1].time;
+	long long next = *last > *cursor ? *last : *cursor;
+	if (store_sync_consents(s->st, key, *cursor, it, n, next, &consents, &asks, err,
+				errlen) < 0)
+		goto out;
+	*cursor = next;
+	s->consents += consents;
+	s->asks += asks;
+	rc = 0;
+out:
+	free(in);
+	free(it);
+	return rc;
+}
+
+static int
+sync_consents(struct syncer *s, struct page *pg, char *err, size_t errlen)
+{
+	char key[4096];
+	long long cursor, start, since, last = 0;
+	size_t lines;
+
+	err[0] = '\0';
+	snprintf(key, sizeof(key), "%s/api/v1/consents", s->base);
+	if (store_sync_cursor(s->st, key, &cursor, err, errlen) < 0) {
+		log_warnx("%s", err);
+		return EXIT_RUNTIME;
+	}
+	start = cursor;
+	since = cursor > CONSENTS_OVERLAP ? cursor - CONSENTS_OVERLAP : 0;
+	for (;;) {
+		if (fetch(s, pg, "consents?since=", since, err, errlen) < 0) {
+			if (s->status == 404) {
+				/* A beacon from before consent=optin: its events were all. */
+				printf("no consents API at %s (a beacon older than consent=optin)\n",
+				       s->base);
+				return 0;
+			}
+			break;
+		}
+		if (store_consent_page(s, key, &cursor, pg, &lines, &last, err, errlen) < 0)
+			break;
+		if (lines < PAGE_LINES)
+			break;
+		if (last == since) {
+			snprintf(err, errlen, "%s: more than %d consents and asks at one time (%lld): "
+				 "cannot page through them", key, PAGE_LINES, last);
+			break;
+		}
+		since = last;
+	}
+	printf("%zu consents, %zu asks from %s (since %lld -> %lld)%s\n", s->consents, s->asks,
+	       s->base, start, cursor, err[0] != '\0' ? ", then stopped" : "");
+	if (err[0] != '\0') {
+		log_warnx("%s", err);
+		return EXIT_RUNTIME;
+	}
+	return 0;
 }
 
 static int
@@ -443,7 +563,7 @@ cmd_sync(struct admin_env *env, int argc, char **argv)
 		size_t lines;
 		bool bad;
 
-		if (fetch(&s, &pg, err, sizeof(err)) < 0 ||
+		if (fetch(&s, &pg, "events?after=", s.cursor, err, sizeof(err)) < 0 ||
 		    store_page(&s, &pg, &lines, &bad, err, sizeof(err)) < 0 || bad) {
 			printf("%zu events, %zu opt-outs from %s (cursor %lld -> %lld), "
 			       "then stopped\n", s.events, s.optout_events, s.base, start, s.cursor);
@@ -455,7 +575,7 @@ cmd_sync(struct admin_env *env, int argc, char **argv)
 	}
 	printf("%zu events, %zu opt-outs from %s (cursor %lld -> %lld)\n", s.events,
 	       s.optout_events, s.base, start, s.cursor);
-	rc = 0;
+	rc = sync_consents(&s, &pg, err, sizeof(err));
 out:
 	if (token != NULL) {
 		sodium_memzero(token, strlen(token));

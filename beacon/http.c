@@ -530,11 +530,22 @@ api_line(void *arg, long long cursor, const struct store_event *e)
 	return eventline_encode(arg, cursor, e);
 }
 
+static int
+api_consent_line(void *arg, const struct store_consent_item *it)
+{
+	return consentline_encode(arg, it);
+}
+
+/* GET /api/v1/events?after=CURSOR (the events after an event's cursor) or,
+ * with consents, GET /api/v1/consents?since=TIME (consent=optin's consents
+ * and asks recorded at or after a time): a page of lines for mailbeacon
+ * sync, behind the same bearer token. */
 static enum MHD_Result
-route_api(struct MHD_Connection *c)
+route_api(struct MHD_Connection *c, bool consents)
 {
 	const char *auth = header(c, MHD_HTTP_HEADER_AUTHORIZATION);
-	const char *after = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "after");
+	const char *after = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND,
+							consents ? "since" : "after");
 
 	if (bc.api_token == NULL)
 		return not_found(c, "api");
@@ -545,12 +556,16 @@ route_api(struct MHD_Connection *c)
 	char *end;
 	long long cursor = after ? strtoll(after, &end, 10) : 0;
 	if (after != NULL && (*after == '\0' || *end != '\0' || cursor < 0))
-		return respond_text(c, "api", MHD_HTTP_BAD_REQUEST, "after= takes a cursor\n");
+		return respond_text(c, "api", MHD_HTTP_BAD_REQUEST, consents ?
+				    "since= takes a time\n" : "after= takes a cursor\n");
 	struct store *st = reader_store();
 	struct mbuf b;
 	mbuf_init(&b);
 	mbuf_puts(&b, "");
-	if (st == NULL || store_events_after(st, cursor, API_LIMIT, api_line, &b) < 0) {
+	char err[256];
+	if (st == NULL || (consents ? store_consent_feed(st, cursor, API_LIMIT, api_consent_line,
+							 &b, err, sizeof(err))
+			   : store_events_after(st, cursor, API_LIMIT, api_line, &b)) < 0) {
 		if (st != NULL)
 			reader_store_failed();
 		mbuf_free(&b);
@@ -631,7 +646,9 @@ http_handle(void *cls, struct MHD_Connection *c, const char *url, const char *me
 			       MHD_RESPMEM_MUST_FREE);
 	}
 	case ROUTE_API:
-		return route_api(c);
+		return route_api(c, false);
+	case ROUTE_API_CONSENTS:
+		return route_api(c, true);
 	case ROUTE_METHOD_NOT_ALLOWED:
 		return respond_text(c, "other", MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed\n");
 	case ROUTE_NOT_FOUND:

@@ -57,6 +57,9 @@ http_route(const struct keyring *kr, const char *method, const char *url, struct
 	} else if ((out->get || out->head) && strcmp(url, "/api/v1/events") == 0) {
 		out->name = "api";
 		out->id = ROUTE_API;
+	} else if ((out->get || out->head) && strcmp(url, "/api/v1/consents") == 0) {
+		out->name = "api";
+		out->id = ROUTE_API_CONSENTS;
 	} else if (!out->get && !out->head && !out->post) {
 		out->id = ROUTE_METHOD_NOT_ALLOWED;
 	}

@@ -20,6 +20,7 @@ enum route_id {
 	ROUTE_HEALTHZ,
 	ROUTE_METRICS,
 	ROUTE_API,
+	ROUTE_API_CONSENTS,	/* GET /api/v1/consents (consent=optin, for sync) */
 };
 
 struct route {

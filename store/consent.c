@@ -10,6 +10,17 @@
 #include "sq.h"
 #include "store_int.h"
 
+/* The unique index consents_proof makes a replay write nothing; a
+ * recipient who opted out gets no consent (the withdrawal stands). */
+const char store_sql_consent_add[] =
+    "INSERT INTO consents (recipient_hash, sender, time, message_id, source,"
+    " notice_version) SELECT ?1, ?2, ?3, ?4, ?5, ?6"
+    " WHERE NOT EXISTS (SELECT 1 FROM optouts WHERE recipient_hash = ?1)"
+    " ON CONFLICT DO NOTHING";
+const char store_sql_consent_ask[] =
+    "INSERT INTO consent_asks (recipient_hash, sender, message_id, tracked, time)"
+    " VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING";
+
 static int
 fail(struct store *st, char *err, size_t errlen, const char *what)
 {
@@ -109,14 +120,10 @@ store_consent_asked(struct store *st, const char *message_id, const char *sender
 		    const char *tracked, const unsigned char (*hashes)[STORE_HASH_LEN],
 		    size_t n, long long when, char *err, size_t errlen)
 {
-	static const char sql[] =
-	    "INSERT INTO consent_asks (recipient_hash, sender, message_id, tracked, time)"
-	    " VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING";
-
 	if (st == NULL || sq_exec(st, "BEGIN IMMEDIATE", "BEGIN") < 0)
 		return fail(st, err, errlen, "consent ask: begin");
 	for (size_t i = 0; i < n; i++) {
-		struct sq *q = prepare_hash_text(st, sql, hashes[i], sender, err, errlen,
+		struct sq *q = prepare_hash_text(st, store_sql_consent_ask, hashes[i], sender, err, errlen,
 						 "consent ask");
 		if (q == NULL)
 			return rollback(st, err, errlen, "consent ask");
@@ -196,18 +203,13 @@ store_consent_add(struct store *st, const unsigned char hash[STORE_HASH_LEN],
 		  const char *sender, long long when, const char *message_id,
 		  const char *source, const char *notice_version, char *err, size_t errlen)
 {
-	/* The unique index consents_proof makes a replay write nothing. */
-	static const char sql[] =
-	    "INSERT INTO consents (recipient_hash, sender, time, message_id, source,"
-	    " notice_version) SELECT ?1, ?2, ?3, ?4, ?5, ?6"
-	    " WHERE NOT EXISTS (SELECT 1 FROM optouts WHERE recipient_hash = ?1)"
-	    " ON CONFLICT DO NOTHING";
 	struct sq *q;
 	long long changed;
 
 	if (st == NULL || sq_exec(st, "BEGIN IMMEDIATE", "BEGIN") < 0)
 		return fail(st, err, errlen, "consent: begin");
-	if ((q = prepare_hash_text(st, sql, hash, sender, err, errlen, "consent")) == NULL)
+	if ((q = prepare_hash_text(st, store_sql_consent_add, hash, sender, err, errlen,
+				   "consent")) == NULL)
 		return rollback(st, err, errlen, "consent");
 	int rc = sq_bind_int64(q, 3, when) == 0 && sq_bind_text(q, 4, message_id) == 0 &&
 	    sq_bind_text(q, 5, source) == 0 && sq_bind_text(q, 6, notice_version) == 0
@@ -263,6 +265,73 @@ store_consent_list(struct store *st, const char *sender, const unsigned char *ha
 		stop = fail(st, err, errlen, "consents");
 	sq_finish(q);
 	return stop;
+}
+
+int
+store_consent_feed(struct store *st, long long since, size_t limit,
+		   int (*fn)(void *arg, const struct store_consent_item *it), void *arg,
+		   char *err, size_t errlen)
+{
+	static const char sql[] =
+	    "SELECT 'consent', recipient_hash, sender, time, message_id, source,"
+	    " notice_version, NULL FROM consents WHERE time >= ?1"
+	    " UNION ALL SELECT 'ask', recipient_hash, sender, time, message_id, NULL, NULL,"
+	    " tracked FROM consent_asks WHERE time >= ?1"
+	    " ORDER BY 4, 1, 2, 3, 5, 6, 7 LIMIT ?2";
+	struct sq *q = st != NULL ? sq_prepare(st, sql, NULL) : NULL;
+	int rc, stop = 0;
+
+	if (q == NULL || sq_bind_int64(q, 1, since) != 0 ||
+	    sq_bind_int64(q, 2, (long long)limit) != 0) {
+		sq_finish(q);
+		return fail(st, err, errlen, "consents feed");
+	}
+	while ((rc = sq_step(q)) == 1) {
+		size_t len = 0;
+		struct store_consent_item it = {
+			.kind = sq_text(q, 0),
+			.recipient_hash = sq_blob(q, 1, &len),
+			.sender = sq_text(q, 2),
+			.time = sq_int64(q, 3),
+			.message_id = sq_text(q, 4),
+			.source = sq_text(q, 5),
+			.notice_version = sq_text(q, 6),
+			.tracked = sq_text(q, 7),
+		};
+		if (it.kind == NULL || it.recipient_hash == NULL || len != STORE_HASH_LEN)
+			continue;
+		if ((stop = fn(arg, &it)) != 0)
+			break;
+	}
+	if (stop == 0 && rc != 0)
+		stop = fail(st, err, errlen, "consents feed");
+	sq_finish(q);
+	return stop;
+}
+
+int
+store_consent_insert_in_txn(struct store *st, const struct store_consent_item *it,
+			    long long *added)
+{
+	bool consent = strcmp(it->kind, "consent") == 0;
+	struct sq *q = sq_prepare(st, consent ? store_sql_consent_add : store_sql_consent_ask,
+				  NULL);
+	int rc = q != NULL && sq_bind_blob(q, 1, it->recipient_hash, STORE_HASH_LEN) == 0 &&
+	    sq_bind_text(q, 2, it->sender) == 0 ? 0 : -1;
+
+	if (rc == 0 && consent)
+		rc = sq_bind_int64(q, 3, it->time) == 0 && sq_bind_text(q, 4, it->message_id) == 0 &&
+		    sq_bind_text(q, 5, it->source) == 0 &&
+		    sq_bind_text(q, 6, it->notice_version) == 0 ? 0 : -1;
+	else if (rc == 0)
+		rc = sq_bind_text(q, 3, it->message_id) == 0 && sq_bind_text(q, 4, it->tracked) == 0 &&
+		    sq_bind_int64(q, 5, it->time) == 0 ? 0 : -1;
+	if (rc == 0)
+		rc = sq_step(q);
+	if (rc == 0)
+		*added += sq_changes(q);
+	sq_finish(q);
+	return rc == 0 ? 0 : -1;
 }
 
 int

@@ -77,6 +77,24 @@ int store_consent_asks_of(struct store *st, const unsigned char hash[STORE_HASH_
 			  int (*fn)(void *arg, const char *sender, const char *message_id,
 				    long long time), void *arg, char *err, size_t errlen);
 
+/* The consents feed of mailbeacon sync (GET /api/v1/consents): consents
+ * (kind "consent": message_id or source, notice_version) and asks (kind
+ * "ask": message_id, tracked) recorded at or after since, oldest first, at
+ * most limit; fn returns non-zero to stop (returned). */
+struct store_consent_item {
+	const char *kind;			/* "consent" or "ask" */
+	const unsigned char *recipient_hash;	/* STORE_HASH_LEN bytes */
+	const char *sender;
+	long long time;
+	const char *message_id;		/* consents: or NULL */
+	const char *source;		/* consents only, or NULL */
+	const char *notice_version;	/* consents only */
+	const char *tracked;		/* asks only */
+};
+int store_consent_feed(struct store *st, long long since, size_t limit,
+		       int (*fn)(void *arg, const struct store_consent_item *it), void *arg,
+		       char *err, size_t errlen);
+
 /* Per sender (ordered): recipients asked, recipients with a consent (on
  * the consent page or outside mail), those of them who withdrew it (opted
  * out), and the asked ones who consented (the consent rate's numerator). */

@@ -198,15 +198,15 @@ fields(json_t *o, struct eventline *l, const char **why)
 	return 0;
 }
 
-int
-eventline_decode(const char *line, size_t len, struct eventline *out, char *why,
-		 size_t whylen)
+/* Parses a line into a flat JSON object (*o, NULL on failure with the
+ * reason in why); 0 or -1. */
+static int
+load_line(const char *line, size_t len, json_t **o, char *why, size_t whylen)
 {
 	const char *reason = NULL;
 	json_error_t jerr;
-	json_t *o = NULL;
 
-	memset(out, 0, sizeof(*out));
+	*o = NULL;
 	if (memchr(line, '\0', len) != NULL) {
 		reason = "NUL byte";
 		goto out;
@@ -214,29 +214,171 @@ eventline_decode(const char *line, size_t len, struct eventline *out, char *why,
 	/* jansson rejects invalid UTF-8, \u0000, lone surrogates, integers
 	 * beyond long long and text after the value; duplicate keys too with
 	 * this flag. */
-	o = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
-	if (o == NULL) {
+	*o = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (*o == NULL) {
 		snprintf(why, whylen, "%s", jerr.text);
 		return -1;
 	}
-	if (!json_is_object(o)) {
+	if (!json_is_object(*o)) {
 		reason = "not a JSON object";
 		goto out;
 	}
-	if (json_object_size(o) > EVENTLINE_FIELDS_MAX) {
+	if (json_object_size(*o) > EVENTLINE_FIELDS_MAX) {
 		reason = "too many fields";
 		goto out;
 	}
 	const char *key;
 	json_t *v;
-	json_object_foreach(o, key, v) {
+	json_object_foreach(*o, key, v) {
 		if (json_is_object(v) || json_is_array(v)) {
 			reason = "nested object or array";
 			goto out;
 		}
 	}
-	(void)fields(o, out, &reason);
 out:
+	if (reason == NULL)
+		return 0;
+	json_decref(*o);
+	*o = NULL;
+	snprintf(why, whylen, "%s", reason);
+	return -1;
+}
+
+int
+eventline_decode(const char *line, size_t len, struct eventline *out, char *why,
+		 size_t whylen)
+{
+	const char *reason = NULL;
+	json_t *o;
+
+	memset(out, 0, sizeof(*out));
+	if (load_line(line, len, &o, why, whylen) < 0)
+		return -1;
+	(void)fields(o, out, &reason);
+	json_decref(o);
+	if (reason == NULL)
+		return 0;
+	snprintf(why, whylen, "%s", reason);
+	return -1;
+}
+
+int
+consentline_encode(struct mbuf *b, const struct store_consent_item *it)
+{
+	json_t *o = json_object();
+	bool ok = o != NULL, consent = strcmp(it->kind, "consent") == 0;
+	char hex[STORE_HASH_LEN * 2 + 1];
+
+	sodium_bin2hex(hex, sizeof(hex), it->recipient_hash, STORE_HASH_LEN);
+	put(o, "kind", json_string(it->kind), &ok);
+	put(o, "time", json_integer(it->time), &ok);
+	put(o, "recipient_hash", json_string(hex), &ok);
+	put(o, "sender", string_or_null(it->sender), &ok);
+	put(o, "message", string_or_null(it->message_id), &ok);
+	if (consent) {
+		put(o, "source", string_or_null(it->source), &ok);
+		put(o, "notice_version", string_or_null(it->notice_version), &ok);
+	} else {
+		put(o, "tracked", string_or_null(it->tracked), &ok);
+	}
+	char *text = ok ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+	json_decref(o);
+	if (text == NULL)
+		return -1;
+	int rc = mbuf_puts(b, text) < 0 || mbuf_putc(b, '\n') < 0 ? -1 : 0;
+	free(text);
+	return rc;
+}
+
+/* Printable UTF-8 text of 1..max bytes into out (max + 1 bytes). */
+static bool
+text(const json_t *v, size_t max, char *out)
+{
+	size_t n = json_string_length(v);
+
+	if (!json_is_string(v) || n == 0 || n > max || !text_utf8_printable(json_string_value(v), n))
+		return false;
+	memcpy(out, json_string_value(v), n + 1);
+	return true;
+}
+
+static int
+consent_fields(json_t *o, struct consentline *l, const char **why)
+{
+	struct store_consent_item *it = &l->it;
+	const char *kind = json_string_value(json_object_get(o, "kind"));
+	json_t *v;
+	bool set;
+
+	if (kind == NULL || (strcmp(kind, "consent") != 0 && strcmp(kind, "ask") != 0)) {
+		*why = "\"kind\" is not consent or ask";
+		return -1;
+	}
+	strcpy(l->kind, kind);
+	it->kind = l->kind;
+	bool consent = strcmp(kind, "consent") == 0;
+	v = json_object_get(o, "time");
+	if (!json_is_integer(v) || json_integer_value(v) < 0) {
+		*why = "\"time\" is missing or not a time";
+		return -1;
+	}
+	it->time = json_integer_value(v);
+	v = json_object_get(o, "recipient_hash");
+	size_t bin_len = 0;
+	if (!json_is_string(v) || json_string_length(v) != STORE_HASH_LEN * 2 ||
+	    sodium_hex2bin(l->hash, STORE_HASH_LEN, json_string_value(v), STORE_HASH_LEN * 2,
+			   NULL, &bin_len, NULL) != 0 || bin_len != STORE_HASH_LEN) {
+		*why = "\"recipient_hash\" is not 64 hex digits";
+		return -1;
+	}
+	it->recipient_hash = l->hash;
+	if (!text(json_object_get(o, "sender"), CONSENTLINE_SENDER_MAX, l->sender) ||
+	    strchr(l->sender, ' ') != NULL) {
+		*why = "\"sender\" is missing or not an address";
+		return -1;
+	}
+	it->sender = l->sender;
+	if (!word_or_null(json_object_get(o, "message"), EVENTLINE_ID_MAX, "_-", l->message,
+			  &set) || (!set && !consent)) {
+		*why = "\"message\" is not a message id (or null for a consent)";
+		return -1;
+	}
+	it->message_id = set ? l->message : NULL;
+	v = json_object_get(o, consent ? "source" : "tracked");
+	if (consent && (v == NULL || json_is_null(v))) {
+		if (it->message_id == NULL) {
+			*why = "a consent has neither \"message\" nor \"source\"";
+			return -1;
+		}
+	} else if (!text(v, CONSENTLINE_TEXT_MAX, l->text)) {
+		*why = consent ? "\"source\" is not text or null" : "\"tracked\" is missing or not text";
+		return -1;
+	} else if (consent) {
+		it->source = l->text;
+	} else {
+		it->tracked = l->text;
+	}
+	if (consent) {
+		if (!word(json_object_get(o, "notice_version"), EVENTLINE_ID_MAX, "", l->notice)) {
+			*why = "\"notice_version\" is missing or not a version";
+			return -1;
+		}
+		it->notice_version = l->notice;
+	}
+	return 0;
+}
+
+int
+consentline_decode(const char *line, size_t len, struct consentline *out, char *why,
+		   size_t whylen)
+{
+	const char *reason = NULL;
+	json_t *o;
+
+	memset(out, 0, sizeof(*out));
+	if (load_line(line, len, &o, why, whylen) < 0)
+		return -1;
+	(void)consent_fields(o, out, &reason);
 	json_decref(o);
 	if (reason == NULL)
 		return 0;

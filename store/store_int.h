@@ -31,4 +31,17 @@ int store_checkpoint(struct store *st, bool *complete, char *err, size_t errlen)
 int store_events_drop_before(struct store *st, long long cutoff, long long *events,
 			     long long *dropped, char *err, size_t errlen);
 
+/* consent.c's inserts of a consent (?1 hash, ?2 sender, ?3 time, ?4
+ * message, ?5 source, ?6 notice version; nothing for a recipient who opted
+ * out, nor for the same proof again) and of an ask (?1 hash, ?2 sender, ?3
+ * message, ?4 tracked, ?5 time; nothing when there). */
+extern const char store_sql_consent_add[];
+extern const char store_sql_consent_ask[];
+/* Inserts a consent or an ask of the consents feed (mailbeacon sync) with
+ * those, inside the caller's transaction; *added counts the rows written.
+ * 0 or -1 with the handle's reason (sq_reason). */
+struct store_consent_item;
+int store_consent_insert_in_txn(struct store *st, const struct store_consent_item *it,
+				long long *added);
+
 #endif

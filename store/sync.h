@@ -23,4 +23,14 @@ int store_sync_page(struct store *st, const char *source, long long expect,
 		    const struct store_event *ev, size_t n, long long new_cursor,
 		    size_t *optouts_added, char *err, size_t errlen);
 
+/* The same for a page of the consents feed (GET /api/v1/consents, whose
+ * cursor is a time: source is the feed's URL): inserts the consents (none
+ * for a recipient who opted out: the withdrawal wins) and the asks, each
+ * only once, and sets the cursor; *consents_added and *asks_added count
+ * the rows written. */
+struct store_consent_item;
+int store_sync_consents(struct store *st, const char *source, long long expect,
+			const struct store_consent_item *it, size_t n, long long new_cursor,
+			size_t *consents_added, size_t *asks_added, char *err, size_t errlen);
+
 #endif

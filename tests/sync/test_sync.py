@@ -18,6 +18,7 @@ import argparse
 import atexit
 import concurrent.futures
 import http.server
+import json
 import os
 import re
 import shutil
@@ -373,6 +374,125 @@ def run(build, root, report):
     finally:
         proxy.close()
     beacon.stop()
+    consent_case(ctx, build, root)
+
+
+CONSENT_SUMMARY_RE = re.compile(r"^(\d+) consents, (\d+) asks from (\S+) \(since (\d+) -> (\d+)\)$",
+                                re.M)
+CONSENT_COLS = "hex(recipient_hash) h, sender, time, message_id, source, notice_version"
+
+
+def consents_of(site):
+    return sorted(tuple(r.values()) for r in site.query("SELECT %s FROM consents" % CONSENT_COLS))
+
+
+def asks_of(site):
+    return sorted(tuple(r.values()) for r in site.query(
+        "SELECT hex(recipient_hash) h, sender, message_id, tracked, time FROM consent_asks"))
+
+
+def admin(site, *args):
+    p = subprocess.run([site.tool("admin"), "-c", site.conf] + list(args), capture_output=True,
+                       text=True, timeout=60)
+    return p.returncode, p.stdout, p.stderr
+
+
+def consent_case(ctx, build, root):
+    """consent=optin on a beacon host: the consents given there (on the
+    consent page, with its notice version, and outside mail) and the asks
+    recorded there reach the mail host's store, once; a recipient who opted
+    out on the mail host gets no consent from the sync (the withdrawal wins);
+    the mail host then tracks the one who consented."""
+    optin = "%s  opens clicks footer consent=optin\n" % bl.SENDER
+    remote = new_site(build, root, "cbeacon", api_token=TOKEN)
+    local = new_site(build, root, "clocal", remote=remote, api_token=TOKEN)
+    for site in (remote, local):
+        with open(os.path.join(site.dir, "policy"), "w") as f:
+            f.write(optin)
+    remote.create_store()
+    local.create_store()
+    beacon = bl.Beacon(remote).start()
+    url = "http://127.0.0.1:%d" % remote.port
+    try:
+        bob, dave = "bob@example.net", "dave@example.net"
+        # The ask footer of a message to bob (preview shows it: nothing
+        # consented yet), and the ask the milter records with it.
+        sent = int(time.time()) - 5
+        rc, out, err = remote.preview([bob], bl.html_mail(["https://example.org/x"], [bob]))
+        ask = re.search(rb"/a/[A-Za-z0-9_.-]+", out)
+        xmb = re.search(rb"X-Mailbeacon: ([A-Za-z0-9_-]{22}); ask", out)
+        ctx.check("consent-ask-footer", rc == 0 and ask is not None and xmb is not None and
+                  b"/o/" not in out, "preview: exit %d, %r" % (rc, err.strip()))
+        msgid = xmb.group(1).decode() if xmb else bl.new_msgid()
+        con = remote.connect_db()
+        con.execute("INSERT INTO consent_asks (message_id, recipient_hash, sender, tracked,"
+                    " time) VALUES (?, ?, ?, 'opens and link clicks', ?)",
+                    (msgid, remote.recipient_hash(bob), bl.SENDER, sent))
+        con.close()
+        path = ask.group(0).decode() if ask else "/a/none"
+        page = bl.request(remote.port, "GET", path, UA_BROWSER)
+        notice = re.search(rb'name="notice" value="([0-9a-f]+)"', page.body)
+        r = bl.request(remote.port, "POST", path, dict(UA_BROWSER, **{
+            "Content-Type": "application/x-www-form-urlencoded", "Origin": bl.BEACON_URL}),
+            b"notice=" + (notice.group(1) if notice else b""))
+        ctx.check("consent-given-at-beacon", r.status == 200 and len(consents_of(remote)) == 1,
+                  "POST %s: HTTP %s; consents %s" % (path, r.status, consents_of(remote)))
+        # Outside mail at the beacon host: dave, who opted out at the mail host.
+        rc, out, err = admin(remote, "consent", "--sender", bl.SENDER, dave, "--source",
+                             "contract 9")
+        rc2, out2, err2 = admin(local, "optout", dave)
+        ctx.check("consent-setup", rc == 0 and rc2 == 0 and len(consents_of(remote)) == 2,
+                  "consent: %d %r; optout: %d %r" % (rc, err, rc2, err2))
+        # The mail host asks bob still: it knows nothing of his consent.
+        body = bl.html_mail(["https://example.org/y"], [bob])
+        rc, out, err = local.preview([bob], body)
+        ctx.check("consent-before-sync", rc == 0 and b"/o/" not in out and b"/a/" in out,
+                  "preview at the mail host before the sync: exit %d, %r" % (rc, err.strip()))
+
+        rc, out, err = sync(local, url)
+        m = CONSENT_SUMMARY_RE.search(out)
+        bobs = [c for c in consents_of(remote) if c[0] == remote.recipient_hash(bob).hex().upper()]
+        ctx.check("consent-sync", rc == 0 and m is not None and m.group(1) == "1" and
+                  m.group(2) == "1" and consents_of(local) == bobs and
+                  asks_of(local) == asks_of(remote),
+                  "exit %d, %r, %r; local consents %s, remote %s; asks %s vs %s" %
+                  (rc, out, err, consents_of(local), consents_of(remote), asks_of(local),
+                   asks_of(remote)))
+        ctx.check("consent-proof-carried", len(bobs) == 1 and bobs[0][3] == msgid and
+                  notice is not None and bobs[0][5] == notice.group(1).decode(),
+                  "bob's consent at the mail host: %s (message %s)" % (bobs, msgid))
+        ctx.check("consent-withdrawal-wins",
+                  not [c for c in consents_of(local)
+                       if c[0] == local.recipient_hash(dave).hex().upper()],
+                  "dave opted out at the mail host but has a consent there: %s" %
+                  consents_of(local))
+        rc, out, err = local.preview([bob], body)
+        ctx.check("consent-tracked-after-sync", rc == 0 and b"/o/" in out and b"/a/" not in out,
+                  "preview at the mail host after the sync: exit %d, %r" % (rc, err.strip()))
+        rc, out, err = local.preview([dave], bl.html_mail(["https://example.org/y"], [dave]))
+        ctx.check("consent-optout-untracked", rc == 0 and b"/o/" not in out and b"/a/" not in out,
+                  "preview to dave after the sync: exit %d, %r" % (rc, err.strip()))
+        # Again: nothing new (the minute before the cursor is read again,
+        # nothing of it written twice).
+        before = (consents_of(local), asks_of(local))
+        rc, out, err = sync(local, url)
+        m = CONSENT_SUMMARY_RE.search(out)
+        ctx.check("consent-second-sync-adds-nothing",
+                  rc == 0 and m is not None and m.group(1) == "0" and m.group(2) == "0" and
+                  (consents_of(local), asks_of(local)) == before and
+                  int(m.group(5)) >= sent,
+                  "exit %d, %r, %r" % (rc, out, err))
+        # The API: both kinds of line, behind the same bearer token.
+        r = bl.request(remote.port, "GET", "/api/v1/consents?since=0",
+                       {"Authorization": "Bearer " + TOKEN})
+        lines = [json.loads(l) for l in r.body.decode().splitlines()]
+        ctx.check("consent-api-lines", r.status == 200 and
+                  sorted(l["kind"] for l in lines) == ["ask", "consent", "consent"] and
+                  bl.request(remote.port, "GET", "/api/v1/consents?since=0",
+                             {"Authorization": "Bearer wrong"}).status == 401,
+                  "HTTP %s, %r" % (r.status, r.body[:300]))
+    finally:
+        beacon.stop()
 
 
 def pages_case(ctx, build, root, remote, local, proxy, direct, total):
