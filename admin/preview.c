@@ -70,11 +70,12 @@ struct rcpt_state {
 	int opted_out;
 	size_t n, consented, unasked;
 	bool assumed;
+	bool was_ask;		/* --message-id: the store has that message's ask */
 };
 
 static int
 recipients_state(struct admin_env *env, const char *list, const char *sender,
-		 struct rcpt_state *rs, char *why, size_t whylen)
+		 const char *msgid, struct rcpt_state *rs, char *why, size_t whylen)
 {
 	struct store_hash_key key;
 	struct store *st;
@@ -110,6 +111,14 @@ recipients_state(struct admin_env *env, const char *list, const char *sender,
 				(long long)time(NULL) - env->cfg->consent_ask_interval,
 				&rs->consented, &rs->unasked, why, whylen) < 0)
 		rs->opted_out = -1;
+	/* A recorded message replayed under consent=optin: the milter
+	 * delivered it with the ask footer when it recorded its ask. */
+	if (rs->opted_out == 0 && sender != NULL && msgid != NULL) {
+		int found = store_consent_ask_has(st, msgid, hashes[0], why, whylen);
+		if (found < 0)
+			rs->opted_out = -1;
+		rs->was_ask = found > 0;
+	}
 	free(copy);
 	free(hashes);
 	store_close(st);
@@ -170,7 +179,7 @@ cmd_preview(struct admin_env *env, int argc, char **argv)
 	char *canon = optin ? address_canonical(from) : NULL;
 	struct rcpt_state rs;
 	int state = optin && canon == NULL ? -1
-	    : recipients_state(env, to, canon, &rs, optout_note, sizeof(optout_note));
+	    : recipients_state(env, to, canon, msgid, &rs, optout_note, sizeof(optout_note));
 	int opted_out = state < 0 ? -1 : rs.opted_out;
 
 	free(canon);
@@ -179,9 +188,10 @@ cmd_preview(struct admin_env *env, int argc, char **argv)
 		mbuf_free(&in);
 		return EXIT_RUNTIME;
 	}
-	/* consent=optin, as the milter decides it (a retry of a recorded
-	 * message, --message-id, had every consent then). */
-	bool ask = optin && msgid == NULL && rs.consented < rs.n && rs.unasked > 0;
+	/* consent=optin, as the milter decides it; a recorded message
+	 * (--message-id) as the milter delivered it: the ask footer when the
+	 * store has its ask, else tracked (it had every consent then). */
+	bool ask = optin && (msgid != NULL ? rs.was_ask : rs.consented < rs.n && rs.unasked > 0);
 	if (optin && rs.assumed)
 		log_info("consent=optin and no database yet: assumed that no recipient consented "
 			 "and none was asked");

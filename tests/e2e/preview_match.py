@@ -29,6 +29,12 @@ def main():
     row = con.execute("SELECT id, sent FROM messages WHERE message_id_header IN (?, ?)",
                       (msgid, msgid.strip("<>"))).fetchone()
     if row is None:
+        # consent=optin's ask: not a message the store records, but an ask
+        # under the id of its X-Mailbeacon header, at its send time.
+        xmb = (header_value(delivered, "X-Mailbeacon") or "").split(";")[0].strip()
+        row = con.execute("SELECT message_id, time FROM consent_asks WHERE message_id = ?",
+                          (xmb,)).fetchone()
+    if row is None:
         print("FAIL: no store record for %s" % msgid)
         return 1
     out = subprocess.run([mb, "-c", conf, "preview", "--from", sender, "--to", rcpt,

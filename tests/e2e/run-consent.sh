@@ -129,6 +129,11 @@ case_one() {
 	[ "$(sql 'SELECT count(*) FROM messages')" = 0 ] || note "an ask recorded a message"
 	[ "$(sql "SELECT count(*) FROM consent_asks WHERE message_id = '$(xmb_id 1)'")" = 1 ] ||
 		note "the ask is not recorded once"
+	# preview of the recorded ask (its id and time) shows what was delivered
+	out=$(python3 "$here/preview_match.py" "$SINK_DIR" "$E2E_DIR/sent" 1 "$MB_DB" \
+		"$MB_BUILD/admin/mailbeacon" "$MB_CONF" "$ALICE" "$bob" 2>&1)
+	printf '%s\n' "$out" | sed 's/^/# /'
+	case $out in ok:*) ;; *) note "preview of the ask: ${out:-no verdict}" ;; esac
 	out=$($FLOW get "$a")
 	v=${out##* }
 	case $out in "200 1 0 "[0-9a-f]*) ;; *) note "GET /a/: $out" ;; esac
