@@ -495,7 +495,8 @@ forget_run(struct admin_env *env, const char *rcpt, const char *sender)
 		return rc;
 	/* Their consents and asks first (the withdrawal stays): run again,
 	 * forget finishes what a failure left. */
-	rc = rcpt ? store_consent_forget(st, hash, &consents, &asks, err, sizeof(err)) : 0;
+	rc = rcpt ? store_consent_forget(st, hash, &consents, &asks, err, sizeof(err))
+	    : store_consent_forget_sender(st, sender, &consents, &asks, err, sizeof(err));
 	if (rc == 0)
 		rc = rcpt ? store_forget_recipient(st, hash, &c, err, sizeof(err)) :
 		    store_forget_sender(st, sender, &c, err, sizeof(err));
@@ -508,9 +509,9 @@ forget_run(struct admin_env *env, const char *rcpt, const char *sender)
 	printf("forgot %s %s; rows deleted:\n", rcpt ? "recipient" : "sender",
 	    rcpt ? rcpt : sender);
 	print_counts(&c);
+	printf("  consents            %lld\n", consents);
+	printf("  consent_asks        %lld\n", asks);
 	if (rcpt != NULL) {
-		printf("  consents            %lld\n", consents);
-		printf("  consent_asks        %lld\n", asks);
 		printf("kept: %lld opt-out%s (consent data: it keeps mail to them untracked, and "
 		    "withdraws any consent)\n", c.optouts_kept, c.optouts_kept == 1 ? "" : "s");
 	}

@@ -399,21 +399,19 @@ store_consent_counts(struct store *st, const char *sender,
 	return stop;
 }
 
-int
-store_consent_forget(struct store *st, const unsigned char hash[STORE_HASH_LEN],
-		     long long *consents, long long *asks, char *err, size_t errlen)
+/* Deletes, in one transaction, the consents and then the asks that sql[0]
+ * and sql[1] select by the hash (?1) or else the text (?1). */
+static int
+forget_rows(struct store *st, const char *const sql[2], const unsigned char *hash,
+	    const char *text, long long *consents, long long *asks, char *err, size_t errlen)
 {
-	static const char *const sql[2] = {
-		"DELETE FROM consents WHERE recipient_hash = ?1",
-		"DELETE FROM consent_asks WHERE recipient_hash = ?1",
-	};
 	long long *counts[2] = { consents, asks };
 
 	*consents = *asks = 0;
 	if (st == NULL || sq_exec(st, "BEGIN IMMEDIATE", "BEGIN") < 0)
 		return fail(st, err, errlen, "forget: consents: begin");
 	for (int i = 0; i < 2; i++) {
-		struct sq *q = prepare_hash_text(st, sql[i], hash, NULL, err, errlen,
+		struct sq *q = prepare_hash_text(st, sql[i], hash, text, err, errlen,
 						 "forget: consents");
 		if (q == NULL)
 			return rollback(st, err, errlen, "forget: consents");
@@ -425,6 +423,32 @@ store_consent_forget(struct store *st, const unsigned char hash[STORE_HASH_LEN],
 			return rollback(st, err, errlen, "forget: consents");
 	}
 	return commit(st, err, errlen, "forget: consents: commit");
+}
+
+int
+store_consent_forget(struct store *st, const unsigned char hash[STORE_HASH_LEN],
+		     long long *consents, long long *asks, char *err, size_t errlen)
+{
+	static const char *const sql[2] = {
+		"DELETE FROM consents WHERE recipient_hash = ?1",
+		"DELETE FROM consent_asks WHERE recipient_hash = ?1",
+	};
+
+	return forget_rows(st, sql, hash, NULL, consents, asks, err, errlen);
+}
+
+int
+store_consent_forget_sender(struct store *st, const char *sender, long long *consents,
+			    long long *asks, char *err, size_t errlen)
+{
+	/* ASCII case-insensitive, as store_forget_sender finds the messages:
+	 * lower() is ASCII-only in SQLite and under PostgreSQL's "C". */
+	static const char *const sql[2] = {
+		"DELETE FROM consents WHERE lower(sender) = lower(?1)",
+		"DELETE FROM consent_asks WHERE lower(sender) = lower(?1)",
+	};
+
+	return forget_rows(st, sql, NULL, sender, consents, asks, err, errlen);
 }
 
 int

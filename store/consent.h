@@ -111,6 +111,12 @@ int store_consent_counts(struct store *st, const char *sender,
  * (the opt-out) is not touched. */
 int store_consent_forget(struct store *st, const unsigned char hash[STORE_HASH_LEN],
 			 long long *consents, long long *asks, char *err, size_t errlen);
+/* forget --sender: the same for every consent given to sender and every
+ * ask sent for it (ASCII case-insensitive): a consent is the recipient's
+ * proof of what they agreed to with that sender, erased with the sender's
+ * data. Opt-outs (withdrawals) are not touched. */
+int store_consent_forget_sender(struct store *st, const char *sender, long long *consents,
+				long long *asks, char *err, size_t errlen);
 
 /* purge: deletes, in one transaction, the asks sent before cutoff (the
  * caller keeps them at least consent_ask_interval and retention_days),

@@ -1288,9 +1288,24 @@ def forget_recipient_keeps_optout():
 @case
 def forget_sender():
     site, M, E, O = fresh_site("forget-sender")
+    # consent=optin: consents given to the sender (one withdrawn since by
+    # an opt-out), and another sender's, which stays.
+    site.run("consent", "--sender", "machines@example.com", "cx1@example.net",
+             "cx2@example.net", "--source", "contract 1", check=0)
+    site.run("consent", "--sender", "other@example.com", "cx1@example.net", "--source", "c 2",
+             check=0)
+    site.run("optout", "cx2@example.net", check=0)
     before = table_counts(site)
     p = site.run("forget", "--sender", "MACHINES@example.com", check=0)
     out = p.stdout.decode()
+    assert "consents            2" in out, out
+    assert site.run("consent", "--list", "--sender", "machines@example.com", check=0).stdout \
+        .strip().count(b"\n") == 0, "consents of the forgotten sender are listed"
+    for who, others in (("cx1@example.net", 1), ("cx2@example.net", 0)):
+        x = json.loads(site.run("export", "--recipient", who, check=0).stdout)
+        assert [c["sender"] for c in x["consents"]] == ["other@example.com"] * others, x
+    x = json.loads(site.run("export", "--recipient", "cx2@example.net", check=0).stdout)
+    assert x["optout"] is not None, x
     mine = [m for m in M if m["sender"] == "machines@example.com"]
     nev = sum(1 for e in E if e["msg"] in {m["id"] for m in mine})
     for want in ("messages            2", "message_recipients  2", "links               1",
