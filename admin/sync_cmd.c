@@ -248,6 +248,19 @@ fetch(struct syncer *s, struct page *pg, const char *query, long long from, char
 	return 0;
 }
 
+/* The lines of a non-empty page, a cut-off last one included (each
+ * decoder reports it). */
+static size_t
+page_lines(const struct page *pg)
+{
+	const char *p = pg->body.data, *end = p + pg->body.len;
+	size_t n = end[-1] != '\n';
+
+	for (; p < end; p++)
+		n += *p == '\n';
+	return n;
+}
+
 /* Parses and stores one page. *lines gets its number of lines; *bad is set
  * (with the message in err) when a malformed line stopped it after the
  * good lines before it were stored. 0, or -1 on a store error. */
@@ -267,12 +280,7 @@ store_page(struct syncer *s, struct page *pg, size_t *lines, bool *bad, char *er
 	if (pg->body.len == 0 || p == NULL)
 		return 0;	/* nothing new */
 	end = p + pg->body.len;
-	for (char *q = p; q < end; q++)
-		if (*q == '\n')
-			n_lines++;
-	if (pg->body.len > 0 && end[-1] != '\n')
-		n_lines++;	/* a cut-off last line: reported below */
-	*lines = n_lines;
+	*lines = n_lines = page_lines(pg);
 	if (n_lines > 0 &&
 	    ((ev = calloc(n_lines, sizeof(*ev))) == NULL ||
 	     (lines_in = calloc(n_lines, sizeof(*lines_in))) == NULL)) {
@@ -342,11 +350,7 @@ store_consent_page(struct syncer *s, const char *key, long long *cursor, struct 
 	*lines = 0;
 	if (pg->body.len == 0 || p == NULL)
 		return 0;
-	for (char *q = p; q < end; q++)
-		if (*q == '\n')
-			(*lines)++;
-	if (end[-1] != '\n')
-		(*lines)++;
+	*lines = page_lines(pg);
 	if ((in = calloc(*lines, sizeof(*in))) == NULL ||
 	    (it = calloc(*lines, sizeof(*it))) == NULL) {
 		snprintf(err, errlen, "out of memory");

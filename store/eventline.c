@@ -27,6 +27,20 @@ string_or_null(const char *s)
 	return s != NULL ? json_string(s) : json_null();
 }
 
+/* Appends object o (when ok) as one compact line to b, and frees o; 0, or
+ * -1 when out of memory or a string is not valid UTF-8. */
+static int
+put_line(struct mbuf *b, json_t *o, bool ok)
+{
+	char *text = ok ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+	json_decref(o);
+	if (text == NULL)
+		return -1;
+	int rc = mbuf_puts(b, text) < 0 || mbuf_putc(b, '\n') < 0 ? -1 : 0;
+	free(text);
+	return rc;
+}
+
 int
 eventline_encode(struct mbuf *b, long long cursor, const struct store_event *e)
 {
@@ -54,13 +68,7 @@ eventline_encode(struct mbuf *b, long long cursor, const struct store_event *e)
 		sodium_bin2hex(hex, sizeof(hex), e->recipient_hash, STORE_HASH_LEN);
 		put(o, "recipient_hash", json_string(hex), &ok);
 	}
-	char *text = ok ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-	json_decref(o);
-	if (text == NULL)
-		return -1;
-	int rc = mbuf_puts(b, text) < 0 || mbuf_putc(b, '\n') < 0 ? -1 : 0;
-	free(text);
-	return rc;
+	return put_line(b, o, ok);
 }
 
 /* A string of 1..max characters, each a letter, digit or one of extra,
@@ -95,8 +103,9 @@ word_or_null(const json_t *v, size_t max, const char *extra, char *out, bool *se
 }
 
 static int
-fields(json_t *o, struct eventline *l, const char **why)
+event_fields(json_t *o, void *out, const char **why)
 {
+	struct eventline *l = out;
 	struct store_event *e = &l->ev;
 	json_t *v;
 	bool set;
@@ -244,22 +253,31 @@ out:
 	return -1;
 }
 
-int
-eventline_decode(const char *line, size_t len, struct eventline *out, char *why,
-		 size_t whylen)
+/* Decodes a line with read_fields (the event's fields or a consent's);
+ * 0, or -1 with the reason in why. */
+static int
+decode(const char *line, size_t len, int (*read_fields)(json_t *o, void *out, const char **why),
+       void *out, char *why, size_t whylen)
 {
 	const char *reason = NULL;
 	json_t *o;
 
-	memset(out, 0, sizeof(*out));
 	if (load_line(line, len, &o, why, whylen) < 0)
 		return -1;
-	(void)fields(o, out, &reason);
+	(void)read_fields(o, out, &reason);
 	json_decref(o);
 	if (reason == NULL)
 		return 0;
 	snprintf(why, whylen, "%s", reason);
 	return -1;
+}
+
+int
+eventline_decode(const char *line, size_t len, struct eventline *out, char *why,
+		 size_t whylen)
+{
+	memset(out, 0, sizeof(*out));
+	return decode(line, len, event_fields, out, why, whylen);
 }
 
 int
@@ -281,13 +299,7 @@ consentline_encode(struct mbuf *b, const struct store_consent_item *it)
 	} else {
 		put(o, "tracked", string_or_null(it->tracked), &ok);
 	}
-	char *text = ok ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-	json_decref(o);
-	if (text == NULL)
-		return -1;
-	int rc = mbuf_puts(b, text) < 0 || mbuf_putc(b, '\n') < 0 ? -1 : 0;
-	free(text);
-	return rc;
+	return put_line(b, o, ok);
 }
 
 /* Printable UTF-8 text of 1..max bytes into out (max + 1 bytes). */
@@ -303,8 +315,9 @@ text(const json_t *v, size_t max, char *out)
 }
 
 static int
-consent_fields(json_t *o, struct consentline *l, const char **why)
+consent_fields(json_t *o, void *out, const char **why)
 {
+	struct consentline *l = out;
 	struct store_consent_item *it = &l->it;
 	const char *kind = json_string_value(json_object_get(o, "kind"));
 	json_t *v;
@@ -372,16 +385,6 @@ int
 consentline_decode(const char *line, size_t len, struct consentline *out, char *why,
 		   size_t whylen)
 {
-	const char *reason = NULL;
-	json_t *o;
-
 	memset(out, 0, sizeof(*out));
-	if (load_line(line, len, &o, why, whylen) < 0)
-		return -1;
-	(void)consent_fields(o, out, &reason);
-	json_decref(o);
-	if (reason == NULL)
-		return 0;
-	snprintf(why, whylen, "%s", reason);
-	return -1;
+	return decode(line, len, consent_fields, out, why, whylen);
 }
