@@ -25,6 +25,7 @@
 
 #include "classify.h"
 #include "consent.h"
+#include "sync.h"
 #include "store.h"
 
 static char tmpdir[] = "/tmp/test_store.XXXXXX";
@@ -733,6 +734,29 @@ ask_row(void *arg, const char *sender, const char *message_id, long long time)
 	return 0;
 }
 
+struct feed_rows {
+	size_t n;
+	char kinds[64];
+	char last_text[64];	/* the last consent's source and notice version */
+};
+
+static int
+feed_row(void *arg, const struct store_consent_item *it)
+{
+	struct feed_rows *f = arg;
+
+	f->n++;
+	strncat(f->kinds, it->kind, sizeof(f->kinds) - strlen(f->kinds) - 2);
+	strcat(f->kinds, " ");
+	assert_int_equal(it->recipient_hash[0], 0x32);
+	if (strcmp(it->kind, "consent") == 0)
+		snprintf(f->last_text, sizeof(f->last_text), "%s %s",
+			 it->source ? it->source : "-", it->notice_version);
+	else
+		assert_string_equal(it->tracked, "opens");
+	return 0;
+}
+
 /* consent=optin's queries (store/consent.c), the same on both backends:
  * asks and the interval, the consent page's lookups, consents with their
  * proof and replay, withdrawal by opt-out, the counts, forget. */
@@ -850,6 +874,45 @@ test_consent(void **state)
 	assert_int_equal(store_consent_purge(st, 1001, &asks, err, sizeof(err)), 0);
 	assert_int_equal(asks, 1);
 	assert_int_equal(store_consent_ask_has(st, m1, h[1], err, sizeof(err)), 0);
+
+	/* sync: a page of another host's consents and asks, once; none for
+	 * the recipient who opted out here; the cursor must not have moved. */
+	struct store_consent_item page[3] = {
+		{ "consent", h[0], alice, 5000, m1, NULL, "v4", NULL },
+		{ "consent", h[1], alice, 5000, NULL, "c9", "v5", NULL },
+		{ "ask", h[1], alice, 4990, "EEEEEEEEEEEEEEEEEEEEEE", NULL, NULL, "opens" },
+	};
+	size_t c_added, a_added;
+	long long cursor;
+	assert_int_equal(store_sync_consents(st, "src", 0, page, 3, 5000, &c_added, &a_added, err,
+					     sizeof(err)), 0);
+	assert_int_equal(c_added, 1);
+	assert_int_equal(a_added, 1);
+	assert_int_equal(store_sync_consents(st, "src", 5000, page, 3, 5000, &c_added, &a_added,
+					     err, sizeof(err)), 0);
+	assert_int_equal(c_added + a_added, 0);
+	assert_int_equal(store_sync_consents(st, "src", 0, page, 3, 6000, &c_added, &a_added, err,
+					     sizeof(err)), -1);
+	assert_int_equal(store_sync_cursor(st, "src", &cursor, err, sizeof(err)), 0);
+	assert_int_equal(cursor, 5000);
+	/* The feed: at or after a time, oldest first, at most the limit. */
+	struct feed_rows fr = { 0 };
+	assert_int_equal(store_consent_feed(st, 4990, 10, feed_row, &fr, err, sizeof(err)), 0);
+	assert_int_equal(fr.n, 2);
+	assert_string_equal(fr.kinds, "ask consent ");
+	assert_string_equal(fr.last_text, "c9 v5");
+	memset(&fr, 0, sizeof(fr));
+	assert_int_equal(store_consent_feed(st, 4991, 10, feed_row, &fr, err, sizeof(err)), 0);
+	assert_string_equal(fr.kinds, "consent ");
+	memset(&fr, 0, sizeof(fr));
+	assert_int_equal(store_consent_feed(st, 0, 1, feed_row, &fr, err, sizeof(err)), 0);
+	assert_int_equal(fr.n, 1);
+	/* forget --sender: that sender's consents and asks (any ASCII case). */
+	assert_int_equal(store_consent_forget_sender(st, "ALICE@Example.com", &consents, &asks, err,
+						     sizeof(err)), 0);
+	assert_int_equal(consents, 1);
+	assert_int_equal(asks, 1);
+	assert_int_equal(store_optout_exists(st, h[0]), 1);
 	store_close(st);
 }
 
