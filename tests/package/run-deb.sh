@@ -134,9 +134,9 @@ no_keys() { ! dpkg-deb -c "$deb" | grep -q 'etc/mailbeacon/\(keys\|hash.key\)'; 
 check "no key is shipped (each host makes its own)" no_keys
 conffiles_ok() {
 	dpkg-deb --ctrl-tarfile "$deb" | tar -xO ./conffiles >"$work/conffiles" &&
-		[ "$(sort "$work/conffiles" | tr '\n' ' ')" = "/etc/mailbeacon/footer.html /etc/mailbeacon/footer.txt /etc/mailbeacon/mailbeacon.conf /etc/mailbeacon/policy " ]
+		[ "$(LC_ALL=C sort "$work/conffiles" | tr '\n' ' ')" = "/etc/mailbeacon/footer-ask.html /etc/mailbeacon/footer-ask.txt /etc/mailbeacon/footer.html /etc/mailbeacon/footer.txt /etc/mailbeacon/mailbeacon.conf /etc/mailbeacon/policy " ]
 }
-check "the four files in /etc/mailbeacon are conffiles" conffiles_ok
+check "the six files in /etc/mailbeacon are conffiles (configuration, policy, the two footers of each kind)" conffiles_ok
 # depends DEB PACKAGE...: each PACKAGE is in Depends.
 depends() {
 	d=$1

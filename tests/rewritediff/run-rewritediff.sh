@@ -34,6 +34,10 @@ skip() { echo "SKIP: $*: the rewrite differential test did NOT run" >&2; exit 77
 command -v git >/dev/null 2>&1 || skip "git is missing"
 command -v python3 >/dev/null 2>&1 || skip "python3 is missing"
 git -C "$srcdir" cat-file -e "$BASE^{commit}" 2>/dev/null || skip "no git history with $BASE in $srcdir"
+# A release tree unpacked inside some repository (make distcheck's, in the
+# build directory of a clone) is not that repository's source: skip it too.
+[ "$(git -C "$srcdir" rev-parse --show-toplevel 2>/dev/null)" = "$(cd "$srcdir" && pwd -P)" ] ||
+	skip "$srcdir is not the top of a git work tree (a release tree)"
 [ -x "$new" ] || { echo "FAIL: $new not built" >&2; exit 1; }
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/mb-rewritediff.XXXXXX") || exit 1
